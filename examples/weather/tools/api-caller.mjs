@@ -1,0 +1,3 @@
+export default function callApi(input, config) {
+  return { url: `${process.env.API_BASE ?? ""}/${input.path ?? ""}`, config };
+}

@@ -1,0 +1,1 @@
+export { add as run } from "./math/add.ts";

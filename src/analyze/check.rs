@@ -1,0 +1,130 @@
+//! Checking a project's tools against what their modules export.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use super::error::AnalyzeError;
+use super::resolve::{Analyzer, ModuleInfo};
+use crate::config::{Declared, EntrypointMode, Project};
+use crate::diagnostic::{Problem, Problems};
+
+/// How a tool is reached at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolBinding {
+    /// The tool id.
+    pub id: String,
+    /// Root-relative module path (`/`-separated).
+    pub module: String,
+    /// The export used: `run`, `default`, or (hand-written entrypoint) the id itself.
+    pub export: String,
+}
+
+/// The outcome of checking a project: one binding per tool, sorted by id.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Tool bindings, sorted by id.
+    pub bindings: Vec<ToolBinding>,
+    /// Every module file read, for watchers and caches.
+    pub files: Vec<PathBuf>,
+}
+
+fn declared_here(tool: &str, declared: &Declared) -> Problem {
+    Problem::new(AnalyzeError::DeclaredHere {
+        tool: tool.to_owned(),
+    })
+    .at_line(&declared.file, declared.line, declared.column, "declared here")
+}
+
+fn module_start(problem: Problem, info: &ModuleInfo) -> Problem {
+    match &info.source {
+        Some(src) => problem.at_line(src, 1, 1, "this module"),
+        None => problem,
+    }
+}
+
+/// Checks every tool of `project`; all problems are reported together.
+pub fn check(project: &Project) -> Result<Analysis, Problems> {
+    let mut analyzer = Analyzer::new(project.root.clone());
+    let mut problems = Problems::default();
+    let mut files = BTreeSet::new();
+    let mut bindings = Vec::with_capacity(project.tools.len());
+
+    match project.runtime.mode {
+        EntrypointMode::Generated => {
+            for tool in &project.tools {
+                let Some(module) = &tool.module else { continue };
+                let declared = tool.module_declared.as_ref().unwrap_or(&tool.declared);
+                let info = match analyzer.module(&module.abs) {
+                    Ok(info) => info,
+                    Err(failure) => {
+                        problems.push(failure.to_problem().with_related(declared_here(&tool.id, declared)));
+                        continue;
+                    }
+                };
+                files.extend(info.files.iter().cloned());
+                let export = ["run", "default"]
+                    .into_iter()
+                    .find(|name| info.values.iter().any(|v| v == name));
+                match export {
+                    Some(export) => bindings.push(ToolBinding {
+                        id: tool.id.clone(),
+                        module: module.rel.clone(),
+                        export: export.to_owned(),
+                    }),
+                    None => problems.push(
+                        module_start(
+                            Problem::new(AnalyzeError::NoRunOrDefault {
+                                tool: tool.id.clone(),
+                                module: module.rel.clone(),
+                                exports: info.values.clone(),
+                            }),
+                            &info,
+                        )
+                        .with_related(declared_here(&tool.id, declared)),
+                    ),
+                }
+            }
+        }
+        EntrypointMode::HandWritten => {
+            let entry = &project.runtime.entrypoint;
+            match analyzer.module(&entry.abs) {
+                Err(failure) => problems.push(failure.to_problem()),
+                Ok(info) => {
+                    files.extend(info.files.iter().cloned());
+                    let keys = info.default_object_keys.as_deref().unwrap_or_default();
+                    for tool in &project.tools {
+                        let found = info.values.iter().any(|v| *v == tool.id)
+                            || keys.iter().any(|k| *k == tool.id);
+                        if found {
+                            bindings.push(ToolBinding {
+                                id: tool.id.clone(),
+                                module: entry.rel.clone(),
+                                export: tool.id.clone(),
+                            });
+                        } else {
+                            problems.push(
+                                module_start(
+                                    Problem::new(AnalyzeError::MissingToolExport {
+                                        tool: tool.id.clone(),
+                                        entrypoint: entry.rel.clone(),
+                                        exports: info.values.clone(),
+                                    }),
+                                    &info,
+                                )
+                                .with_related(declared_here(&tool.id, &tool.declared)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    Ok(Analysis {
+        bindings,
+        files: files.into_iter().collect(),
+    })
+}

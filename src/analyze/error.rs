@@ -1,0 +1,103 @@
+//! What can be wrong with a module or an entrypoint.
+
+use crate::diagnostic::Explain;
+
+/// An analysis problem; [`Problem`](crate::diagnostic::Problem) adds the location.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error("cannot read `{path}`: {reason}")]
+    Read { path: String, reason: String },
+    #[error("syntax error in `{path}`: {message}")]
+    Syntax { path: String, message: String },
+    #[error("cannot resolve `{specifier}` from `{from}`")]
+    Unresolved { specifier: String, from: String },
+    #[error("{}", no_run_message(.module, .exports))]
+    NoRunOrDefault {
+        tool: String,
+        module: String,
+        exports: Vec<String>,
+    },
+    #[error("the entrypoint `{entrypoint}` does not export tool `{tool}`")]
+    MissingToolExport {
+        tool: String,
+        entrypoint: String,
+        exports: Vec<String>,
+    },
+    #[error("tool `{tool}` is declared here")]
+    DeclaredHere { tool: String },
+}
+
+fn no_run_message(module: &str, exports: &[String]) -> String {
+    if exports.is_empty() {
+        format!("`{module}` exports nothing; expected `run` or `default`")
+    } else {
+        format!(
+            "`{module}` exports {}; expected `run` or `default`",
+            quote_list(exports)
+        )
+    }
+}
+
+fn quote_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Explain for AnalyzeError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "analyze::read",
+            Self::Syntax { .. } => "analyze::syntax",
+            Self::Unresolved { .. } => "analyze::unresolved",
+            Self::NoRunOrDefault { .. } => "analyze::no-run-export",
+            Self::MissingToolExport { .. } => "analyze::missing-tool-export",
+            Self::DeclaredHere { .. } => "analyze::declared-here",
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            Self::Read { .. } => Some("check that the file exists and is readable".into()),
+            Self::Syntax { .. } => Some("fix the syntax error; bun and node would refuse this module too".into()),
+            Self::Unresolved { .. } => {
+                Some("re-exports are followed through relative paths; check the path".into())
+            }
+            Self::NoRunOrDefault { exports, .. } => Some(match exports.first() {
+                Some(first) if exports.len() == 1 || first != "default" => format!(
+                    "export a function named `run`, e.g. rename it or add `export {{ {first} as run }}`"
+                ),
+                _ => "export a function named `run` (or a default export)".into(),
+            }),
+            Self::MissingToolExport { tool, exports, .. } => Some(if is_js_identifier(tool) {
+                format!(
+                    "add `export {{ yourFunction as {tool} }}` or a `{tool}` key in the default-exported object (exports found: {})",
+                    list_or_none(exports)
+                )
+            } else {
+                format!(
+                    "add `export {{ yourFunction as \"{tool}\" }}` or a \"{tool}\" key in the default-exported object (exports found: {})",
+                    list_or_none(exports)
+                )
+            }),
+            Self::DeclaredHere { .. } => None,
+        }
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        quote_list(names)
+    }
+}
+
+/// True when `name` can be written as a bare identifier in an export clause.
+pub fn is_js_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}

@@ -1,0 +1,11 @@
+//! Stage 2: what TypeScript/JavaScript modules export, read with swc (never executed).
+
+mod check;
+mod error;
+mod exports;
+mod parse;
+mod resolve;
+
+pub use check::{Analysis, ToolBinding, check};
+pub use error::{AnalyzeError, is_js_identifier};
+pub use resolve::{Analyzer, Failure, ModuleInfo};

@@ -1,0 +1,104 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    the tool failed, or `gen --check` found stale output
+  2    usage, configuration or generation error
+  124  the tool timed out
+  127  the runtime (bun or node) was not found or is too old";
+
+/// Generate, check and run TypeScript tool projects on Bun or Node.
+#[derive(Debug, Parser)]
+#[command(name = "compozy", version, about, after_long_help = EXIT_CODES, max_term_width = 100)]
+pub struct Args {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// More output (-v: progress, -vv: debug, -vvv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less output (-q: no warnings).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// When to use colors (NO_COLOR is honoured by `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, env = "COMPOZY_COLOR")]
+    pub color: ColorChoice,
+}
+
+/// When to color output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Color when writing to a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The project to work on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectArg {
+    /// Project root (the directory of compozy.yaml); default: search from the current directory up.
+    #[arg(long, value_name = "DIR", env = "COMPOZY_PROJECT")]
+    pub project: Option<PathBuf>,
+}
+
+/// compozy's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the tool configs and modules, then write .compozy/ (entrypoint and workers).
+    Gen(GenArgs),
+    /// Show what compozy sees: a project's tools and modules' exports.
+    Inspect(InspectArgs),
+}
+
+/// `compozy gen`.
+#[derive(Debug, clap::Args)]
+pub struct GenArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Write nothing; exit 1 with a diff when .compozy/ is stale (for pre-commit and CI).
+    #[arg(long)]
+    pub check: bool,
+    /// Output format of the report and diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// `compozy inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Modules to inspect (exports as a runtime sees them, and type-only names).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}

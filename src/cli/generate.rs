@@ -1,0 +1,112 @@
+//! `compozy gen [--check]`.
+
+use serde::Serialize;
+
+use super::args::{Format, GenArgs};
+use super::output::{Output, print_json};
+use crate::codegen::Status;
+use crate::diagnostic::{JsonProblem, Problems};
+use crate::exit::ExitCode;
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: &'a str,
+    status: Status,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    /// `ok`, `stale` (with --check) or `error`.
+    status: &'static str,
+    files: Vec<JsonFile<'a>>,
+    diff: Option<String>,
+    diagnostics: Vec<JsonProblem>,
+}
+
+/// Runs `gen`.
+pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
+    let generation = match crate::prepare(args.project.project.as_deref(), cwd) {
+        Ok(g) => g,
+        Err(problems) => return report_errors(args.format, out, &problems),
+    };
+
+    let stale = !generation.plan.is_up_to_date();
+    if !args.check && stale {
+        if let Err(problems) = generation.write() {
+            return report_errors(args.format, out, &problems);
+        }
+    }
+
+    let code = if args.check && stale {
+        ExitCode::Failure
+    } else {
+        ExitCode::Ok
+    };
+    match args.format {
+        Format::Json => {
+            let report = JsonReport {
+                status: if code == ExitCode::Ok { "ok" } else { "stale" },
+                files: generation
+                    .plan
+                    .files
+                    .iter()
+                    .map(|f| JsonFile {
+                        path: &f.rel,
+                        status: f.status,
+                    })
+                    .collect(),
+                diff: (args.check && stale).then(|| generation.plan.unified_diff()),
+                diagnostics: generation.warnings.iter().map(|w| w.to_json()).collect(),
+            };
+            print_json(&report);
+        }
+        Format::Human => {
+            out.problems(&generation.warnings);
+            if args.check && stale {
+                print!("{}", generation.plan.unified_diff());
+                out.status("compozy: .compozy/ is out of date; run `compozy gen` to update it");
+            } else {
+                for file in &generation.plan.files {
+                    let verb = match file.status {
+                        Status::Created => "created",
+                        Status::Updated => "updated",
+                        Status::Removed => "removed",
+                        Status::Unchanged => {
+                            out.detail(&format!("compozy: unchanged {}", file.rel));
+                            continue;
+                        }
+                    };
+                    let verb = if args.check { "" } else { verb };
+                    if !verb.is_empty() {
+                        out.status(&format!("compozy: {verb} {}", file.rel));
+                    }
+                }
+                out.detail(&format!(
+                    "compozy: {} tools checked",
+                    generation.project.tools.len()
+                ));
+            }
+        }
+    }
+    code
+}
+
+/// Prints errors and returns exit code 2.
+pub fn report_errors(format: Format, out: &Output, problems: &Problems) -> ExitCode {
+    match format {
+        Format::Json => print_json(&JsonReport {
+            status: "error",
+            files: Vec::new(),
+            diff: None,
+            diagnostics: problems.0.iter().map(|p| p.to_json()).collect(),
+        }),
+        Format::Human => {
+            out.problems(&problems.0);
+            let errors = problems.0.len();
+            if errors > 1 {
+                out.status(&format!("compozy: {errors} problems found; nothing was written"));
+            }
+        }
+    }
+    ExitCode::Error
+}

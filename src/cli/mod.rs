@@ -1,0 +1,66 @@
+//! The command-line interface: argument parsing, logging, and one file per command.
+
+mod args;
+mod generate;
+mod inspect;
+mod output;
+
+pub use args::{Args, Command};
+pub use clap::Parser;
+
+use crate::exit::ExitCode;
+use output::Output;
+
+/// Sets up logging (RUST_LOG, else -v/-q) and a panic hook that asks for a bug report.
+pub fn init(args: &Args) {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!(
+            "compozy {} hit an internal error{location}: {message}\n\
+             This is a bug in compozy, not in your project. Please report it with the command \
+             you ran and this message.",
+            env!("CARGO_PKG_VERSION")
+        );
+    }));
+
+    let default_level = match (args.global.quiet, args.global.verbose) {
+        (q, _) if q > 0 => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(Output::new(&args.global).color)
+        .without_time()
+        .try_init();
+}
+
+/// Runs the command and returns the process exit code.
+pub fn run(args: Args) -> ExitCode {
+    let out = Output::new(&args.global);
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            eprintln!("compozy: cannot read the current directory: {e}");
+            return ExitCode::Error;
+        }
+    };
+    match &args.command {
+        Command::Gen(a) => generate::run(a, &out, &cwd),
+        Command::Inspect(a) => inspect::run(a, &out, &cwd),
+    }
+}

@@ -1,0 +1,119 @@
+//! Finding the project root and the standalone tool files.
+
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// The file that marks a project root.
+pub const CONFIG_FILE: &str = "compozy.yaml";
+
+/// Directories that are never scanned for tool files.
+pub const SKIPPED_DIRS: &[&str] = &["node_modules", ".git", ".compozy"];
+
+/// The autoload globs used when `compozy.yaml` has no `autoload:` section.
+pub const DEFAULT_INCLUDE: &[&str] = &["tools/**/*.yaml", "tools/**/*.yml"];
+
+/// The directory holding `compozy.yaml`, searching `start` and its parents.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| dir.join(CONFIG_FILE).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// Compiles globs; on failure returns the index of the bad glob and the reason.
+pub fn glob_set(globs: &[String]) -> Result<GlobSet, (usize, String)> {
+    let mut builder = GlobSetBuilder::new();
+    for (i, glob) in globs.iter().enumerate() {
+        let glob = GlobBuilder::new(glob)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| (i, e.kind().to_string()))?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| (0, e.to_string()))
+}
+
+/// The literal directory a glob starts in (`tools/**/*.yaml` → `tools`), so that only that part of
+/// the tree is walked.
+fn literal_base(glob: &str) -> &str {
+    let meta = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
+    match glob[..meta].rfind('/') {
+        Some(slash) => &glob[..slash],
+        None => "",
+    }
+}
+
+/// The standalone tool files under `root` matched by `include` and not by `exclude`, sorted by
+/// their root-relative path.
+pub fn tool_files(
+    root: &Path,
+    include_globs: &[String],
+    include: &GlobSet,
+    exclude: &GlobSet,
+) -> Vec<(PathBuf, String)> {
+    let mut bases: Vec<&str> = include_globs.iter().map(|g| literal_base(g)).collect();
+    bases.sort_unstable();
+    bases.dedup();
+    // Walking `a` already covers `a/b`.
+    let bases: Vec<&str> = bases
+        .iter()
+        .filter(|b| {
+            !bases
+                .iter()
+                .any(|o| o != *b && (o.is_empty() || b.starts_with(&format!("{o}/"))))
+        })
+        .copied()
+        .collect();
+
+    let mut found = Vec::new();
+    for base in bases {
+        let dir = if base.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(base)
+        };
+        let walker = walkdir::WalkDir::new(&dir)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(e.file_type().is_dir()
+                        && e.file_name()
+                            .to_str()
+                            .is_some_and(|n| SKIPPED_DIRS.contains(&n)))
+            });
+        for entry in walker.flatten() {
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(root) else {
+                continue;
+            };
+            let rel_str = crate::paths::slash_path(rel);
+            if rel_str == CONFIG_FILE {
+                continue;
+            }
+            if include.is_match(rel) && !exclude.is_match(rel) {
+                found.push((entry.path().to_path_buf(), rel_str));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found.dedup_by(|a, b| a.1 == b.1);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_base;
+
+    #[test]
+    fn literal_base_stops_at_the_first_glob_component() {
+        assert_eq!(literal_base("tools/**/*.yaml"), "tools");
+        assert_eq!(literal_base("a/b/*.yml"), "a/b");
+        assert_eq!(literal_base("*.yaml"), "");
+        assert_eq!(literal_base("tools/one.yaml"), "tools");
+    }
+}

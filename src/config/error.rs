@@ -1,0 +1,142 @@
+//! What can be wrong with a project's configuration.
+
+use std::path::PathBuf;
+
+use crate::diagnostic::Explain;
+
+/// A configuration problem; [`Problem`](crate::diagnostic::Problem) adds the location.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no compozy.yaml found in {} or any parent directory", .0.display())]
+    NotFound(PathBuf),
+    #[error("--project {}: {source}", .path.display())]
+    BadProjectDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{message}")]
+    Yaml { message: String },
+    #[error("a tool has no `id`")]
+    MissingId,
+    #[error("`tools:` cannot be nested inside a tool")]
+    NestedTools,
+    #[error("a file with `tools:` cannot also declare tool fields (`{field}`)")]
+    MixedToolFile { field: &'static str },
+    #[error("invalid tool id `{id}`: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+    #[error("tool id `{id}` is declared more than once")]
+    DuplicateId { id: String },
+    #[error("invalid duration `{value}`: {reason}")]
+    InvalidDuration { value: String, reason: String },
+    #[error("unknown runtime `{0}`")]
+    UnknownRuntime(String),
+    #[error("invalid environment variable name `{0}`")]
+    InvalidEnvName(String),
+    #[error("invalid glob `{glob}`: {reason}")]
+    InvalidGlob { glob: String, reason: String },
+    #[error("`{field}` is not a valid JSON Schema: {reason}")]
+    InvalidSchema { field: &'static str, reason: String },
+    #[error("tool `{id}` has no `execute`")]
+    MissingExecute { id: String },
+    #[error("`{path}` points outside the project root")]
+    OutsideRoot { path: String },
+    #[error("`{path}` does not exist")]
+    MissingModule { path: String },
+    #[error("`{path}` is not a TypeScript or JavaScript module")]
+    BadExtension { path: String },
+    #[error("the entrypoint `{path}` must stay inside the project root")]
+    EntrypointOutsideRoot { path: String },
+    #[error("the entrypoint `{path}` does not exist")]
+    MissingEntrypoint { path: String },
+    #[error("unknown permission `{0}`")]
+    UnknownPermission(String),
+    #[error("`{name}` is declared as a tool file but the file is empty")]
+    EmptyToolFile { name: String },
+}
+
+impl Explain for ConfigError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "config::not-found",
+            Self::BadProjectDir { .. } => "config::project-dir",
+            Self::Read { .. } => "config::read",
+            Self::Yaml { .. } => "config::yaml",
+            Self::MissingId => "config::missing-id",
+            Self::NestedTools => "config::nested-tools",
+            Self::MixedToolFile { .. } => "config::mixed-tool-file",
+            Self::InvalidId { .. } => "config::invalid-id",
+            Self::DuplicateId { .. } => "config::duplicate-id",
+            Self::InvalidDuration { .. } => "config::duration",
+            Self::UnknownRuntime(_) => "config::runtime",
+            Self::InvalidEnvName(_) => "config::env-name",
+            Self::InvalidGlob { .. } => "config::glob",
+            Self::InvalidSchema { .. } => "config::schema",
+            Self::MissingExecute { .. } => "config::missing-execute",
+            Self::OutsideRoot { .. } => "config::outside-root",
+            Self::MissingModule { .. } => "config::missing-module",
+            Self::BadExtension { .. } => "config::extension",
+            Self::EntrypointOutsideRoot { .. } => "config::entrypoint-outside-root",
+            Self::MissingEntrypoint { .. } => "config::missing-entrypoint",
+            Self::EmptyToolFile { .. } => "config::empty-tool-file",
+            Self::UnknownPermission(_) => "config::permission",
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        Some(match self {
+            Self::NotFound(_) => {
+                "create a compozy.yaml at the project root, or pass --project DIR".into()
+            }
+            Self::BadProjectDir { .. } => "pass an existing directory to --project".into(),
+            Self::Read { .. } => "check that the file exists and is readable".into(),
+            Self::Yaml { .. } => {
+                "see the configuration reference in the README (`compozy.yaml`, tool files)".into()
+            }
+            Self::MissingId => "add `id: my_tool` to the tool".into(),
+            Self::NestedTools => "declare every tool at the top level of the file".into(),
+            Self::MixedToolFile { .. } => {
+                "a tool file holds either one tool or `tools: [...]`, not both".into()
+            }
+            Self::InvalidId { .. } => {
+                "ids match [A-Za-z0-9_][A-Za-z0-9_.\\-/]* and contain no `..`".into()
+            }
+            Self::DuplicateId { .. } => "rename one of the tools; ids are unique per project".into(),
+            Self::InvalidDuration { .. } => {
+                "write a duration with a unit, such as 500ms, 30s or 2m".into()
+            }
+            Self::UnknownRuntime(_) => "use `bun` or `node`".into(),
+            Self::InvalidEnvName(_) => "names match [A-Za-z_][A-Za-z0-9_]*".into(),
+            Self::InvalidGlob { .. } => "fix the glob pattern (see globset syntax)".into(),
+            Self::InvalidSchema { .. } => {
+                "write a JSON Schema, e.g. { type: object, properties: { city: { type: string } } }"
+                    .into()
+            }
+            Self::MissingExecute { .. } => {
+                "add `execute: ./path/to/tool.ts` (relative to this YAML file), or point runtime.entrypoint at a hand-written entrypoint".into()
+            }
+            Self::OutsideRoot { .. } => {
+                "move the module inside the project (the directory of compozy.yaml)".into()
+            }
+            Self::MissingModule { .. } => {
+                "paths are relative to the YAML file that declares the tool; check the spelling"
+                    .into()
+            }
+            Self::BadExtension { .. } => {
+                "use one of .ts .tsx .mts .cts .js .mjs .cjs".into()
+            }
+            Self::EntrypointOutsideRoot { .. } => {
+                "point runtime.entrypoint at a file inside the project".into()
+            }
+            Self::MissingEntrypoint { .. } => {
+                "create the entrypoint, or remove runtime.entrypoint to let `compozy gen` write .compozy/tools.ts".into()
+            }
+            Self::EmptyToolFile { .. } => "add a tool, or exclude the file in autoload.exclude".into(),
+            Self::UnknownPermission(_) => format!("known permissions: {}", super::permissions::KNOWN),
+        })
+    }
+}

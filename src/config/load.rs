@@ -1,0 +1,118 @@
+//! Reading the YAML files of a project.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use super::error::ConfigError;
+use super::raw::{RawProject, RawTool};
+use super::{CONFIG_FILE, Project, discover, validate};
+use crate::diagnostic::{Problem, Problems};
+use crate::paths::display_path;
+use crate::source::SourceFile;
+
+/// Loads the project whose root is `project_dir`, or the nearest one above `cwd`.
+///
+/// Every problem found is returned together, not only the first.
+pub fn load(project_dir: Option<&Path>, cwd: &Path) -> Result<Project, Problems> {
+    let root = match project_dir {
+        Some(dir) => {
+            let dir = cwd.join(dir);
+            let canonical = dir.canonicalize().map_err(|source| {
+                Problem::new(ConfigError::BadProjectDir {
+                    path: dir.clone(),
+                    source,
+                })
+            })?;
+            if !canonical.join(CONFIG_FILE).is_file() {
+                return Err(Problem::new(ConfigError::NotFound(dir)).into());
+            }
+            canonical
+        }
+        None => {
+            let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+            discover::find_root(&cwd)
+                .ok_or_else(|| Problem::new(ConfigError::NotFound(cwd.clone())))?
+        }
+    };
+
+    let config_path = root.join(CONFIG_FILE);
+    let config_file = read_source(&config_path, &root)?;
+    let raw: RawProject = match parse_yaml::<RawProject>(&config_file)? {
+        Some(raw) => raw,
+        None => RawProject {
+            name: None,
+            runtime: None,
+            autoload: None,
+            tools: None,
+        },
+    };
+
+    let mut problems = Problems::default();
+    let mut tool_files = Vec::new();
+    if let Some((include_globs, include, exclude)) =
+        validate::autoload_globs(&raw, &config_file, &mut problems)
+    {
+        for (path, _rel) in discover::tool_files(&root, &include_globs, &include, &exclude) {
+            match read_source(&path, &root) {
+                Ok(file) => match parse_yaml::<RawTool>(&file) {
+                    Ok(Some(raw)) => tool_files.push((file, raw)),
+                    Ok(None) => problems.push(Problem::new(ConfigError::EmptyToolFile {
+                        name: file.name.clone(),
+                    })),
+                    Err(p) => problems.push(p),
+                },
+                Err(p) => problems.push(p),
+            }
+        }
+    }
+
+    validate::project(root, config_file, raw, tool_files, problems)
+}
+
+/// Reads a file for later code frames.
+pub(crate) fn read_source(path: &Path, root: &Path) -> Result<SourceFile, Problem> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        Problem::new(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    Ok(SourceFile::new(
+        path.to_path_buf(),
+        display_path(path, root),
+        text,
+    ))
+}
+
+/// Parses YAML 1.2 (only `true`/`false` are booleans); `None` for an empty document.
+fn parse_yaml<T: DeserializeOwned>(file: &SourceFile) -> Result<Option<T>, Problem> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+    };
+    serde_saphyr::from_str_with_options::<Option<T>>(&file.text, options).map_err(|err| {
+        let message = yaml_message(&err);
+        let problem = Problem::new(ConfigError::Yaml { message });
+        match err.location() {
+            Some(loc) if loc.line() > 0 => problem.at_line(
+                file,
+                usize::try_from(loc.line()).unwrap_or(usize::MAX),
+                usize::try_from(loc.column()).unwrap_or(1),
+                "here",
+            ),
+            _ => problem.at_line(file, 1, 1, "in this file"),
+        }
+    })
+}
+
+/// The error text without serde-saphyr's own position suffix (the code frame shows it).
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let text = err.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or_default().trim();
+    // serde-saphyr appends " at line L, column C"; the frame carries that.
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
+}

@@ -1,0 +1,148 @@
+//! Stage 1: find, load and validate `compozy.yaml` and the standalone tool files.
+//!
+//! The result is a [`Project`]: plain data that later stages read without going back to YAML.
+
+mod discover;
+mod error;
+mod load;
+mod permissions;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root};
+pub use error::ConfigError;
+pub use load::load;
+pub use permissions::NodePermission;
+
+use crate::source::SourceFile;
+
+/// The runtime a project's tools run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Bun (the default).
+    Bun,
+    /// Node.js with native TypeScript type stripping.
+    Node,
+}
+
+impl RuntimeKind {
+    /// The runtime's command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Bun => "bun",
+            RuntimeKind::Node => "node",
+        }
+    }
+}
+
+/// Whether `gen` writes the entrypoint or checks a hand-written one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntrypointMode {
+    /// The entrypoint lies under `.compozy/` and is generated.
+    Generated,
+    /// The entrypoint is the user's own module; every tool id must be exported from it.
+    HandWritten,
+}
+
+/// A file inside the project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectPath {
+    /// Absolute path on disk.
+    pub abs: PathBuf,
+    /// Root-relative path with `/` separators (stable across machines).
+    pub rel: String,
+}
+
+/// `runtime:` after validation.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// bun or node.
+    pub kind: RuntimeKind,
+    /// The module that exports every tool id.
+    pub entrypoint: ProjectPath,
+    /// Generated or hand-written entrypoint.
+    pub mode: EntrypointMode,
+    /// Node permission-model grants (not enforced under Bun).
+    pub permissions: Vec<NodePermission>,
+    /// Default tool timeout.
+    pub timeout: Duration,
+    /// `.env` files in priority order (highest first), when given explicitly.
+    pub env_files: Option<Vec<String>>,
+    /// Globs of process variables passed through to tools.
+    pub env_passthrough: Vec<String>,
+    /// Env for every tool.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where a tool was declared.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    /// The YAML file.
+    pub file: SourceFile,
+    /// 1-based line of the tool entry.
+    pub line: usize,
+    /// 1-based column of the tool entry.
+    pub column: usize,
+}
+
+/// One tool after validation.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    /// Unique id.
+    pub id: String,
+    /// Human description.
+    pub description: Option<String>,
+    /// The module that implements it (`execute`), when given.
+    pub module: Option<ProjectPath>,
+    /// Where `execute` was written, for diagnostics that point at it.
+    pub module_declared: Option<Declared>,
+    /// Per-tool timeout overriding the runtime's.
+    pub timeout: Option<Duration>,
+    /// JSON Schema of the input.
+    pub input: Option<serde_json::Value>,
+    /// JSON Schema of the output.
+    pub output: Option<serde_json::Value>,
+    /// Default input merged under each call's input.
+    pub with: Option<serde_json::Value>,
+    /// Static config, the tool's second argument.
+    pub config: Option<serde_json::Value>,
+    /// Env for this tool.
+    pub env: BTreeMap<String, String>,
+    /// Where the tool entry is.
+    pub declared: Declared,
+}
+
+/// A loaded, validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory of `compozy.yaml` (canonical).
+    pub root: PathBuf,
+    /// `name:`.
+    pub name: Option<String>,
+    /// `runtime:`.
+    pub runtime: RuntimeConfig,
+    /// Every tool, sorted by id.
+    pub tools: Vec<Tool>,
+    /// Every YAML file that was read (root-relative), for watchers and caches.
+    pub config_files: Vec<ProjectPath>,
+}
+
+impl Project {
+    /// The tool with this id.
+    pub fn tool(&self, id: &str) -> Option<&Tool> {
+        self.tools
+            .binary_search_by(|t| t.id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.tools[i])
+    }
+
+    /// The directory generated files go to.
+    pub fn output_dir(&self) -> PathBuf {
+        self.root.join(crate::codegen::OUTPUT_DIR)
+    }
+}

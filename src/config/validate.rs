@@ -1,0 +1,570 @@
+//! From raw YAML shapes to a validated [`Project`], collecting every problem.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::GlobSet;
+use serde_saphyr::Spanned;
+
+use super::error::ConfigError;
+use super::raw::{RawProject, RawTool, Scalar};
+use super::{
+    Declared, EntrypointMode, NodePermission, Project, ProjectPath, RuntimeConfig, RuntimeKind,
+    Tool, discover,
+};
+use crate::codegen::OUTPUT_DIR;
+use crate::diagnostic::{Problem, Problems};
+use crate::paths::{normalize, slash_path};
+use crate::source::SourceFile;
+
+/// Extensions a tool module may have.
+pub const MODULE_EXTENSIONS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "mjs", "cjs"];
+
+const DEFAULT_ENTRYPOINT: &str = "./.compozy/tools.ts";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn line_col<T>(s: &Spanned<T>) -> (usize, usize) {
+    let loc = s.referenced;
+    (
+        usize::try_from(loc.line()).unwrap_or(0),
+        usize::try_from(loc.column()).unwrap_or(0),
+    )
+}
+
+fn at<T>(error: ConfigError, file: &SourceFile, spanned: &Spanned<T>, label: &str) -> Problem {
+    let (line, column) = line_col(spanned);
+    Problem::new(error).at_line(file, line, column, label)
+}
+
+/// The include and exclude glob sets of `autoload:` (or the defaults).
+pub fn autoload_globs(
+    raw: &RawProject,
+    file: &SourceFile,
+    problems: &mut Problems,
+) -> Option<(Vec<String>, GlobSet, GlobSet)> {
+    let (include, exclude) = match &raw.autoload {
+        Some(a) => (
+            a.value.include.clone().unwrap_or_default(),
+            a.value.exclude.clone().unwrap_or_default(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let include_strings: Vec<String> = if raw.autoload.is_some() {
+        include.iter().map(|g| g.value.clone()).collect()
+    } else {
+        discover::DEFAULT_INCLUDE
+            .iter()
+            .map(|g| (*g).to_owned())
+            .collect()
+    };
+    let exclude_strings: Vec<String> = exclude.iter().map(|g| g.value.clone()).collect();
+    let compile = |strings: &[String], spans: &[Spanned<String>], problems: &mut Problems| {
+        discover::glob_set(strings)
+            .map_err(|(i, reason)| {
+                let glob = strings.get(i).cloned().unwrap_or_default();
+                let error = ConfigError::InvalidGlob { glob, reason };
+                problems.push(match spans.get(i) {
+                    Some(s) => at(error, file, s, "this glob"),
+                    None => Problem::new(error),
+                });
+            })
+            .ok()
+    };
+    let inc = compile(&include_strings, &include, problems)?;
+    let exc = compile(&exclude_strings, &exclude, problems)?;
+    Some((include_strings, inc, exc))
+}
+
+/// Validates everything and returns the project, or every problem found.
+pub fn project(
+    root: PathBuf,
+    config_file: SourceFile,
+    raw: RawProject,
+    tool_files: Vec<(SourceFile, RawTool)>,
+    mut problems: Problems,
+) -> Result<Project, Problems> {
+    let runtime = runtime(&root, &config_file, &raw, &mut problems);
+    let mode = runtime.as_ref().map(|r| r.mode);
+
+    let mut tools = Vec::new();
+    for tool in raw.tools.unwrap_or_default() {
+        if let Some(t) = self::tool(&root, &config_file, tool, mode, &mut problems) {
+            tools.push(t);
+        }
+    }
+    let mut config_files = vec![ProjectPath {
+        abs: config_file.path.clone(),
+        rel: config_file.name.clone(),
+    }];
+    for (file, raw_tool) in tool_files {
+        config_files.push(ProjectPath {
+            abs: file.path.clone(),
+            rel: file.name.clone(),
+        });
+        let fields = set_fields(&raw_tool);
+        match raw_tool.tools {
+            Some(list) => {
+                if let Some(field) = fields.first() {
+                    problems.push(
+                        Problem::new(ConfigError::MixedToolFile { field }).at_line(
+                            &file,
+                            1,
+                            1,
+                            "this file",
+                        ),
+                    );
+                }
+                for tool in list {
+                    if let Some(t) = self::tool(&root, &file, tool, mode, &mut problems) {
+                        tools.push(t);
+                    }
+                }
+            }
+            None => {
+                let spanned = Spanned::new(
+                    RawTool {
+                        tools: None,
+                        ..raw_tool
+                    },
+                    serde_saphyr::Location::UNKNOWN,
+                    serde_saphyr::Location::UNKNOWN,
+                );
+                if let Some(t) = self::tool(&root, &file, spanned, mode, &mut problems) {
+                    tools.push(t);
+                }
+            }
+        }
+    }
+
+    duplicates(&tools, &mut problems);
+    tools.sort_by(|a, b| a.id.cmp(&b.id));
+
+    match runtime {
+        Some(runtime) if !problems.has_errors() => Ok(Project {
+            root,
+            name: raw.name.map(|n| n.value),
+            runtime,
+            tools,
+            config_files,
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn set_fields(t: &RawTool) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let pairs: [(&'static str, bool); 9] = [
+        ("id", t.id.is_some()),
+        ("description", t.description.is_some()),
+        ("execute", t.execute.is_some()),
+        ("timeout", t.timeout.is_some()),
+        ("input", t.input.is_some()),
+        ("output", t.output.is_some()),
+        ("with", t.with.is_some()),
+        ("config", t.config.is_some()),
+        ("env", t.env.is_some()),
+    ];
+    for (name, set) in pairs {
+        if set {
+            fields.push(name);
+        }
+    }
+    fields
+}
+
+fn duplicates(tools: &[Tool], problems: &mut Problems) {
+    let mut first: HashMap<&str, &Tool> = HashMap::new();
+    for tool in tools {
+        match first.get(tool.id.as_str()) {
+            Some(earlier) => {
+                let related =
+                    Problem::new(ConfigError::DuplicateId { id: tool.id.clone() }).at_line(
+                        &earlier.declared.file,
+                        earlier.declared.line,
+                        earlier.declared.column,
+                        "first declared here",
+                    );
+                problems.push(
+                    Problem::new(ConfigError::DuplicateId { id: tool.id.clone() })
+                        .at_line(
+                            &tool.declared.file,
+                            tool.declared.line,
+                            tool.declared.column,
+                            "declared again here",
+                        )
+                        .with_related(related),
+                );
+            }
+            None => {
+                first.insert(&tool.id, tool);
+            }
+        }
+    }
+}
+
+fn runtime(
+    root: &Path,
+    file: &SourceFile,
+    raw: &RawProject,
+    problems: &mut Problems,
+) -> Option<RuntimeConfig> {
+    let rt = raw.runtime.as_ref();
+    let before = problems.0.len();
+
+    let kind = match rt.and_then(|r| r.kind.as_ref()) {
+        None => RuntimeKind::Bun,
+        Some(k) => match k.value.as_str() {
+            "bun" => RuntimeKind::Bun,
+            "node" => RuntimeKind::Node,
+            other => {
+                problems.push(at(
+                    ConfigError::UnknownRuntime(other.to_owned()),
+                    file,
+                    k,
+                    "expected `bun` or `node`",
+                ));
+                RuntimeKind::Bun
+            }
+        },
+    };
+
+    let entry_raw = rt.and_then(|r| r.entrypoint.as_ref());
+    let entry_str = entry_raw.map_or(DEFAULT_ENTRYPOINT, |e| e.value.as_str());
+    let entry_abs = normalize(&root.join(entry_str));
+    let (entrypoint, mode) = match entry_abs.strip_prefix(root) {
+        Ok(rel) => {
+            let rel = slash_path(rel);
+            let mode = if rel.starts_with(&format!("{OUTPUT_DIR}/")) {
+                EntrypointMode::Generated
+            } else {
+                EntrypointMode::HandWritten
+            };
+            if mode == EntrypointMode::HandWritten {
+                check_module_file(root, &entry_abs, entry_str, true).unwrap_or_else(|e| {
+                    problems.push(match entry_raw {
+                        Some(s) => at(e, file, s, "entrypoint"),
+                        None => Problem::new(e),
+                    })
+                });
+            }
+            (
+                ProjectPath {
+                    abs: entry_abs.clone(),
+                    rel,
+                },
+                mode,
+            )
+        }
+        Err(_) => {
+            let e = ConfigError::EntrypointOutsideRoot {
+                path: entry_str.to_owned(),
+            };
+            problems.push(match entry_raw {
+                Some(s) => at(e, file, s, "outside the project"),
+                None => Problem::new(e),
+            });
+            (
+                ProjectPath {
+                    abs: entry_abs.clone(),
+                    rel: String::new(),
+                },
+                EntrypointMode::HandWritten,
+            )
+        }
+    };
+
+    let mut permissions = Vec::new();
+    for p in rt.and_then(|r| r.permissions.as_ref()).into_iter().flatten() {
+        match NodePermission::parse(&p.value) {
+            Some(perm) => permissions.push(perm),
+            None => problems.push(at(
+                ConfigError::UnknownPermission(p.value.clone()),
+                file,
+                p,
+                "not a known permission",
+            )),
+        }
+    }
+
+    let timeout = rt
+        .and_then(|r| r.timeout.as_ref())
+        .and_then(|t| duration(t, file, problems))
+        .unwrap_or(DEFAULT_TIMEOUT);
+
+    let env_files = rt
+        .and_then(|r| r.env_files.as_ref())
+        .map(|files| files.iter().map(|f| f.value.clone()).collect());
+    let env_passthrough: Vec<String> = rt
+        .and_then(|r| r.env_passthrough.as_ref())
+        .map(|globs| globs.iter().map(|g| g.value.clone()).collect())
+        .unwrap_or_default();
+    if let Some(globs) = rt.and_then(|r| r.env_passthrough.as_ref()) {
+        let strings: Vec<String> = globs.iter().map(|g| g.value.clone()).collect();
+        if let Err((i, reason)) = discover::glob_set(&strings) {
+            if let Some(g) = globs.get(i) {
+                problems.push(at(
+                    ConfigError::InvalidGlob {
+                        glob: g.value.clone(),
+                        reason,
+                    },
+                    file,
+                    g,
+                    "this glob",
+                ));
+            }
+        }
+    }
+    let env = env_map(rt.and_then(|r| r.env.as_ref()), file, problems);
+
+    (problems.0.len() == before).then_some(RuntimeConfig {
+        kind,
+        entrypoint,
+        mode,
+        permissions,
+        timeout,
+        env_files,
+        env_passthrough,
+        env,
+    })
+}
+
+fn env_map(
+    raw: Option<&BTreeMap<String, Spanned<Scalar>>>,
+    file: &SourceFile,
+    problems: &mut Problems,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (name, value) in raw.into_iter().flatten() {
+        if !is_env_name(name) {
+            problems.push(at(
+                ConfigError::InvalidEnvName(name.clone()),
+                file,
+                value,
+                "the value of this variable",
+            ));
+            continue;
+        }
+        env.insert(name.clone(), value.value.to_env_string());
+    }
+    env
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn duration(raw: &Spanned<Scalar>, file: &SourceFile, problems: &mut Problems) -> Option<Duration> {
+    let fail = |value: String, reason: String, problems: &mut Problems| {
+        problems.push(at(
+            ConfigError::InvalidDuration { value, reason },
+            file,
+            raw,
+            "this duration",
+        ));
+        None
+    };
+    match &raw.value {
+        Scalar::String(s) => match humantime::parse_duration(s.trim()) {
+            Ok(d) if d.is_zero() => fail(s.clone(), "must be greater than zero".into(), problems),
+            Ok(d) => Some(d),
+            Err(e) => fail(s.clone(), e.to_string(), problems),
+        },
+        other => fail(
+            other.to_env_string(),
+            "a unit is required".into(),
+            problems,
+        ),
+    }
+}
+
+/// Why an id is invalid, if it is.
+pub fn id_problem(id: &str) -> Option<&'static str> {
+    let mut chars = id.chars();
+    match chars.next() {
+        None => return Some("it is empty"),
+        Some(c) if !(c.is_ascii_alphanumeric() || c == '_') => {
+            return Some("it must start with a letter, a digit or `_`");
+        }
+        _ => {}
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')) {
+        return Some("only letters, digits and `_ . - /` are allowed");
+    }
+    if id.contains("..") {
+        return Some("`..` is not allowed");
+    }
+    None
+}
+
+fn tool(
+    root: &Path,
+    file: &SourceFile,
+    raw: Spanned<RawTool>,
+    mode: Option<EntrypointMode>,
+    problems: &mut Problems,
+) -> Option<Tool> {
+    let (mut line, mut column) = line_col(&raw);
+    let raw_tool = raw.value;
+    if line == 0 {
+        // A standalone file holding one tool: the entry is the file itself, or its `id:`.
+        (line, column) = raw_tool.id.as_ref().map_or((1, 1), line_col);
+    }
+    let declared = Declared {
+        file: file.clone(),
+        line,
+        column,
+    };
+    let before = problems.0.len();
+
+    if raw_tool.tools.is_some() {
+        problems.push(
+            Problem::new(ConfigError::NestedTools).at_line(file, line, column, "this tool"),
+        );
+    }
+    let Some(id) = raw_tool.id.as_ref() else {
+        problems.push(Problem::new(ConfigError::MissingId).at_line(file, line, column, "this tool"));
+        return None;
+    };
+    if let Some(reason) = id_problem(&id.value) {
+        problems.push(at(
+            ConfigError::InvalidId {
+                id: id.value.clone(),
+                reason,
+            },
+            file,
+            id,
+            "this id",
+        ));
+    }
+
+    let (module, module_declared) = match (&raw_tool.execute, mode) {
+        (Some(exec), _) => {
+            let yaml_dir = file.path.parent().unwrap_or(root);
+            let (l, c) = line_col(exec);
+            let declared_exec = Declared {
+                file: file.clone(),
+                line: l,
+                column: c,
+            };
+            match resolve_module(root, yaml_dir, &exec.value) {
+                Ok(path) => (Some(path), Some(declared_exec)),
+                Err(e) => {
+                    problems.push(at(e, file, exec, "execute"));
+                    (None, None)
+                }
+            }
+        }
+        (None, Some(EntrypointMode::Generated)) => {
+            problems.push(
+                Problem::new(ConfigError::MissingExecute {
+                    id: id.value.clone(),
+                })
+                .at_line(file, line, column, "this tool"),
+            );
+            (None, None)
+        }
+        (None, _) => (None, None),
+    };
+
+    let timeout = raw_tool
+        .timeout
+        .as_ref()
+        .and_then(|t| duration(t, file, problems));
+    let input = schema("input", raw_tool.input, file, problems);
+    let output = schema("output", raw_tool.output, file, problems);
+    let env = env_map(raw_tool.env.as_ref(), file, problems);
+
+    (problems.0.len() == before).then(|| Tool {
+        id: id.value.clone(),
+        description: raw_tool.description,
+        module,
+        module_declared,
+        timeout,
+        input,
+        output,
+        with: raw_tool.with.map(|w| w.value),
+        config: raw_tool.config.map(|c| c.value),
+        env,
+        declared,
+    })
+}
+
+fn schema(
+    field: &'static str,
+    raw: Option<Spanned<serde_json::Value>>,
+    file: &SourceFile,
+    problems: &mut Problems,
+) -> Option<serde_json::Value> {
+    let raw = raw?;
+    if let Err(e) = jsonschema::meta::validate(&raw.value) {
+        problems.push(at(
+            ConfigError::InvalidSchema {
+                field,
+                reason: e.to_string(),
+            },
+            file,
+            &raw,
+            "this schema",
+        ));
+        return None;
+    }
+    Some(raw.value)
+}
+
+/// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the
+/// project (symlinks included), exists, and is a module.
+pub fn resolve_module(root: &Path, yaml_dir: &Path, execute: &str) -> Result<ProjectPath, ConfigError> {
+    let abs = normalize(&yaml_dir.join(execute));
+    check_module_file(root, &abs, execute, false)?;
+    let rel = abs
+        .strip_prefix(root)
+        .map(slash_path)
+        .map_err(|_| ConfigError::OutsideRoot {
+            path: execute.to_owned(),
+        })?;
+    Ok(ProjectPath { abs, rel })
+}
+
+fn check_module_file(
+    root: &Path,
+    abs: &Path,
+    written: &str,
+    entrypoint: bool,
+) -> Result<(), ConfigError> {
+    let path = written.to_owned();
+    let outside = || {
+        if entrypoint {
+            ConfigError::EntrypointOutsideRoot { path: path.clone() }
+        } else {
+            ConfigError::OutsideRoot { path: path.clone() }
+        }
+    };
+    if !abs.starts_with(root) {
+        return Err(outside());
+    }
+    let real = abs.canonicalize().map_err(|_| {
+        if entrypoint {
+            ConfigError::MissingEntrypoint { path: path.clone() }
+        } else {
+            ConfigError::MissingModule { path: path.clone() }
+        }
+    })?;
+    if !real.starts_with(root) {
+        return Err(outside());
+    }
+    if !real.is_file() {
+        return Err(ConfigError::MissingModule { path: path.clone() });
+    }
+    let ext_ok = abs
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MODULE_EXTENSIONS.contains(&e));
+    if !ext_ok {
+        return Err(ConfigError::BadExtension { path });
+    }
+    Ok(())
+}

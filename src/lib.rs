@@ -1,0 +1,18 @@
+//! compozy: generate, check and run TypeScript tool projects on Bun or Node.
+//!
+//! The pipeline, one module per stage:
+//! [`config`] (YAML → [`config::Project`]) → [`analyze`] (swc: what modules export) →
+//! [`codegen`] (templates → `.compozy/`). [`generate`] runs the three in order, as `compozy gen`
+//! does. The CLI in [`cli`] is a thin layer over this library.
+
+pub mod analyze;
+pub mod cli;
+pub mod codegen;
+pub mod config;
+pub mod diagnostic;
+pub mod exit;
+pub mod generate;
+pub mod paths;
+pub mod source;
+
+pub use generate::{Generation, prepare};
