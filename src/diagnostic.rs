@@ -28,6 +28,19 @@ pub enum Severity {
     Error,
     /// Reported; the command goes on.
     Warning,
+    /// Extra context attached to another problem.
+    Note,
+}
+
+/// A related location's explanation ("first declared here").
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Note(pub String);
+
+impl Explain for Note {
+    fn code(&self) -> &'static str {
+        "note"
+    }
 }
 
 /// Where a problem is: a span in a source file, with a label.
@@ -87,10 +100,25 @@ impl Problem {
         self
     }
 
+    /// A note pointing at a related place, to attach with [`Problem::with_related`].
+    pub fn note(message: impl Into<String>) -> Self {
+        let mut note = Self::new(Note(message.into()));
+        note.severity = Severity::Note;
+        note
+    }
+
     /// Adds a related location shown under the main one.
     pub fn with_related(mut self, related: Problem) -> Self {
         self.related.push(related);
         self
+    }
+
+    /// `file:line:column: message`, for one-line contexts.
+    pub fn headline(&self) -> String {
+        match &self.at {
+            Some(at) => format!("{}:{}:{}: {}", at.file, at.line, at.column, self.error),
+            None => self.error.to_string(),
+        }
     }
 
     /// The severity.
@@ -141,10 +169,8 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.at {
-            Some(at) => write!(f, "{}:{}:{}: {}", at.file, at.line, at.column, self.error),
-            None => write!(f, "{}", self.error),
-        }
+        // The code frame shows the location; `headline` has the one-line form.
+        write!(f, "{}", self.error)
     }
 }
 
@@ -152,13 +178,14 @@ impl std::error::Error for Problem {}
 
 impl Diagnostic for Problem {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.error.code()))
+        (self.severity != Severity::Note).then(|| Box::new(self.error.code()) as Box<dyn fmt::Display>)
     }
 
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
+            Severity::Note => miette::Severity::Advice,
         })
     }
 

@@ -29,8 +29,17 @@ impl Generation {
 
 /// Loads, checks and renders a project without writing anything.
 pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Problems> {
-    let project = config::load(project_dir, cwd)?;
-    let analysis = analyze::check(&project)?;
+    let (project, mut problems) = config::load_lenient(project_dir, cwd)?;
+    let analysis = match analyze::check(&project) {
+        Ok(analysis) => analysis,
+        Err(more) => {
+            problems.0.extend(more.0);
+            return Err(problems);
+        }
+    };
+    if problems.has_errors() {
+        return Err(problems);
+    }
     let files = codegen::render_project(&project, &analysis).map_err(Problem::new)?;
     let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
     let mut warnings = Vec::new();

@@ -29,10 +29,8 @@ pub struct Analysis {
 }
 
 fn declared_here(tool: &str, declared: &Declared) -> Problem {
-    Problem::new(AnalyzeError::DeclaredHere {
-        tool: tool.to_owned(),
-    })
-    .at_line(&declared.file, declared.line, declared.column, "declared here")
+    Problem::note(format!("tool `{tool}` is declared here"))
+        .at_line(&declared.file, declared.line, declared.column, "declared here")
 }
 
 fn module_start(problem: Problem, info: &ModuleInfo) -> Problem {

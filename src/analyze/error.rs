@@ -23,8 +23,6 @@ pub enum AnalyzeError {
         entrypoint: String,
         exports: Vec<String>,
     },
-    #[error("tool `{tool}` is declared here")]
-    DeclaredHere { tool: String },
 }
 
 fn no_run_message(module: &str, exports: &[String]) -> String {
@@ -54,7 +52,6 @@ impl Explain for AnalyzeError {
             Self::Unresolved { .. } => "analyze::unresolved",
             Self::NoRunOrDefault { .. } => "analyze::no-run-export",
             Self::MissingToolExport { .. } => "analyze::missing-tool-export",
-            Self::DeclaredHere { .. } => "analyze::declared-here",
         }
     }
 
@@ -82,7 +79,6 @@ impl Explain for AnalyzeError {
                     list_or_none(exports)
                 )
             }),
-            Self::DeclaredHere { .. } => None,
         }
     }
 }

@@ -88,7 +88,7 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
                     path: shown,
                     values: Vec::new(),
                     types: Vec::new(),
-                    error: Some(failure.to_problem().to_string()),
+                    error: Some(failure.to_problem().headline()),
                 },
             }
         })

@@ -15,6 +15,19 @@ use crate::source::SourceFile;
 ///
 /// Every problem found is returned together, not only the first.
 pub fn load(project_dir: Option<&Path>, cwd: &Path) -> Result<Project, Problems> {
+    let (project, problems) = load_lenient(project_dir, cwd)?;
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    Ok(project)
+}
+
+/// Like [`load`], but keeps the valid tools when others have problems, so that the caller can
+/// check them too and report everything at once.
+pub fn load_lenient(
+    project_dir: Option<&Path>,
+    cwd: &Path,
+) -> Result<(Project, Problems), Problems> {
     let root = match project_dir {
         Some(dir) => {
             let dir = cwd.join(dir);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root};
 pub use error::ConfigError;
-pub use load::load;
+pub use load::{load, load_lenient};
 pub use permissions::NodePermission;
 
 use crate::source::SourceFile;

@@ -76,14 +76,16 @@ pub fn autoload_globs(
     Some((include_strings, inc, exc))
 }
 
-/// Validates everything and returns the project, or every problem found.
+/// Validates everything. Returns the project with every valid tool and the problems of the
+/// others, so that later stages can report their problems in the same run; fails outright only
+/// when `runtime:` itself is broken.
 pub fn project(
     root: PathBuf,
     config_file: SourceFile,
     raw: RawProject,
     tool_files: Vec<(SourceFile, RawTool)>,
     mut problems: Problems,
-) -> Result<Project, Problems> {
+) -> Result<(Project, Problems), Problems> {
     let runtime = runtime(&root, &config_file, &raw, &mut problems);
     let mode = runtime.as_ref().map(|r| r.mode);
 
@@ -141,14 +143,17 @@ pub fn project(
     tools.sort_by(|a, b| a.id.cmp(&b.id));
 
     match runtime {
-        Some(runtime) if !problems.has_errors() => Ok(Project {
-            root,
-            name: raw.name.map(|n| n.value),
-            runtime,
-            tools,
-            config_files,
-        }),
-        _ => Err(problems),
+        Some(runtime) => Ok((
+            Project {
+                root,
+                name: raw.name.map(|n| n.value),
+                runtime,
+                tools,
+                config_files,
+            },
+            problems,
+        )),
+        None => Err(problems),
     }
 }
 
@@ -178,8 +183,8 @@ fn duplicates(tools: &[Tool], problems: &mut Problems) {
     for tool in tools {
         match first.get(tool.id.as_str()) {
             Some(earlier) => {
-                let related =
-                    Problem::new(ConfigError::DuplicateId { id: tool.id.clone() }).at_line(
+                let related = Problem::note(format!("`{}` was first declared here", tool.id))
+                    .at_line(
                         &earlier.declared.file,
                         earlier.declared.line,
                         earlier.declared.column,
@@ -210,7 +215,6 @@ fn runtime(
     problems: &mut Problems,
 ) -> Option<RuntimeConfig> {
     let rt = raw.runtime.as_ref();
-    let before = problems.0.len();
 
     let kind = match rt.and_then(|r| r.kind.as_ref()) {
         None => RuntimeKind::Bun,
@@ -232,6 +236,7 @@ fn runtime(
     let entry_raw = rt.and_then(|r| r.entrypoint.as_ref());
     let entry_str = entry_raw.map_or(DEFAULT_ENTRYPOINT, |e| e.value.as_str());
     let entry_abs = normalize(&root.join(entry_str));
+    let entry_problems = problems.0.len();
     let (entrypoint, mode) = match entry_abs.strip_prefix(root) {
         Ok(rel) => {
             let rel = slash_path(rel);
@@ -273,6 +278,10 @@ fn runtime(
             )
         }
     };
+
+    // Without a usable entrypoint the tools cannot be checked; other fields fall back to defaults
+    // so that the rest of the project is still checked in this run.
+    let entrypoint_ok = problems.0.len() == entry_problems;
 
     let mut permissions = Vec::new();
     for p in rt.and_then(|r| r.permissions.as_ref()).into_iter().flatten() {
@@ -317,7 +326,7 @@ fn runtime(
     }
     let env = env_map(rt.and_then(|r| r.env.as_ref()), file, problems);
 
-    (problems.0.len() == before).then_some(RuntimeConfig {
+    entrypoint_ok.then_some(RuntimeConfig {
         kind,
         entrypoint,
         mode,
