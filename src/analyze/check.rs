@@ -75,6 +75,7 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                                 tool: tool.id.clone(),
                                 module: module.rel.clone(),
                                 exports: info.values.clone(),
+                                suggestion: info.functions.first().cloned(),
                             }),
                             &info,
                         )

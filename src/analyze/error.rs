@@ -16,6 +16,8 @@ pub enum AnalyzeError {
         tool: String,
         module: String,
         exports: Vec<String>,
+        /// An exported function to suggest renaming.
+        suggestion: Option<String>,
     },
     #[error("the entrypoint `{entrypoint}` does not export tool `{tool}`")]
     MissingToolExport {
@@ -62,9 +64,9 @@ impl Explain for AnalyzeError {
             Self::Unresolved { .. } => {
                 Some("re-exports are followed through relative paths; check the path".into())
             }
-            Self::NoRunOrDefault { exports, .. } => Some(match exports.first() {
-                Some(first) if exports.len() == 1 || first != "default" => format!(
-                    "export a function named `run`, e.g. rename it or add `export {{ {first} as run }}`"
+            Self::NoRunOrDefault { suggestion, .. } => Some(match suggestion {
+                Some(name) if is_js_identifier(name) => format!(
+                    "rename the function to `run`, or add `export {{ {name} as run }}`"
                 ),
                 _ => "export a function named `run` (or a default export)".into(),
             }),

@@ -44,6 +44,8 @@ pub struct LocalModule {
     pub star_from: Vec<String>,
     /// Keys of a default-exported object literal.
     pub default_object_keys: Option<Vec<String>>,
+    /// Exported names known to be functions declared here (for "did you mean" help).
+    pub functions: Vec<String>,
 }
 
 impl LocalModule {
@@ -177,6 +179,7 @@ fn prop_name(name: &PropName) -> Option<String> {
 pub fn local_exports(module: &Module) -> LocalModule {
     let mut bindings: HashMap<String, Binding> = HashMap::new();
     let mut const_objects: HashMap<String, Vec<String>> = HashMap::new();
+    let mut functions: std::collections::HashSet<String> = std::collections::HashSet::new();
     let bind_local = |bindings: &mut HashMap<String, Binding>, name: String, value: bool, ty: bool| {
         let entry = bindings.entry(name).or_insert(Binding::Local {
             value: false,
@@ -247,11 +250,17 @@ pub fn local_exports(module: &Module) -> LocalModule {
         for (name, value, ty) in decl_names(decl) {
             bind_local(&mut bindings, name, value, ty);
         }
+        if let Decl::Fn(f) = decl {
+            functions.insert(f.ident.sym.to_string());
+        }
         if let Decl::Var(v) = decl {
             for d in &v.decls {
                 if let (Pat::Ident(id), Some(init)) = (&d.name, &d.init) {
                     if let Some(keys) = object_keys(init) {
                         const_objects.insert(id.id.sym.to_string(), keys);
+                    }
+                    if matches!(&**init, Expr::Arrow(_) | Expr::Fn(_)) {
+                        functions.insert(id.id.sym.to_string());
                     }
                 }
             }
@@ -277,6 +286,9 @@ pub fn local_exports(module: &Module) -> LocalModule {
         match decl {
             ModuleDecl::ExportDecl(e) => {
                 for (name, value, _) in decl_names(&e.decl) {
+                    if functions.contains(&name) {
+                        out.functions.push(name.clone());
+                    }
                     out.push(name, Origin::Local(if value { Kind::Value } else { Kind::Type }));
                 }
             }
@@ -287,6 +299,9 @@ pub fn local_exports(module: &Module) -> LocalModule {
                         ExportSpecifier::Named(n) => {
                             let orig = export_name(&n.orig);
                             let exported = n.exported.as_ref().map_or_else(|| orig.clone(), export_name);
+                            if src.is_none() && functions.contains(&orig) {
+                                out.functions.push(exported.clone());
+                            }
                             let origin = if named.type_only || n.is_type_only {
                                 Origin::Local(Kind::Type)
                             } else {

@@ -44,6 +44,8 @@ pub struct ModuleInfo {
     pub types: Vec<String>,
     /// Keys of a default-exported object literal, if any.
     pub default_object_keys: Option<Vec<String>>,
+    /// Exports known to be functions declared in the module itself.
+    pub functions: Vec<String>,
     /// The module's source, for code frames.
     pub source: Option<SourceFile>,
     /// Every file read to answer (the module and what it re-exports), for watchers.
@@ -250,6 +252,7 @@ impl Analyzer {
             values: values.into_iter().collect(),
             types: types.into_iter().collect(),
             default_object_keys: local.default_object_keys.clone(),
+            functions: local.functions.clone(),
             source: Some(source),
             files: files.into_iter().collect(),
         })

@@ -1,0 +1,5 @@
+//! Integration tests: the real binary against fixture projects on disk.
+
+mod common;
+mod errors;
+mod generate;
