@@ -2,4 +2,6 @@
 
 mod common;
 mod errors;
+mod exports;
 mod generate;
+mod runtimes;
