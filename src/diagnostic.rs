@@ -59,7 +59,7 @@ struct At {
 pub struct Problem {
     error: Box<dyn Explain>,
     severity: Severity,
-    at: Option<At>,
+    at: Option<Box<At>>,
     related: Vec<Problem>,
 }
 
@@ -89,14 +89,14 @@ impl Problem {
     /// Points at a byte span of a file.
     pub fn at_span(mut self, file: &SourceFile, span: SourceSpan, label: &str) -> Self {
         let (line, column) = file.line_col(span.offset());
-        self.at = Some(At {
+        self.at = Some(Box::new(At {
             src: file.named(),
             file: file.name.clone(),
             line,
             column,
             span,
             label: label.to_owned(),
-        });
+        }));
         self
     }
 
@@ -178,7 +178,8 @@ impl std::error::Error for Problem {}
 
 impl Diagnostic for Problem {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        (self.severity != Severity::Note).then(|| Box::new(self.error.code()) as Box<dyn fmt::Display>)
+        (self.severity != Severity::Note)
+            .then(|| Box::new(self.error.code()) as Box<dyn fmt::Display>)
     }
 
     fn severity(&self) -> Option<miette::Severity> {

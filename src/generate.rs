@@ -29,7 +29,9 @@ impl Generation {
 
 /// Loads, checks and renders a project without writing anything.
 pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Problems> {
+    let started = std::time::Instant::now();
     let (project, mut problems) = config::load_lenient(project_dir, cwd)?;
+    tracing::debug!(elapsed = ?started.elapsed(), tools = project.tools.len(), "config loaded");
     let analysis = match analyze::check(&project) {
         Ok(analysis) => analysis,
         Err(more) => {
@@ -40,8 +42,11 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     if problems.has_errors() {
         return Err(problems);
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "modules checked");
     let files = codegen::render_project(&project, &analysis).map_err(Problem::new)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "compared with disk");
     let mut warnings = Vec::new();
     if project.runtime.kind == RuntimeKind::Bun && !project.runtime.permissions.is_empty() {
         let flags = project

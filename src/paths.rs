@@ -63,14 +63,20 @@ mod tests {
             import_specifier(".compozy", "tools/weather.ts"),
             "../tools/weather.ts"
         );
-        assert_eq!(import_specifier(".compozy", ".compozy/tools.ts"), "./tools.ts");
+        assert_eq!(
+            import_specifier(".compozy", ".compozy/tools.ts"),
+            "./tools.ts"
+        );
         assert_eq!(import_specifier("", "a.ts"), "./a.ts");
         assert_eq!(import_specifier(".compozy/x", "src/a.ts"), "../../src/a.ts");
     }
 
     #[test]
     fn normalize_resolves_dots_lexically() {
-        assert_eq!(normalize(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(
+            normalize(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
         assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
     }
 }

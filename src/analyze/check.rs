@@ -29,8 +29,12 @@ pub struct Analysis {
 }
 
 fn declared_here(tool: &str, declared: &Declared) -> Problem {
-    Problem::note(format!("tool `{tool}` is declared here"))
-        .at_line(&declared.file, declared.line, declared.column, "declared here")
+    Problem::note(format!("tool `{tool}` is declared here")).at_line(
+        &declared.file,
+        declared.line,
+        declared.column,
+        "declared here",
+    )
 }
 
 fn module_start(problem: Problem, info: &ModuleInfo) -> Problem {
@@ -55,7 +59,11 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                 let info = match analyzer.module(&module.abs) {
                     Ok(info) => info,
                     Err(failure) => {
-                        problems.push(failure.to_problem().with_related(declared_here(&tool.id, declared)));
+                        problems.push(
+                            failure
+                                .to_problem()
+                                .with_related(declared_here(&tool.id, declared)),
+                        );
                         continue;
                     }
                 };
@@ -92,8 +100,7 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                     files.extend(info.files.iter().cloned());
                     let keys = info.default_object_keys.as_deref().unwrap_or_default();
                     for tool in &project.tools {
-                        let found = info.values.iter().any(|v| *v == tool.id)
-                            || keys.iter().any(|k| *k == tool.id);
+                        let found = info.values.contains(&tool.id) || keys.contains(&tool.id);
                         if found {
                             bindings.push(ToolBinding {
                                 id: tool.id.clone(),

@@ -60,14 +60,16 @@ impl Explain for AnalyzeError {
     fn help(&self) -> Option<String> {
         match self {
             Self::Read { .. } => Some("check that the file exists and is readable".into()),
-            Self::Syntax { .. } => Some("fix the syntax error; bun and node would refuse this module too".into()),
+            Self::Syntax { .. } => {
+                Some("fix the syntax error; bun and node would refuse this module too".into())
+            }
             Self::Unresolved { .. } => {
                 Some("re-exports are followed through relative paths; check the path".into())
             }
             Self::NoRunOrDefault { suggestion, .. } => Some(match suggestion {
-                Some(name) if is_js_identifier(name) => format!(
-                    "rename the function to `run`, or add `export {{ {name} as run }}`"
-                ),
+                Some(name) if is_js_identifier(name) => {
+                    format!("rename the function to `run`, or add `export {{ {name} as run }}`")
+                }
                 _ => "export a function named `run` (or a default export)".into(),
             }),
             Self::MissingToolExport { tool, exports, .. } => Some(if is_js_identifier(tool) {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use swc_ecma_ast::{
-    AssignTarget, Decl, DefaultDecl, Expr, ExportSpecifier, ImportSpecifier, Lit, MemberProp,
+    AssignTarget, Decl, DefaultDecl, ExportSpecifier, Expr, ImportSpecifier, Lit, MemberProp,
     Module, ModuleDecl, ModuleExportName, ModuleItem, ObjectPatProp, Pat, Prop, PropName,
     PropOrSpread, SimpleAssignTarget, Stmt, TsModuleName,
 };
@@ -127,9 +127,11 @@ fn has_values(m: &swc_ecma_ast::TsModuleDecl) -> bool {
     use swc_ecma_ast::TsNamespaceBody;
     match &m.body {
         Some(TsNamespaceBody::TsModuleBlock(block)) => block.body.iter().any(|item| match item {
-            ModuleItem::Stmt(Stmt::Decl(d)) | ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(swc_ecma_ast::ExportDecl { decl: d, .. })) => {
-                !matches!(d, Decl::TsInterface(_) | Decl::TsTypeAlias(_))
-            }
+            ModuleItem::Stmt(Stmt::Decl(d))
+            | ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(swc_ecma_ast::ExportDecl {
+                decl: d,
+                ..
+            })) => !matches!(d, Decl::TsInterface(_) | Decl::TsTypeAlias(_)),
             ModuleItem::Stmt(_) => true,
             _ => false,
         }),
@@ -180,16 +182,17 @@ pub fn local_exports(module: &Module) -> LocalModule {
     let mut bindings: HashMap<String, Binding> = HashMap::new();
     let mut const_objects: HashMap<String, Vec<String>> = HashMap::new();
     let mut functions: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let bind_local = |bindings: &mut HashMap<String, Binding>, name: String, value: bool, ty: bool| {
-        let entry = bindings.entry(name).or_insert(Binding::Local {
-            value: false,
-            ty: false,
-        });
-        if let Binding::Local { value: v, ty: t } = entry {
-            *v |= value;
-            *t |= ty;
-        }
-    };
+    let bind_local =
+        |bindings: &mut HashMap<String, Binding>, name: String, value: bool, ty: bool| {
+            let entry = bindings.entry(name).or_insert(Binding::Local {
+                value: false,
+                ty: false,
+            });
+            if let Binding::Local { value: v, ty: t } = entry {
+                *v |= value;
+                *t |= ty;
+            }
+        };
 
     // First pass: what every top-level name is bound to.
     for item in &module.body {
@@ -207,10 +210,10 @@ pub fn local_exports(module: &Module) -> LocalModule {
                             } else {
                                 Binding::Import {
                                     specifier: specifier.clone(),
-                                    name: n.imported.as_ref().map_or_else(
-                                        || n.local.sym.to_string(),
-                                        export_name,
-                                    ),
+                                    name: n
+                                        .imported
+                                        .as_ref()
+                                        .map_or_else(|| n.local.sym.to_string(), export_name),
                                 }
                             },
                         ),
@@ -268,7 +271,9 @@ pub fn local_exports(module: &Module) -> LocalModule {
     }
 
     let origin_of = |name: &str| match bindings.get(name) {
-        Some(Binding::Local { value, .. }) => Origin::Local(if *value { Kind::Value } else { Kind::Type }),
+        Some(Binding::Local { value, .. }) => {
+            Origin::Local(if *value { Kind::Value } else { Kind::Type })
+        }
         Some(Binding::ImportType) => Origin::Local(Kind::Type),
         Some(Binding::Import { specifier, name }) => Origin::From {
             specifier: specifier.clone(),
@@ -289,16 +294,25 @@ pub fn local_exports(module: &Module) -> LocalModule {
                     if functions.contains(&name) {
                         out.functions.push(name.clone());
                     }
-                    out.push(name, Origin::Local(if value { Kind::Value } else { Kind::Type }));
+                    out.push(
+                        name,
+                        Origin::Local(if value { Kind::Value } else { Kind::Type }),
+                    );
                 }
             }
             ModuleDecl::ExportNamed(named) => {
-                let src = named.src.as_ref().map(|s| s.value.to_atom_lossy().to_string());
+                let src = named
+                    .src
+                    .as_ref()
+                    .map(|s| s.value.to_atom_lossy().to_string());
                 for spec in &named.specifiers {
                     match spec {
                         ExportSpecifier::Named(n) => {
                             let orig = export_name(&n.orig);
-                            let exported = n.exported.as_ref().map_or_else(|| orig.clone(), export_name);
+                            let exported = n
+                                .exported
+                                .as_ref()
+                                .map_or_else(|| orig.clone(), export_name);
                             if src.is_none() && functions.contains(&orig) {
                                 out.functions.push(exported.clone());
                             }
@@ -316,7 +330,11 @@ pub fn local_exports(module: &Module) -> LocalModule {
                             out.push(exported, origin);
                         }
                         ExportSpecifier::Namespace(ns) => {
-                            let kind = if named.type_only { Kind::Type } else { Kind::Value };
+                            let kind = if named.type_only {
+                                Kind::Type
+                            } else {
+                                Kind::Value
+                            };
                             out.push(export_name(&ns.name), Origin::Local(kind));
                         }
                         ExportSpecifier::Default(d) => {
@@ -345,10 +363,13 @@ pub fn local_exports(module: &Module) -> LocalModule {
                     _ => Origin::Local(Kind::Value),
                 };
                 // `export default someType` is legal TS only for types; treat it as what it names.
-                out.push("default", match origin {
-                    Origin::From { .. } => Origin::Local(Kind::Value),
-                    other => other,
-                });
+                out.push(
+                    "default",
+                    match origin {
+                        Origin::From { .. } => Origin::Local(Kind::Value),
+                        other => other,
+                    },
+                );
                 out.default_object_keys = match &*e.expr {
                     Expr::Ident(i) => const_objects.get(&*i.sym).cloned(),
                     other => object_keys(other),
@@ -360,14 +381,21 @@ pub fn local_exports(module: &Module) -> LocalModule {
             }
             ModuleDecl::ExportAll(all) => {
                 if !all.type_only {
-                    out.star_from.push(all.src.value.to_atom_lossy().to_string());
+                    out.star_from
+                        .push(all.src.value.to_atom_lossy().to_string());
                 }
             }
             ModuleDecl::TsImportEquals(i) if i.is_export => {
-                let kind = if i.is_type_only { Kind::Type } else { Kind::Value };
+                let kind = if i.is_type_only {
+                    Kind::Type
+                } else {
+                    Kind::Value
+                };
                 out.push(i.id.sym.to_string(), Origin::Local(kind));
             }
-            ModuleDecl::TsNamespaceExport(_) | ModuleDecl::Import(_) | ModuleDecl::TsImportEquals(_) => {}
+            ModuleDecl::TsNamespaceExport(_)
+            | ModuleDecl::Import(_)
+            | ModuleDecl::TsImportEquals(_) => {}
         }
     }
     out
@@ -400,14 +428,18 @@ pub fn commonjs_exports(module: &Module) -> LocalModule {
         let is_ident = |e: &Expr, name: &str| matches!(e, Expr::Ident(i) if &*i.sym == name);
         let is_module_exports = |e: &Expr| match e {
             Expr::Member(m) => {
-                is_ident(&m.obj, "module") && matches!(&m.prop, MemberProp::Ident(p) if &*p.sym == "exports")
+                is_ident(&m.obj, "module")
+                    && matches!(&m.prop, MemberProp::Ident(p) if &*p.sym == "exports")
             }
             _ => false,
         };
         if is_ident(&member.obj, "exports") || is_module_exports(&member.obj) {
             out.push(prop, Origin::Local(Kind::Value));
-        } else if is_ident(&member.obj, "module") && prop == "exports" {
-            if let Some(keys) = object_keys(&assign.right) {
+        } else if is_ident(&member.obj, "module")
+            && prop == "exports"
+            && let Some(keys) = object_keys(&assign.right)
+        {
+            {
                 for key in &keys {
                     out.push(key.clone(), Origin::Local(Kind::Value));
                 }

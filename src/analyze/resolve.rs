@@ -19,7 +19,7 @@ pub struct Failure {
     /// What went wrong.
     pub error: AnalyzeError,
     /// The file and byte range to show, when known.
-    pub at: Option<(SourceFile, usize, usize)>,
+    pub at: Option<Box<(SourceFile, usize, usize)>>,
 }
 
 impl Failure {
@@ -27,7 +27,8 @@ impl Failure {
     pub fn to_problem(&self) -> crate::diagnostic::Problem {
         let problem = crate::diagnostic::Problem::new(self.error.clone());
         match &self.at {
-            Some((file, start, len)) => {
+            Some(at) => {
+                let (file, start, len) = &**at;
                 problem.at_span(file, (*start, *len).into(), "here")
             }
             None => problem,
@@ -92,7 +93,7 @@ impl Analyzer {
                 path: name,
                 message: e.message,
             },
-            at: Some((file.clone(), e.start, e.len)),
+            at: Some(Box::new((file.clone(), e.start, e.len))),
         })?;
         let local = if is_commonjs(path) {
             commonjs_exports(&module)
@@ -105,7 +106,10 @@ impl Analyzer {
     /// Resolves a relative specifier as Bun and TypeScript do (`./x.js` may be `./x.ts`).
     /// `None` for bare package specifiers, which are not followed.
     fn resolve(&self, from: &Path, specifier: &str) -> Option<Result<PathBuf, Failure>> {
-        if !(specifier.starts_with("./") || specifier.starts_with("../") || specifier.starts_with('/')) {
+        if !(specifier.starts_with("./")
+            || specifier.starts_with("../")
+            || specifier.starts_with('/'))
+        {
             return None;
         }
         let dir = from.parent().unwrap_or(Path::new("/"));
@@ -121,9 +125,20 @@ impl Analyzer {
             };
             candidates.extend(swaps.iter().map(|e| target.with_extension(e)));
         }
-        let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        candidates.extend(RESOLVE_EXTENSIONS.iter().map(|e| target.with_file_name(format!("{file_name}.{e}"))));
-        candidates.extend(RESOLVE_EXTENSIONS.iter().map(|e| target.join(format!("index.{e}"))));
+        let file_name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        candidates.extend(
+            RESOLVE_EXTENSIONS
+                .iter()
+                .map(|e| target.with_file_name(format!("{file_name}.{e}"))),
+        );
+        candidates.extend(
+            RESOLVE_EXTENSIONS
+                .iter()
+                .map(|e| target.join(format!("index.{e}"))),
+        );
         Some(
             candidates
                 .into_iter()
@@ -198,7 +213,10 @@ impl Analyzer {
         let mut files = BTreeSet::from([path.to_path_buf()]);
         let mut values = BTreeSet::new();
         let mut types = BTreeSet::new();
-        let add = |name: &str, kind: Kind, values: &mut BTreeSet<String>, types: &mut BTreeSet<String>| {
+        let add = |name: &str,
+                   kind: Kind,
+                   values: &mut BTreeSet<String>,
+                   types: &mut BTreeSet<String>| {
             match kind {
                 Kind::Value => {
                     types.remove(name);
@@ -245,7 +263,12 @@ impl Analyzer {
                 let kind = self.origin_kind(&target, &export.origin, &mut seen, &mut files)?;
                 add(&export.name, kind, &mut values, &mut types);
             }
-            queue.extend(star_local.star_from.iter().map(|s| (target.clone(), s.clone())));
+            queue.extend(
+                star_local
+                    .star_from
+                    .iter()
+                    .map(|s| (target.clone(), s.clone())),
+            );
         }
 
         Ok(ModuleInfo {

@@ -31,10 +31,11 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
     };
 
     let stale = !generation.plan.is_up_to_date();
-    if !args.check && stale {
-        if let Err(problems) = generation.write() {
-            return report_errors(args.format, out, &problems);
-        }
+    if !args.check
+        && stale
+        && let Err(problems) = generation.write()
+    {
+        return report_errors(args.format, out, &problems);
     }
 
     let code = if args.check && stale {
@@ -104,7 +105,9 @@ pub fn report_errors(format: Format, out: &Output, problems: &Problems) -> ExitC
             out.problems(&problems.0);
             let errors = problems.0.len();
             if errors > 1 {
-                out.status(&format!("compozy: {errors} problems found; nothing was written"));
+                out.status(&format!(
+                    "compozy: {errors} problems found; nothing was written"
+                ));
             }
         }
     }

@@ -69,7 +69,9 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
         None => None,
     };
 
-    let base = project.as_ref().map_or_else(|| cwd.to_path_buf(), |p| p.root.clone());
+    let base = project
+        .as_ref()
+        .map_or_else(|| cwd.to_path_buf(), |p| p.root.clone());
     let mut analyzer = Analyzer::new(base);
     let modules: Vec<JsonModule> = args
         .files

@@ -74,7 +74,10 @@ fn dir_of(rel: &str) -> &str {
 }
 
 /// Renders every file `gen` writes for `project`, sorted by path.
-pub fn render_project(project: &Project, analysis: &Analysis) -> Result<Vec<GeneratedFile>, GenError> {
+pub fn render_project(
+    project: &Project,
+    analysis: &Analysis,
+) -> Result<Vec<GeneratedFile>, GenError> {
     let env = environment();
     let mut files = Vec::new();
     let entry_rel = &project.runtime.entrypoint.rel;

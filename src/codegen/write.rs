@@ -123,7 +123,11 @@ pub fn plan(root: &Path, files: Vec<GeneratedFile>) -> Result<Plan, GenError> {
 
     let out_dir = root.join(OUTPUT_DIR);
     if out_dir.is_dir() {
-        for entry in walkdir::WalkDir::new(&out_dir).sort_by_file_name().into_iter().flatten() {
+        for entry in walkdir::WalkDir::new(&out_dir)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
             if !entry.file_type().is_file() {
                 continue;
             }

@@ -88,10 +88,11 @@ pub fn project(
 ) -> Result<(Project, Problems), Problems> {
     let runtime = runtime(&root, &config_file, &raw, &mut problems);
     let mode = runtime.as_ref().map(|r| r.mode);
+    let mut dirs = RealDirs::new();
 
     let mut tools = Vec::new();
     for tool in raw.tools.unwrap_or_default() {
-        if let Some(t) = self::tool(&root, &config_file, tool, mode, &mut problems) {
+        if let Some(t) = self::tool(&root, &config_file, tool, mode, &mut problems, &mut dirs) {
             tools.push(t);
         }
     }
@@ -108,17 +109,16 @@ pub fn project(
         match raw_tool.tools {
             Some(list) => {
                 if let Some(field) = fields.first() {
-                    problems.push(
-                        Problem::new(ConfigError::MixedToolFile { field }).at_line(
-                            &file,
-                            1,
-                            1,
-                            "this file",
-                        ),
-                    );
+                    problems.push(Problem::new(ConfigError::MixedToolFile { field }).at_line(
+                        &file,
+                        1,
+                        1,
+                        "this file",
+                    ));
                 }
                 for tool in list {
-                    if let Some(t) = self::tool(&root, &file, tool, mode, &mut problems) {
+                    if let Some(t) = self::tool(&root, &file, tool, mode, &mut problems, &mut dirs)
+                    {
                         tools.push(t);
                     }
                 }
@@ -132,7 +132,7 @@ pub fn project(
                     serde_saphyr::Location::UNKNOWN,
                     serde_saphyr::Location::UNKNOWN,
                 );
-                if let Some(t) = self::tool(&root, &file, spanned, mode, &mut problems) {
+                if let Some(t) = self::tool(&root, &file, spanned, mode, &mut problems, &mut dirs) {
                     tools.push(t);
                 }
             }
@@ -191,14 +191,16 @@ fn duplicates(tools: &[Tool], problems: &mut Problems) {
                         "first declared here",
                     );
                 problems.push(
-                    Problem::new(ConfigError::DuplicateId { id: tool.id.clone() })
-                        .at_line(
-                            &tool.declared.file,
-                            tool.declared.line,
-                            tool.declared.column,
-                            "declared again here",
-                        )
-                        .with_related(related),
+                    Problem::new(ConfigError::DuplicateId {
+                        id: tool.id.clone(),
+                    })
+                    .at_line(
+                        &tool.declared.file,
+                        tool.declared.line,
+                        tool.declared.column,
+                        "declared again here",
+                    )
+                    .with_related(related),
                 );
             }
             None => {
@@ -246,12 +248,13 @@ fn runtime(
                 EntrypointMode::HandWritten
             };
             if mode == EntrypointMode::HandWritten {
-                check_module_file(root, &entry_abs, entry_str, true).unwrap_or_else(|e| {
-                    problems.push(match entry_raw {
-                        Some(s) => at(e, file, s, "entrypoint"),
-                        None => Problem::new(e),
-                    })
-                });
+                check_module_file(root, &entry_abs, entry_str, true, &mut RealDirs::new())
+                    .unwrap_or_else(|e| {
+                        problems.push(match entry_raw {
+                            Some(s) => at(e, file, s, "entrypoint"),
+                            None => Problem::new(e),
+                        })
+                    });
             }
             (
                 ProjectPath {
@@ -284,7 +287,11 @@ fn runtime(
     let entrypoint_ok = problems.0.len() == entry_problems;
 
     let mut permissions = Vec::new();
-    for p in rt.and_then(|r| r.permissions.as_ref()).into_iter().flatten() {
+    for p in rt
+        .and_then(|r| r.permissions.as_ref())
+        .into_iter()
+        .flatten()
+    {
         match NodePermission::parse(&p.value) {
             Some(perm) => permissions.push(perm),
             None => problems.push(at(
@@ -310,18 +317,18 @@ fn runtime(
         .unwrap_or_default();
     if let Some(globs) = rt.and_then(|r| r.env_passthrough.as_ref()) {
         let strings: Vec<String> = globs.iter().map(|g| g.value.clone()).collect();
-        if let Err((i, reason)) = discover::glob_set(&strings) {
-            if let Some(g) = globs.get(i) {
-                problems.push(at(
-                    ConfigError::InvalidGlob {
-                        glob: g.value.clone(),
-                        reason,
-                    },
-                    file,
-                    g,
-                    "this glob",
-                ));
-            }
+        if let Err((i, reason)) = discover::glob_set(&strings)
+            && let Some(g) = globs.get(i)
+        {
+            problems.push(at(
+                ConfigError::InvalidGlob {
+                    glob: g.value.clone(),
+                    reason,
+                },
+                file,
+                g,
+                "this glob",
+            ));
         }
     }
     let env = env_map(rt.and_then(|r| r.env.as_ref()), file, problems);
@@ -382,11 +389,7 @@ fn duration(raw: &Spanned<Scalar>, file: &SourceFile, problems: &mut Problems) -
             Ok(d) => Some(d),
             Err(e) => fail(s.clone(), e.to_string(), problems),
         },
-        other => fail(
-            other.to_env_string(),
-            "a unit is required".into(),
-            problems,
-        ),
+        other => fail(other.to_env_string(), "a unit is required".into(), problems),
     }
 }
 
@@ -415,6 +418,7 @@ fn tool(
     raw: Spanned<RawTool>,
     mode: Option<EntrypointMode>,
     problems: &mut Problems,
+    dirs: &mut RealDirs,
 ) -> Option<Tool> {
     let (mut line, mut column) = line_col(&raw);
     let raw_tool = raw.value;
@@ -430,12 +434,20 @@ fn tool(
     let before = problems.0.len();
 
     if raw_tool.tools.is_some() {
-        problems.push(
-            Problem::new(ConfigError::NestedTools).at_line(file, line, column, "this tool"),
-        );
+        problems.push(Problem::new(ConfigError::NestedTools).at_line(
+            file,
+            line,
+            column,
+            "this tool",
+        ));
     }
     let Some(id) = raw_tool.id.as_ref() else {
-        problems.push(Problem::new(ConfigError::MissingId).at_line(file, line, column, "this tool"));
+        problems.push(Problem::new(ConfigError::MissingId).at_line(
+            file,
+            line,
+            column,
+            "this tool",
+        ));
         return None;
     };
     if let Some(reason) = id_problem(&id.value) {
@@ -459,7 +471,7 @@ fn tool(
                 line: l,
                 column: c,
             };
-            match resolve_module(root, yaml_dir, &exec.value) {
+            match resolve_module(root, yaml_dir, &exec.value, dirs) {
                 Ok(path) => (Some(path), Some(declared_exec)),
                 Err(e) => {
                     problems.push(at(e, file, exec, "execute"));
@@ -526,9 +538,14 @@ fn schema(
 
 /// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the
 /// project (symlinks included), exists, and is a module.
-pub fn resolve_module(root: &Path, yaml_dir: &Path, execute: &str) -> Result<ProjectPath, ConfigError> {
+pub fn resolve_module(
+    root: &Path,
+    yaml_dir: &Path,
+    execute: &str,
+    dirs: &mut RealDirs,
+) -> Result<ProjectPath, ConfigError> {
     let abs = normalize(&yaml_dir.join(execute));
-    check_module_file(root, &abs, execute, false)?;
+    check_module_file(root, &abs, execute, false, dirs)?;
     let rel = abs
         .strip_prefix(root)
         .map(slash_path)
@@ -538,11 +555,16 @@ pub fn resolve_module(root: &Path, yaml_dir: &Path, execute: &str) -> Result<Pro
     Ok(ProjectPath { abs, rel })
 }
 
+/// Real (symlink-free) directories already resolved: one `canonicalize` per directory instead of
+/// one per module, which matters with a thousand tools.
+pub type RealDirs = HashMap<PathBuf, Option<PathBuf>>;
+
 fn check_module_file(
     root: &Path,
     abs: &Path,
     written: &str,
     entrypoint: bool,
+    dirs: &mut RealDirs,
 ) -> Result<(), ConfigError> {
     let path = written.to_owned();
     let outside = || {
@@ -552,21 +574,40 @@ fn check_module_file(
             ConfigError::OutsideRoot { path: path.clone() }
         }
     };
-    if !abs.starts_with(root) {
-        return Err(outside());
-    }
-    let real = abs.canonicalize().map_err(|_| {
+    let missing = || {
         if entrypoint {
             ConfigError::MissingEntrypoint { path: path.clone() }
         } else {
             ConfigError::MissingModule { path: path.clone() }
         }
-    })?;
+    };
+    if !abs.starts_with(root) {
+        return Err(outside());
+    }
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return Err(missing());
+    };
+    let real_parent = dirs
+        .entry(parent.to_path_buf())
+        .or_insert_with(|| parent.canonicalize().ok())
+        .clone()
+        .ok_or_else(missing)?;
+    let meta = std::fs::symlink_metadata(abs).map_err(|_| missing())?;
+    let real = if meta.is_symlink() {
+        abs.canonicalize().map_err(|_| missing())?
+    } else {
+        real_parent.join(name)
+    };
     if !real.starts_with(root) {
         return Err(outside());
     }
-    if !real.is_file() {
-        return Err(ConfigError::MissingModule { path: path.clone() });
+    let is_file = if meta.is_symlink() {
+        real.is_file()
+    } else {
+        meta.is_file()
+    };
+    if !is_file {
+        return Err(missing());
     }
     let ext_ok = abs
         .extension()

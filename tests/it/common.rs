@@ -49,8 +49,7 @@ impl Fixture {
 
     /// Reads a file under the root.
     pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel))
-            .unwrap_or_else(|e| panic!("read {rel}: {e}"))
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }
 
     /// `compozy ARGS` run in the project root, with a clean, deterministic environment.

@@ -7,7 +7,10 @@ use crate::common::{Fixture, nothing_generated};
 fn fails(project: &Fixture, fragments: &[&str]) -> String {
     let out = project.run(&["gen"]);
     out.expect_code(2).stderr_has(fragments);
-    assert!(nothing_generated(project), "a file was written despite errors");
+    assert!(
+        nothing_generated(project),
+        "a file was written despite errors"
+    );
     out.stderr
 }
 
@@ -18,7 +21,10 @@ fn ok_tool() -> (&'static str, &'static str) {
 #[test]
 fn broken_yaml_syntax() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: a\n    execute: [unclosed\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: [unclosed\n",
+        ),
         ok_tool(),
     ]);
     fails(&project, &["compozy.yaml:", "config::yaml"]);
@@ -27,7 +33,10 @@ fn broken_yaml_syntax() {
 #[test]
 fn unknown_keys_are_errors_with_position() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: a\n    exectue: ./tools/ok.ts\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    exectue: ./tools/ok.ts\n",
+        ),
         ok_tool(),
     ]);
     fails(&project, &["unknown field `exectue`", "[compozy.yaml:3:5]"]);
@@ -46,7 +55,10 @@ fn unknown_keys_in_a_standalone_tool_file() {
 #[test]
 fn duplicate_ids_across_files_point_at_both() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: same\n    execute: ./tools/ok.ts\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: same\n    execute: ./tools/ok.ts\n",
+        ),
         ("tools/other.yaml", "id: same\nexecute: ./ok.ts\n"),
         ok_tool(),
     ]);
@@ -66,7 +78,10 @@ fn missing_module() {
         "compozy.yaml",
         "tools:\n  - id: a\n    execute: ./tools/nope.ts\n",
     )]);
-    fails(&project, &["`./tools/nope.ts` does not exist", "[compozy.yaml:3:14]"]);
+    fails(
+        &project,
+        &["`./tools/nope.ts` does not exist", "[compozy.yaml:3:14]"],
+    );
 }
 
 #[test]
@@ -76,7 +91,11 @@ fn execute_escaping_the_root() {
         "tools:\n  - id: a\n    execute: ../outside.ts\n",
     )]);
     project.write("outside.ts", "export function run() {}\n");
-    let out = project.compozy(&["gen"]).current_dir(project.path("project")).output().unwrap();
+    let out = project
+        .compozy(&["gen"])
+        .current_dir(project.path("project"))
+        .output()
+        .unwrap();
     let out = crate::common::Output::from(out);
     out.expect_code(2)
         .stderr_has(&["points outside the project root", "[compozy.yaml:3:14]"]);
@@ -92,56 +111,98 @@ fn execute_escaping_the_root_through_a_symlink() {
     )]);
     project.write("secret/real.ts", "export function run() {}\n");
     std::fs::create_dir_all(project.path("project/tools")).unwrap();
-    std::os::unix::fs::symlink(project.path("secret/real.ts"), project.path("project/tools/link.ts"))
+    std::os::unix::fs::symlink(
+        project.path("secret/real.ts"),
+        project.path("project/tools/link.ts"),
+    )
+    .unwrap();
+    let out = project
+        .compozy(&["gen"])
+        .current_dir(project.path("project"))
+        .output()
         .unwrap();
-    let out = project.compozy(&["gen"]).current_dir(project.path("project")).output().unwrap();
     crate::common::Output::from(out)
         .expect_code(2)
-        .stderr_has(&["`./tools/link.ts` points outside the project root", "[compozy.yaml:3:14]"]);
+        .stderr_has(&[
+            "`./tools/link.ts` points outside the project root",
+            "[compozy.yaml:3:14]",
+        ]);
     assert!(!project.path("project/.compozy").exists());
 }
 
 #[test]
 fn absolute_execute_outside_the_root() {
-    let project = Fixture::with(&[("compozy.yaml", "tools:\n  - id: a\n    execute: /etc/hostname.ts\n")]);
+    let project = Fixture::with(&[(
+        "compozy.yaml",
+        "tools:\n  - id: a\n    execute: /etc/hostname.ts\n",
+    )]);
     fails(&project, &["points outside the project root"]);
 }
 
 #[test]
 fn wrong_extension() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: a\n    execute: ./tools/a.py\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/a.py\n",
+        ),
         ("tools/a.py", "print(1)\n"),
     ]);
-    fails(&project, &["is not a TypeScript or JavaScript module", ".ts .tsx .mts .cts .js .mjs .cjs"]);
+    fails(
+        &project,
+        &[
+            "is not a TypeScript or JavaScript module",
+            ".ts .tsx .mts .cts .js .mjs .cjs",
+        ],
+    );
 }
 
 #[test]
 fn typescript_syntax_error_points_at_the_module_line() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: a\n    execute: ./tools/a.ts\n"),
-        ("tools/a.ts", "// a tool\nexport function run() {\n  return 1 +;\n}\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/a.ts\n",
+        ),
+        (
+            "tools/a.ts",
+            "// a tool\nexport function run() {\n  return 1 +;\n}\n",
+        ),
     ]);
     fails(
         &project,
-        &["syntax error in `tools/a.ts`", "[tools/a.ts:3:13]", "return 1 +;", "[compozy.yaml:3:14]"],
+        &[
+            "syntax error in `tools/a.ts`",
+            "[tools/a.ts:3:13]",
+            "return 1 +;",
+            "[compozy.yaml:3:14]",
+        ],
     );
 }
 
 #[test]
 fn syntax_error_in_a_re_exported_module() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: a\n    execute: ./tools/a.ts\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/a.ts\n",
+        ),
         ("tools/a.ts", "export * from \"./b.ts\";\n"),
         ("tools/b.ts", "export const = 1;\n"),
     ]);
-    fails(&project, &["syntax error in `tools/b.ts`", "[tools/b.ts:1:"]);
+    fails(
+        &project,
+        &["syntax error in `tools/b.ts`", "[tools/b.ts:1:"],
+    );
 }
 
 #[test]
 fn module_without_run_or_default_lists_its_exports() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: weather\n    execute: ./tools/w.ts\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: weather\n    execute: ./tools/w.ts\n",
+        ),
         (
             "tools/w.ts",
             "export function weatherTool() {}\nexport const helper = 1;\nexport type Run = string;\n",
@@ -162,10 +223,19 @@ fn module_without_run_or_default_lists_its_exports() {
 #[test]
 fn type_only_run_is_not_callable() {
     let project = Fixture::with(&[
-        ("compozy.yaml", "tools:\n  - id: a\n    execute: ./tools/a.ts\n"),
-        ("tools/a.ts", "export interface run { x: number }\nexport type { run as default };\n"),
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/a.ts\n",
+        ),
+        (
+            "tools/a.ts",
+            "export interface run { x: number }\nexport type { run as default };\n",
+        ),
     ]);
-    fails(&project, &["`tools/a.ts` exports nothing; expected `run` or `default`"]);
+    fails(
+        &project,
+        &["`tools/a.ts` exports nothing; expected `run` or `default`"],
+    );
 }
 
 #[test]
@@ -175,7 +245,10 @@ fn hand_written_entrypoint_missing_ids() {
             "compozy.yaml",
             "runtime:\n  entrypoint: ./src/index.ts\ntools:\n  - id: present\n  - id: api-caller\n  - id: absent\n",
         ),
-        ("src/index.ts", "export function present() {}\nexport function api_caller() {}\n"),
+        (
+            "src/index.ts",
+            "export function present() {}\nexport function api_caller() {}\n",
+        ),
     ]);
     let stderr = fails(
         &project,
@@ -193,7 +266,10 @@ fn hand_written_entrypoint_missing_ids() {
 #[test]
 fn missing_execute_in_generated_mode() {
     let project = Fixture::with(&[("compozy.yaml", "tools:\n  - id: a\n    description: x\n")]);
-    fails(&project, &["tool `a` has no `execute`", "[compozy.yaml:2:5]"]);
+    fails(
+        &project,
+        &["tool `a` has no `execute`", "[compozy.yaml:2:5]"],
+    );
 }
 
 #[test]
@@ -227,13 +303,18 @@ fn unknown_runtime_and_permission() {
         "compozy.yaml",
         "runtime:\n  type: deno\n  permissions: [--allow-net]\n",
     )]);
-    fails(&project, &["unknown runtime `deno`", "unknown permission `--allow-net`"]);
+    fails(
+        &project,
+        &["unknown runtime `deno`", "unknown permission `--allow-net`"],
+    );
 }
 
 #[test]
 fn no_project_found() {
     let dir = Fixture::new();
-    dir.run(&["gen"]).expect_code(2).stderr_has(&["no compozy.yaml found", "--project DIR"]);
+    dir.run(&["gen"])
+        .expect_code(2)
+        .stderr_has(&["no compozy.yaml found", "--project DIR"]);
 }
 
 #[test]
@@ -251,7 +332,12 @@ fn json_diagnostics_carry_file_line_and_column() {
     assert_eq!(d["file"], "compozy.yaml");
     assert_eq!(d["line"], 3);
     assert_eq!(d["column"], 14);
-    assert!(d["help"].as_str().unwrap().contains("relative to the YAML file"));
+    assert!(
+        d["help"]
+            .as_str()
+            .unwrap()
+            .contains("relative to the YAML file")
+    );
 }
 
 #[test]
@@ -266,5 +352,8 @@ fn yaml_1_2_scalars_stay_strings() {
     ]);
     project.run(&["gen"]).expect_code(0);
     let tools = project.read(".compozy/tools.ts");
-    assert!(tools.contains(" as on,") && tools.contains(" as y,"), "{tools}");
+    assert!(
+        tools.contains(" as on,") && tools.contains(" as y,"),
+        "{tools}"
+    );
 }

@@ -42,7 +42,9 @@ fn declarations() {
     let (values, types) = exports_of(&f, "m.ts");
     assert_eq!(
         values,
-        ["E", "K", "N", "a", "bb", "c", "d", "fn1", "fn2", "l", "others", "rest", "v"]
+        [
+            "E", "K", "N", "a", "bb", "c", "d", "fn1", "fn2", "l", "others", "rest", "v"
+        ]
     );
     assert_eq!(types, ["OnlyTypes", "ambient"]);
 }
@@ -69,7 +71,10 @@ fn default_exports() {
     ]);
     assert_eq!(exports_of(&f, "fn.ts").0, ["default"]);
     assert_eq!(exports_of(&f, "expr.ts").0, ["default"]);
-    assert_eq!(exports_of(&f, "iface.ts"), (vec![], vec!["default".to_owned()]));
+    assert_eq!(
+        exports_of(&f, "iface.ts"),
+        (vec![], vec!["default".to_owned()])
+    );
     assert_eq!(exports_of(&f, "named.ts").0, ["default"]);
 }
 
@@ -82,8 +87,14 @@ fn re_exports_are_followed() {
              export { default as fromDefault } from \"./b.ts\";\nimport { a1 } from \"./a.ts\";\nimport type { AT } from \"./a.ts\";\n\
              export { a1 as again, AT };\nexport * from \"./js-style.js\";\nexport * from \"./dir\";\n",
         ),
-        ("a.ts", "export const a1 = 1;\nexport type AT = string;\nexport default 1;\n"),
-        ("b.ts", "export const b1 = 1;\nexport interface BT {}\nexport default function () {}\n"),
+        (
+            "a.ts",
+            "export const a1 = 1;\nexport type AT = string;\nexport default 1;\n",
+        ),
+        (
+            "b.ts",
+            "export const b1 = 1;\nexport interface BT {}\nexport default function () {}\n",
+        ),
         ("js-style.ts", "export const fromJsSpecifier = 1;\n"),
         ("dir/index.ts", "export const fromIndex = 1;\n"),
     ]);
@@ -91,7 +102,15 @@ fn re_exports_are_followed() {
     // `export *` never passes on `default`.
     assert_eq!(
         values,
-        ["a1", "again", "fromDefault", "fromIndex", "fromJsSpecifier", "ns", "renamed"]
+        [
+            "a1",
+            "again",
+            "fromDefault",
+            "fromIndex",
+            "fromJsSpecifier",
+            "ns",
+            "renamed"
+        ]
     );
     assert_eq!(types, ["AT", "BT"]);
 }
@@ -100,10 +119,19 @@ fn re_exports_are_followed() {
 fn star_chains_and_cycles() {
     let f = Fixture::with(&[
         ("a.ts", "export * from \"./b.ts\";\nexport const a = 1;\n"),
-        ("b.ts", "export * from \"./c.ts\";\nexport * from \"./a.ts\";\nexport const b = 1;\n"),
-        ("c.ts", "export * from \"./a.ts\";\nexport const c = 1;\nexport type CT = 1;\n"),
+        (
+            "b.ts",
+            "export * from \"./c.ts\";\nexport * from \"./a.ts\";\nexport const b = 1;\n",
+        ),
+        (
+            "c.ts",
+            "export * from \"./a.ts\";\nexport const c = 1;\nexport type CT = 1;\n",
+        ),
     ]);
-    assert_eq!(exports_of(&f, "a.ts"), (vec!["a".into(), "b".into(), "c".into()], vec!["CT".into()]));
+    assert_eq!(
+        exports_of(&f, "a.ts"),
+        (vec!["a".into(), "b".into(), "c".into()], vec!["CT".into()])
+    );
     assert_eq!(exports_of(&f, "c.ts").0, ["a", "b", "c"]);
 }
 
@@ -114,16 +142,28 @@ fn type_and_value_with_the_same_name_is_a_value() {
         "export type Config = { a: number };\nexport const Config = { a: 1 };\n\
          export type { Config as C2 };\nexport interface Only {}\n",
     )]);
-    assert_eq!(exports_of(&f, "m.ts"), (vec!["Config".into()], vec!["C2".into(), "Only".into()]));
+    assert_eq!(
+        exports_of(&f, "m.ts"),
+        (vec!["Config".into()], vec!["C2".into(), "Only".into()])
+    );
 }
 
 #[test]
 fn commonjs_modules() {
     let f = Fixture::with(&[
-        ("a.cjs", "exports.run = () => 1;\nmodule.exports.helper = 2;\nexports[\"x-y\"] = 3;\n"),
-        ("b.cts", "module.exports = { run, other: 1 };\nfunction run() {}\n"),
+        (
+            "a.cjs",
+            "exports.run = () => 1;\nmodule.exports.helper = 2;\nexports[\"x-y\"] = 3;\n",
+        ),
+        (
+            "b.cts",
+            "module.exports = { run, other: 1 };\nfunction run() {}\n",
+        ),
     ]);
-    assert_eq!(exports_of(&f, "a.cjs").0, ["default", "helper", "run", "x-y"]);
+    assert_eq!(
+        exports_of(&f, "a.cjs").0,
+        ["default", "helper", "run", "x-y"]
+    );
     assert_eq!(exports_of(&f, "b.cts").0, ["default", "other", "run"]);
 }
 
@@ -138,10 +178,21 @@ fn several_files_in_order_with_errors_inline() {
     let modules = json["modules"].as_array().unwrap();
     assert_eq!(modules.len(), 4);
     assert_eq!(modules[0]["values"], json!(["z"]));
-    assert!(modules[1]["error"].as_str().unwrap().contains("bad.ts:1:"), "{}", modules[1]);
-    assert!(modules[2]["error"].as_str().unwrap().contains("missing.ts"), "{}", modules[2]);
+    assert!(
+        modules[1]["error"].as_str().unwrap().contains("bad.ts:1:"),
+        "{}",
+        modules[1]
+    );
+    assert!(
+        modules[2]["error"].as_str().unwrap().contains("missing.ts"),
+        "{}",
+        modules[2]
+    );
     assert_eq!(modules[3]["values"], json!(["a"]));
-    assert!(json.get("tools").is_none(), "no project, so no tools: {json}");
+    assert!(
+        json.get("tools").is_none(),
+        "no project, so no tools: {json}"
+    );
 }
 
 #[test]
@@ -150,7 +201,10 @@ fn project_tools_are_listed() {
     let json = inspect(&project, &["tools/weather.ts"]);
     let tools = json["tools"].as_array().unwrap();
     let ids: Vec<_> = tools.iter().map(|t| t["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["api-caller", "echo", "math.add", "math/sub", "weather_tool"]);
+    assert_eq!(
+        ids,
+        ["api-caller", "echo", "math.add", "math/sub", "weather_tool"]
+    );
     assert_eq!(
         tools[4],
         json!({"id": "weather_tool", "file": "compozy.yaml", "line": 6, "module": "tools/weather.ts", "export": "run"})

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Benchmarks `compozy gen` against `bun build` of the same entrypoint, from one run.
+
+Builds a synthetic project (default 1,000 tools), then times, as medians of repeated runs:
+  - cold `compozy gen` (no .compozy/ yet),
+  - unchanged `compozy gen` (everything up to date),
+  - `bun build` of the generated entrypoint (the baseline),
+  - `compozy --version` (time and peak RSS).
+Prints each number and its ratio to the baseline. Targets (SPEC §7 and issue #2): cold gen no
+slower than bun build, unchanged gen at most half of it; --version under 5 ms and 10 MB.
+
+Usage: python3 benches/gen_bench.py [--tools N] [--runs N] [--binary PATH]
+Needs `npm ci` (for bun) and builds compozy with `cargo build --release` unless --binary is given.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_timed(cmd, cwd):
+    """Runs cmd and returns (seconds, peak RSS in KiB); fails loudly on a non-zero exit."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.read().decode()}")
+    return elapsed, usage.ru_maxrss
+
+
+def median_ms(samples):
+    return statistics.median(samples) * 1000
+
+
+def make_project(root, tools):
+    os.makedirs(os.path.join(root, "tools", "impl"))
+    with open(os.path.join(root, "compozy.yaml"), "w") as f:
+        f.write("name: bench\nruntime:\n  type: bun\n")
+    per_file = 100
+    for start in range(0, tools, per_file):
+        with open(os.path.join(root, "tools", f"group{start // per_file}.yaml"), "w") as f:
+            f.write("tools:\n")
+            for i in range(start, min(start + per_file, tools)):
+                f.write(
+                    f"  - id: tool_{i}\n    description: Tool number {i}\n"
+                    f"    execute: ./impl/t{i}.ts\n    timeout: 5s\n"
+                    "    input: { type: object, properties: { x: { type: number } } }\n"
+                )
+    for i in range(tools):
+        with open(os.path.join(root, "tools", "impl", f"t{i}.ts"), "w") as f:
+            f.write(
+                "export interface Input { x: number }\n"
+                f"export const helper{i} = (n: number) => n * {i};\n"
+                f"export async function run(input: Input) {{ return {{ y: helper{i}(input.x) }}; }}\n"
+            )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tools", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--binary", help="compozy binary (default: build target/release/compozy)")
+    args = parser.parse_args()
+
+    binary = args.binary and os.path.abspath(args.binary)
+    if binary is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+        binary = os.path.join(REPO, "target", "release", "compozy")
+    bun = os.environ.get("COMPOZY_BUN", os.path.join(REPO, "node_modules", ".bin", "bun"))
+    if not os.path.exists(bun):
+        sys.exit(f"bun not found at {bun}: run `npm ci` first")
+
+    with tempfile.TemporaryDirectory(prefix="compozy-bench-") as root:
+        make_project(root, args.tools)
+        out_dir = os.path.join(root, ".compozy")
+
+        cold = []
+        for _ in range(args.runs):
+            shutil.rmtree(out_dir, ignore_errors=True)
+            cold.append(run_timed([binary, "gen", "-q"], root)[0])
+        unchanged = [run_timed([binary, "gen", "-q"], root)[0] for _ in range(args.runs)]
+        bundle = os.path.join(root, "bundle")
+        bun_build = [
+            run_timed([bun, "build", "--target", "bun", "--outdir", bundle, os.path.join(out_dir, "tools.ts")], root)[0]
+            for _ in range(max(3, args.runs // 3))
+        ]
+        version = [run_timed([binary, "--version"], root) for _ in range(args.runs * 2)]
+
+    base = median_ms(bun_build)
+    cold_ms, unchanged_ms = median_ms(cold), median_ms(unchanged)
+    version_ms = median_ms([t for t, _ in version])
+    version_rss_mb = max(rss for _, rss in version) / 1024
+    print(f"project: {args.tools} tools; medians of {args.runs} runs; machine: {os.cpu_count()} cores")
+    print(f"  bun build (baseline)   {base:8.1f} ms   1.00x")
+    print(f"  compozy gen, cold      {cold_ms:8.1f} ms   {cold_ms / base:.2f}x   target <= 1.00x, and < 100 ms")
+    print(f"  compozy gen, unchanged {unchanged_ms:8.1f} ms   {unchanged_ms / base:.2f}x   target <= 0.50x, and < 10 ms")
+    print(f"  compozy --version      {version_ms:8.2f} ms   peak RSS {version_rss_mb:.1f} MB   target < 5 ms, < 10 MB")
+
+
+if __name__ == "__main__":
+    main()
