@@ -12,7 +12,8 @@ pub mod config;
 pub mod diagnostic;
 pub mod exit;
 pub mod generate;
+mod parallel;
 pub mod paths;
 pub mod source;
 
-pub use generate::{Generation, prepare};
+pub use generate::{Generation, prepare, up_to_date};

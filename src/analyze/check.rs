@@ -53,6 +53,12 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
 
     match project.runtime.mode {
         EntrypointMode::Generated => {
+            let modules: Vec<PathBuf> = project
+                .tools
+                .iter()
+                .filter_map(|t| t.module.as_ref().map(|m| m.abs.clone()))
+                .collect();
+            analyzer.preload(&modules);
             for tool in &project.tools {
                 let Some(module) = &tool.module else { continue };
                 let declared = tool.module_declared.as_ref().unwrap_or(&tool.declared);

@@ -69,6 +69,20 @@ impl Analyzer {
         }
     }
 
+    /// Reads and parses `paths` in parallel ahead of [`Analyzer::module`] calls.
+    pub fn preload(&mut self, paths: &[PathBuf]) {
+        let mut todo: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| !self.cache.contains_key(*p))
+            .cloned()
+            .collect();
+        todo.sort();
+        todo.dedup();
+        let this = &*self;
+        let results = crate::parallel::map(&todo, 16, |path| this.read_local(path));
+        self.cache.extend(todo.into_iter().zip(results));
+    }
+
     fn local(&mut self, path: &Path) -> Result<(Arc<LocalModule>, SourceFile), Failure> {
         if let Some(hit) = self.cache.get(path) {
             return hit.clone();

@@ -25,14 +25,32 @@ struct JsonReport<'a> {
 
 /// Runs `gen`.
 pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
+    if let Some(outputs) = crate::up_to_date(args.project.project.as_deref(), cwd) {
+        match args.format {
+            Format::Json => print_json(&JsonReport {
+                status: "ok",
+                files: outputs
+                    .iter()
+                    .map(|path| JsonFile {
+                        path,
+                        status: Status::Unchanged,
+                    })
+                    .collect(),
+                diff: None,
+                diagnostics: Vec::new(),
+            }),
+            Format::Human => out.detail("compozy: up to date (nothing changed since the last run)"),
+        }
+        return ExitCode::Ok;
+    }
     let generation = match crate::prepare(args.project.project.as_deref(), cwd) {
         Ok(g) => g,
         Err(problems) => return report_errors(args.format, out, &problems),
     };
 
     let stale = !generation.plan.is_up_to_date();
+    // Also when nothing is stale: the run records the fingerprint that makes the next one fast.
     if !args.check
-        && stale
         && let Err(problems) = generation.write()
     {
         return report_errors(args.format, out, &problems);

@@ -165,7 +165,8 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
     let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(contents)?;
-    tmp.as_file().sync_data()?;
+    // No fsync: the rename is what makes the write atomic for readers and for a killed process;
+    // durability across power loss is left to the filesystem (ext4/xfs order rename-over-file).
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -44,6 +44,15 @@ fn literal_base(glob: &str) -> &str {
     }
 }
 
+/// What autoload found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Tool files (absolute path, root-relative path), sorted by the latter.
+    pub files: Vec<(PathBuf, String)>,
+    /// Every directory walked: a new tool file shows up as a change to one of them.
+    pub dirs: Vec<PathBuf>,
+}
+
 /// The standalone tool files under `root` matched by `include` and not by `exclude`, sorted by
 /// their root-relative path.
 pub fn tool_files(
@@ -51,7 +60,7 @@ pub fn tool_files(
     include_globs: &[String],
     include: &GlobSet,
     exclude: &GlobSet,
-) -> Vec<(PathBuf, String)> {
+) -> Found {
     let mut bases: Vec<&str> = include_globs.iter().map(|g| literal_base(g)).collect();
     bases.sort_unstable();
     bases.dedup();
@@ -67,6 +76,7 @@ pub fn tool_files(
         .collect();
 
     let mut found = Vec::new();
+    let mut dirs = Vec::new();
     for base in bases {
         let dir = if base.is_empty() {
             root.to_path_buf()
@@ -86,6 +96,7 @@ pub fn tool_files(
             });
         for entry in walker.flatten() {
             if entry.file_type().is_dir() {
+                dirs.push(entry.path().to_path_buf());
                 continue;
             }
             let Ok(rel) = entry.path().strip_prefix(root) else {
@@ -102,7 +113,7 @@ pub fn tool_files(
     }
     found.sort_by(|a, b| a.1.cmp(&b.1));
     found.dedup_by(|a, b| a.1 == b.1);
-    found
+    Found { files: found, dirs }
 }
 
 #[cfg(test)]

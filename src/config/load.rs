@@ -63,24 +63,33 @@ pub fn load_lenient(
 
     let mut problems = Problems::default();
     let mut tool_files = Vec::new();
+    let mut dirs = Vec::new();
     if let Some((include_globs, include, exclude)) =
         validate::autoload_globs(&raw, &config_file, &mut problems)
     {
-        for (path, _rel) in discover::tool_files(&root, &include_globs, &include, &exclude) {
-            match read_source(&path, &root) {
-                Ok(file) => match parse_yaml::<RawTool>(&file) {
-                    Ok(Some(raw)) => tool_files.push((file, raw)),
-                    Ok(None) => problems.push(Problem::new(ConfigError::EmptyToolFile {
-                        name: file.name.clone(),
-                    })),
-                    Err(p) => problems.push(p),
-                },
+        let found = discover::tool_files(&root, &include_globs, &include, &exclude);
+        dirs = found.dirs;
+        let parsed = crate::parallel::map(&found.files, 4, |(path, _rel)| {
+            let file = read_source(path, &root)?;
+            match parse_yaml::<RawTool>(&file) {
+                Ok(Some(raw)) => Ok((file, raw)),
+                Ok(None) => Err(Problem::new(ConfigError::EmptyToolFile {
+                    name: file.name.clone(),
+                })),
+                Err(p) => Err(p),
+            }
+        });
+        for result in parsed {
+            match result {
+                Ok(pair) => tool_files.push(pair),
                 Err(p) => problems.push(p),
             }
         }
     }
 
-    validate::project(root, config_file, raw, tool_files, problems)
+    let (mut project, problems) = validate::project(root, config_file, raw, tool_files, problems)?;
+    project.config_dirs = dirs;
+    Ok((project, problems))
 }
 
 /// Reads a file for later code frames.

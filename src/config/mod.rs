@@ -130,6 +130,8 @@ pub struct Project {
     pub tools: Vec<Tool>,
     /// Every YAML file that was read (root-relative), for watchers and caches.
     pub config_files: Vec<ProjectPath>,
+    /// Every directory autoload walked.
+    pub config_dirs: Vec<PathBuf>,
 }
 
 impl Project {

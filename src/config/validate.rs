@@ -88,11 +88,16 @@ pub fn project(
 ) -> Result<(Project, Problems), Problems> {
     let runtime = runtime(&root, &config_file, &raw, &mut problems);
     let mode = runtime.as_ref().map(|r| r.mode);
-    let mut dirs = RealDirs::new();
+    let mut cx = ToolContext {
+        root: &root,
+        mode,
+        dirs: RealDirs::new(),
+        schema_sites: Vec::new(),
+    };
 
     let mut tools = Vec::new();
     for tool in raw.tools.unwrap_or_default() {
-        if let Some(t) = self::tool(&root, &config_file, tool, mode, &mut problems, &mut dirs) {
+        if let Some(t) = self::tool(&mut cx, &config_file, tool, tools.len(), &mut problems) {
             tools.push(t);
         }
     }
@@ -117,8 +122,7 @@ pub fn project(
                     ));
                 }
                 for tool in list {
-                    if let Some(t) = self::tool(&root, &file, tool, mode, &mut problems, &mut dirs)
-                    {
+                    if let Some(t) = self::tool(&mut cx, &file, tool, tools.len(), &mut problems) {
                         tools.push(t);
                     }
                 }
@@ -132,13 +136,15 @@ pub fn project(
                     serde_saphyr::Location::UNKNOWN,
                     serde_saphyr::Location::UNKNOWN,
                 );
-                if let Some(t) = self::tool(&root, &file, spanned, mode, &mut problems, &mut dirs) {
+                if let Some(t) = self::tool(&mut cx, &file, spanned, tools.len(), &mut problems) {
                     tools.push(t);
                 }
             }
         }
     }
 
+    let tools = check_schemas(tools, cx.schema_sites, &mut problems);
+    let mut tools = tools;
     duplicates(&tools, &mut problems);
     tools.sort_by(|a, b| a.id.cmp(&b.id));
 
@@ -150,6 +156,7 @@ pub fn project(
                 runtime,
                 tools,
                 config_files,
+                config_dirs: Vec::new(),
             },
             problems,
         )),
@@ -412,14 +419,22 @@ pub fn id_problem(id: &str) -> Option<&'static str> {
     None
 }
 
+/// What checking one tool needs besides the tool itself.
+struct ToolContext<'a> {
+    root: &'a Path,
+    mode: Option<EntrypointMode>,
+    dirs: RealDirs,
+    schema_sites: Vec<SchemaSite>,
+}
+
 fn tool(
-    root: &Path,
+    cx: &mut ToolContext<'_>,
     file: &SourceFile,
     raw: Spanned<RawTool>,
-    mode: Option<EntrypointMode>,
+    tools_so_far: usize,
     problems: &mut Problems,
-    dirs: &mut RealDirs,
 ) -> Option<Tool> {
+    let (root, mode) = (cx.root, cx.mode);
     let (mut line, mut column) = line_col(&raw);
     let raw_tool = raw.value;
     if line == 0 {
@@ -432,6 +447,7 @@ fn tool(
         column,
     };
     let before = problems.0.len();
+    let sites_before = cx.schema_sites.len();
 
     if raw_tool.tools.is_some() {
         problems.push(Problem::new(ConfigError::NestedTools).at_line(
@@ -471,7 +487,7 @@ fn tool(
                 line: l,
                 column: c,
             };
-            match resolve_module(root, yaml_dir, &exec.value, dirs) {
+            match resolve_module(root, yaml_dir, &exec.value, &mut cx.dirs) {
                 Ok(path) => (Some(path), Some(declared_exec)),
                 Err(e) => {
                     problems.push(at(e, file, exec, "execute"));
@@ -495,11 +511,31 @@ fn tool(
         .timeout
         .as_ref()
         .and_then(|t| duration(t, file, problems));
-    let input = schema("input", raw_tool.input, file, problems);
-    let output = schema("output", raw_tool.output, file, problems);
+    // JSON Schemas are checked later, all together and in parallel (it is the costly part).
+    for (field, raw) in [("input", &raw_tool.input), ("output", &raw_tool.output)] {
+        if let Some(raw) = raw {
+            let (line, column) = line_col(raw);
+            cx.schema_sites.push(SchemaSite {
+                tool: Some(tools_so_far),
+                schema: raw.value.clone(),
+                field,
+                file: file.clone(),
+                line,
+                column,
+            });
+        }
+    }
+    let input = raw_tool.input.map(|s| s.value);
+    let output = raw_tool.output.map(|s| s.value);
     let env = env_map(raw_tool.env.as_ref(), file, problems);
 
-    (problems.0.len() == before).then(|| Tool {
+    if problems.0.len() != before {
+        for site in &mut cx.schema_sites[sites_before..] {
+            site.tool = None;
+        }
+        return None;
+    }
+    Some(Tool {
         id: id.value.clone(),
         description: raw_tool.description,
         module,
@@ -514,26 +550,43 @@ fn tool(
     })
 }
 
-fn schema(
+/// Where a tool's `input` or `output` schema was written, to check it after all tools are read.
+struct SchemaSite {
+    /// Index of the tool in the project's list; `None` when the tool had other problems.
+    tool: Option<usize>,
+    schema: serde_json::Value,
     field: &'static str,
-    raw: Option<Spanned<serde_json::Value>>,
-    file: &SourceFile,
-    problems: &mut Problems,
-) -> Option<serde_json::Value> {
-    let raw = raw?;
-    if let Err(e) = jsonschema::meta::validate(&raw.value) {
-        problems.push(at(
-            ConfigError::InvalidSchema {
-                field,
-                reason: e.to_string(),
-            },
-            file,
-            &raw,
-            "this schema",
-        ));
-        return None;
+    file: SourceFile,
+    line: usize,
+    column: usize,
+}
+
+/// Checks every schema against its meta-schema in parallel; drops the tools with invalid ones.
+fn check_schemas(tools: Vec<Tool>, sites: Vec<SchemaSite>, problems: &mut Problems) -> Vec<Tool> {
+    let results = crate::parallel::map(&sites, 8, |site| {
+        jsonschema::meta::validate(&site.schema)
+            .err()
+            .map(|e| e.to_string())
+    });
+    let mut bad = std::collections::HashSet::new();
+    for (site, error) in sites.iter().zip(results) {
+        if let Some(reason) = error {
+            bad.extend(site.tool);
+            problems.push(
+                Problem::new(ConfigError::InvalidSchema {
+                    field: site.field,
+                    reason,
+                })
+                .at_line(&site.file, site.line, site.column, "this schema"),
+            );
+        }
     }
-    Some(raw.value)
+    tools
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !bad.contains(i))
+        .map(|(_, t)| t)
+        .collect()
 }
 
 /// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the

@@ -327,3 +327,46 @@ fn killed_gen_never_leaves_a_partial_file() {
     );
     assert!(project.read(".compozy/tools.ts").contains("renamed_0"));
 }
+
+/// The fast path for unchanged projects must notice every kind of change.
+#[test]
+fn fingerprint_notices_edits_new_files_and_deleted_outputs() {
+    let project = demo_project();
+    project.run(&["gen"]).expect_code(0);
+    // Inputs modified within the last second are not trusted; let them age.
+    std::thread::sleep(Duration::from_millis(1100));
+    project.run(&["gen"]).expect_code(0);
+    assert!(project.path(".compozy/.cache/fingerprint").is_file());
+    project
+        .run(&["gen", "-v"])
+        .expect_code(0)
+        .stderr_has(&["up to date"]);
+
+    // A module edit that removes `run` (same size, so only the mtime tells).
+    let add = project.read("tools/math/add.ts");
+    project.write("tools/math/add.ts", &add.replace("as run", "as rux"));
+    project
+        .run(&["gen"])
+        .expect_code(2)
+        .stderr_has(&["`tools/math/add.ts` exports `rux`"]);
+    project.write("tools/math/add.ts", &add);
+
+    // A new tool file in an autoloaded directory.
+    project.write("tools/nested/more.yaml", "id: more\nexecute: ./echo.ts\n");
+    project.run(&["gen"]).expect_code(0);
+    assert!(project.read(".compozy/tools.ts").contains(" as more,"));
+
+    // A deleted output.
+    std::thread::sleep(Duration::from_millis(1100));
+    project.run(&["gen"]).expect_code(0);
+    std::fs::remove_file(project.path(".compozy/node_worker.mjs")).unwrap();
+    project
+        .run(&["gen"])
+        .expect_code(0)
+        .stderr_has(&["created .compozy/node_worker.mjs"]);
+    // The cache never counts as generated output, and ignores itself in git.
+    assert_eq!(
+        project.read(".compozy/.cache/.gitignore").lines().last(),
+        Some("*")
+    );
+}

@@ -1,0 +1,118 @@
+//! The whole generation pipeline, as `gen`, `exec` and `watch` use it.
+
+mod fingerprint;
+
+use std::path::{Path, PathBuf};
+
+use crate::analyze::{self, Analysis};
+use crate::codegen::{self, GenError, Plan};
+use crate::config::{self, Project, RuntimeKind};
+use crate::diagnostic::{Problem, Problems};
+
+/// A checked project and what generating it would change on disk.
+#[derive(Debug)]
+pub struct Generation {
+    /// The validated project.
+    pub project: Project,
+    /// How each tool is reached.
+    pub analysis: Analysis,
+    /// What would be written or removed.
+    pub plan: Plan,
+    /// Problems that do not stop generation.
+    pub warnings: Vec<Problem>,
+}
+
+impl Generation {
+    /// Writes the plan (only changed files, atomically), then records the fingerprint that lets
+    /// the next unchanged run skip the work.
+    pub fn write(&self) -> Result<(), Problems> {
+        if let Err(e) = codegen::apply(&self.project.root, &self.plan) {
+            fingerprint::remove(&self.project.root);
+            return Err(Problem::new(e).into());
+        }
+        self.save_fingerprint();
+        Ok(())
+    }
+
+    /// Every path whose change could change the output, and the outputs themselves.
+    fn inputs_and_outputs(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let root = &self.project.root;
+        let mut inputs: Vec<PathBuf> = Vec::new();
+        inputs.extend(self.project.config_files.iter().map(|f| f.abs.clone()));
+        inputs.extend(self.project.config_dirs.iter().cloned());
+        for file in &self.analysis.files {
+            inputs.push(file.clone());
+            // A new file next to a module can change how its imports resolve.
+            inputs.extend(file.parent().map(Path::to_path_buf));
+        }
+        if self.project.runtime.mode == config::EntrypointMode::HandWritten {
+            inputs.push(self.project.runtime.entrypoint.abs.clone());
+        }
+        let outputs = self
+            .plan
+            .files
+            .iter()
+            .filter(|f| f.status != codegen::Status::Removed)
+            .map(|f| root.join(&f.rel))
+            .collect();
+        (inputs, outputs)
+    }
+
+    fn save_fingerprint(&self) {
+        // Warnings must be shown on every run, so a project with warnings always takes the
+        // full path.
+        if self.warnings.is_empty() {
+            let (inputs, outputs) = self.inputs_and_outputs();
+            fingerprint::save(&self.project.root, inputs, outputs);
+        }
+    }
+}
+
+/// When nothing changed since the last successful `gen` (judged from file metadata alone), the
+/// generated files (root-relative); `None` when a full run is needed.
+pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Vec<String>> {
+    let root = match project_dir {
+        Some(dir) => cwd.join(dir).canonicalize().ok()?,
+        None => config::find_root(&cwd.canonicalize().ok()?)?,
+    };
+    fingerprint::fresh(&root)
+}
+
+/// Loads, checks and renders a project without writing anything.
+pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Problems> {
+    let started = std::time::Instant::now();
+    let (project, mut problems) = config::load_lenient(project_dir, cwd)?;
+    tracing::debug!(elapsed = ?started.elapsed(), tools = project.tools.len(), "config loaded");
+    let analysis = match analyze::check(&project) {
+        Ok(analysis) => analysis,
+        Err(more) => {
+            problems.0.extend(more.0);
+            return Err(problems);
+        }
+    };
+    if problems.has_errors() {
+        return Err(problems);
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "modules checked");
+    let files = codegen::render_project(&project, &analysis).map_err(Problem::new)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "rendered");
+    let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "compared with disk");
+    let mut warnings = Vec::new();
+    if project.runtime.kind == RuntimeKind::Bun && !project.runtime.permissions.is_empty() {
+        let flags = project
+            .runtime
+            .permissions
+            .iter()
+            .map(|p| p.as_flag())
+            .collect::<Vec<_>>()
+            .join(", ");
+        warnings.push(Problem::new(GenError::PermissionsIgnoredByBun { flags }).warning());
+    }
+    Ok(Generation {
+        project,
+        analysis,
+        plan,
+        warnings,
+    })
+}
