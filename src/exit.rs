@@ -11,6 +11,8 @@ pub enum ExitCode {
     Error = 2,
     /// The tool did not finish within its deadline.
     Timeout = 124,
+    /// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted = 130,
     /// The runtime (bun or node) was not found or is too old.
     RuntimeNotFound = 127,
 }

@@ -10,10 +10,12 @@ pub mod cli;
 pub mod codegen;
 pub mod config;
 pub mod diagnostic;
+pub mod env;
 pub mod exit;
 pub mod generate;
 mod parallel;
 pub mod paths;
+pub mod runtime;
 pub mod source;
 
 pub use generate::{Generation, prepare, up_to_date};

@@ -71,8 +71,57 @@ pub struct ProjectArg {
 pub enum Command {
     /// Check the tool configs and modules, then write .compozy/ (entrypoint and workers).
     Gen(GenArgs),
+    /// Run one tool through the generated worker on bun or node and print its result as JSON.
+    Exec(ExecArgs),
     /// Show what compozy sees: a project's tools and modules' exports.
     Inspect(InspectArgs),
+}
+
+/// A runtime choice on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeArg {
+    /// Bun.
+    Bun,
+    /// Node (22.6 or newer).
+    Node,
+}
+
+impl From<RuntimeArg> for crate::config::RuntimeKind {
+    fn from(arg: RuntimeArg) -> Self {
+        match arg {
+            RuntimeArg::Bun => Self::Bun,
+            RuntimeArg::Node => Self::Node,
+        }
+    }
+}
+
+/// `compozy exec`.
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// The tool's id.
+    #[arg(value_name = "TOOL_ID")]
+    pub tool_id: String,
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// The input as JSON (default: read from stdin when it is not a terminal, else `{}`).
+    #[arg(long, value_name = "JSON", conflicts_with = "input_file")]
+    pub input: Option<String>,
+    /// Read the input JSON from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+    /// The tool's config (2nd argument) as JSON, instead of `config:` from the YAML.
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<String>,
+    /// Set an environment variable for the tool (repeatable; highest precedence).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Deadline, such as 500ms, 30s or 2m (default: the tool's `timeout:`, then the runtime's).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Run on this runtime instead of `runtime.type`.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeArg>,
 }
 
 /// `compozy gen`.
@@ -98,6 +147,10 @@ pub struct InspectArgs {
     /// Modules to inspect (exports as a runtime sees them, and type-only names).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Show the environment this tool would run with, and where each variable comes from
+    /// (values not declared in the project are masked).
+    #[arg(long = "env", value_name = "TOOL_ID")]
+    pub env: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

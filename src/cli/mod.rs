@@ -1,6 +1,7 @@
 //! The command-line interface: argument parsing, logging, and one file per command.
 
 mod args;
+mod exec;
 mod generate;
 mod inspect;
 mod output;
@@ -61,6 +62,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     match &args.command {
         Command::Gen(a) => generate::run(a, &out, &cwd),
+        Command::Exec(a) => exec::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
     }
 }

@@ -17,6 +17,7 @@ pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root};
 pub use error::ConfigError;
 pub use load::{load, load_lenient};
 pub use permissions::NodePermission;
+pub use validate::is_env_name;
 
 use crate::source::SourceFile;
 
@@ -67,8 +68,9 @@ pub struct RuntimeConfig {
     pub entrypoint: ProjectPath,
     /// Generated or hand-written entrypoint.
     pub mode: EntrypointMode,
-    /// Node permission-model grants (not enforced under Bun).
-    pub permissions: Vec<NodePermission>,
+    /// Node permission-model grants, when `permissions:` is given (even empty: then the tool may
+    /// only read the project). `None`: no sandbox. Never enforced under Bun.
+    pub permissions: Option<Vec<NodePermission>>,
     /// Default tool timeout.
     pub timeout: Duration,
     /// `.env` files in priority order (highest first), when given explicitly.

@@ -344,7 +344,7 @@ fn runtime(
         kind,
         entrypoint,
         mode,
-        permissions,
+        permissions: rt.and_then(|r| r.permissions.as_ref()).map(|_| permissions),
         timeout,
         env_files,
         env_passthrough,

@@ -99,15 +99,10 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
     tracing::debug!(elapsed = ?started.elapsed(), "compared with disk");
     let mut warnings = Vec::new();
-    if project.runtime.kind == RuntimeKind::Bun && !project.runtime.permissions.is_empty() {
-        let flags = project
-            .runtime
-            .permissions
-            .iter()
-            .map(|p| p.as_flag())
-            .collect::<Vec<_>>()
-            .join(", ");
-        warnings.push(Problem::new(GenError::PermissionsIgnoredByBun { flags }).warning());
+    if project.runtime.kind == RuntimeKind::Bun
+        && let Some(permissions) = &project.runtime.permissions
+    {
+        warnings.push(permissions_not_enforced(permissions));
     }
     Ok(Generation {
         project,
@@ -115,4 +110,18 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
         plan,
         warnings,
     })
+}
+
+/// The warning shown whenever permissions are configured but the tools run under Bun.
+pub fn permissions_not_enforced(permissions: &[config::NodePermission]) -> Problem {
+    let flags = if permissions.is_empty() {
+        "an empty grant list (read-only access to the project)".to_owned()
+    } else {
+        permissions
+            .iter()
+            .map(|p| p.as_flag())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Problem::new(GenError::PermissionsIgnoredByBun { flags }).warning()
 }

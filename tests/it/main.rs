@@ -1,7 +1,9 @@
 //! Integration tests: the real binary against fixture projects on disk.
 
 mod common;
+mod dotenv;
 mod errors;
+mod exec;
 mod exports;
 mod generate;
 mod runtimes;

@@ -1,0 +1,288 @@
+//! `compozy exec TOOL_ID`: run one tool in a fresh worker and print its result.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::args::ExecArgs;
+use super::output::Output;
+use crate::config::{Project, RuntimeKind};
+use crate::diagnostic::{Explain, Problem, Problems};
+use crate::exit::ExitCode;
+use crate::runtime::{self, Limits, Request};
+
+/// A problem with the call itself (input, config, env, tool id): exit 2, the tool does not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("unknown tool `{id}`")]
+    UnknownTool { id: String, available: Vec<String> },
+    #[error("{what} is not valid JSON: {reason}")]
+    BadJson { what: &'static str, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    ReadInput { path: String, reason: String },
+    #[error("the input does not match the schema of `{tool}`: {reason}")]
+    InvalidInput { tool: String, reason: String },
+    #[error("the result of `{tool}` does not match its output schema: {reason}")]
+    InvalidOutput { tool: String, reason: String },
+    #[error("invalid --timeout `{value}`: {reason}")]
+    BadTimeout { value: String, reason: String },
+}
+
+impl Explain for ExecError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownTool { .. } => "exec::unknown-tool",
+            Self::BadJson { .. } => "exec::json",
+            Self::ReadInput { .. } => "exec::read",
+            Self::InvalidInput { .. } => "exec::invalid-input",
+            Self::InvalidOutput { .. } => "exec::invalid-output",
+            Self::BadTimeout { .. } => "exec::timeout-value",
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            Self::UnknownTool { available, .. } if available.is_empty() => {
+                Some("the project declares no tools".into())
+            }
+            Self::UnknownTool { available, .. } => {
+                Some(format!("available tools: {}", available.join(", ")))
+            }
+            Self::BadJson { .. } => {
+                Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into())
+            }
+            Self::InvalidInput { .. } => {
+                Some("fix the input; see `input:` in the tool's config".into())
+            }
+            Self::InvalidOutput { .. } => Some("fix the tool, or its `output:` schema".into()),
+            Self::BadTimeout { .. } => {
+                Some("write a duration with a unit, such as 500ms, 30s or 2m".into())
+            }
+            Self::ReadInput { .. } => None,
+        }
+    }
+}
+
+fn parse_json(what: &'static str, text: &str) -> Result<Value, ExecError> {
+    serde_json::from_str(text).map_err(|e| ExecError::BadJson {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
+    if let Some(json) = &args.input {
+        return parse_json("--input", json);
+    }
+    let (text, what) = match &args.input_file {
+        Some(path) if path.as_os_str() != "-" => {
+            let text =
+                std::fs::read_to_string(cwd.join(path)).map_err(|e| ExecError::ReadInput {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            (text, "--input-file")
+        }
+        _ => {
+            let stdin = std::io::stdin();
+            if args.input_file.is_none() && stdin.is_terminal() {
+                return Ok(Value::Object(Default::default()));
+            }
+            let mut text = String::new();
+            stdin
+                .lock()
+                .read_to_string(&mut text)
+                .map_err(|e| ExecError::ReadInput {
+                    path: "stdin".into(),
+                    reason: e.to_string(),
+                })?;
+            (text, "the input on stdin")
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    parse_json(what, &text)
+}
+
+/// `with:` defaults under the call's input: the call's keys win.
+pub fn merge_defaults(defaults: Option<&Value>, input: Value) -> Value {
+    match (defaults, input) {
+        (Some(Value::Object(defaults)), Value::Object(input)) => {
+            let mut merged = defaults.clone();
+            merged.extend(input);
+            Value::Object(merged)
+        }
+        (_, input) => input,
+    }
+}
+
+fn check_schema(schema: Option<&Value>, value: &Value) -> Result<(), String> {
+    let Some(schema) = schema else { return Ok(()) };
+    let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("{path}: {e}")
+            }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Regenerates stale output (as `gen` would) and returns the project.
+fn fresh_project(args: &ExecArgs, out: &Output, cwd: &Path) -> Result<Project, Problems> {
+    let dir = args.project.project.as_deref();
+    if crate::up_to_date(dir, cwd).is_some() {
+        return crate::config::load(dir, cwd);
+    }
+    let generation = crate::prepare(dir, cwd)?;
+    out.problems(&generation.warnings);
+    generation.write()?;
+    Ok(generation.project)
+}
+
+/// Runs `exec`.
+pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
+    let fail = |problem: Problem| {
+        out.problems([&problem]);
+        ExitCode::Error
+    };
+    let project = match fresh_project(args, out, cwd) {
+        Ok(p) => p,
+        Err(problems) => {
+            out.problems(&problems.0);
+            return ExitCode::Error;
+        }
+    };
+    let Some(tool) = project.tool(&args.tool_id) else {
+        return fail(Problem::new(ExecError::UnknownTool {
+            id: args.tool_id.clone(),
+            available: project.tools.iter().map(|t| t.id.clone()).collect(),
+        }));
+    };
+
+    let input = match read_input(args, cwd) {
+        Ok(input) => merge_defaults(tool.with.as_ref(), input),
+        Err(e) => return fail(Problem::new(e)),
+    };
+    if let Err(reason) = check_schema(tool.input.as_ref(), &input) {
+        return fail(Problem::new(ExecError::InvalidInput {
+            tool: tool.id.clone(),
+            reason,
+        }));
+    }
+    let config = match &args.config {
+        Some(json) => match parse_json("--config", json) {
+            Ok(v) => v,
+            Err(e) => return fail(Problem::new(e)),
+        },
+        None => tool
+            .config
+            .clone()
+            .unwrap_or(Value::Object(Default::default())),
+    };
+    let timeout = match &args.timeout {
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                return fail(Problem::new(ExecError::BadTimeout {
+                    value: text.clone(),
+                    reason: "must be greater than zero".into(),
+                }));
+            }
+            Err(e) => {
+                return fail(Problem::new(ExecError::BadTimeout {
+                    value: text.clone(),
+                    reason: e.to_string(),
+                }));
+            }
+        },
+        None => tool.timeout.unwrap_or(project.runtime.timeout),
+    };
+    let request_env = match crate::env::parse_request_env(&args.env) {
+        Ok(env) => env,
+        Err(e) => return fail(Problem::new(e)),
+    };
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let env = match crate::env::resolve(&project, tool, &process_env) {
+        Ok(env) => crate::env::with_request(env, &request_env),
+        Err(e) => return fail(Problem::new(e)),
+    };
+
+    let kind = args.runtime.map_or(project.runtime.kind, RuntimeKind::from);
+    if kind == RuntimeKind::Bun
+        && let Some(permissions) = &project.runtime.permissions
+    {
+        out.problems([&crate::generate::permissions_not_enforced(permissions)]);
+    }
+    let runtime = match runtime::find(kind, &project.root) {
+        Ok(r) => r,
+        Err(e) => {
+            let code = e.exit_code();
+            out.problems([&Problem::new(e)]);
+            return code;
+        }
+    };
+
+    let request = Request {
+        id: Value::Null,
+        tool_id: tool.id.clone(),
+        tool_exec_id: runtime::new_exec_id(),
+        input,
+        config,
+        env: request_env,
+        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+    };
+    let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {
+        Ok(r) => r,
+        Err(e) => {
+            let code = e.exit_code();
+            out.problems([&Problem::new(e)]);
+            return code;
+        }
+    };
+    if let Some(error) = &response.error {
+        // Printed as is: a stack trace must stay copyable, not wrapped into a frame.
+        let details = match &error.stack {
+            Some(stack) if stack.contains(&error.message) => stack.clone(),
+            Some(stack) if !stack.is_empty() => {
+                format!("{}: {}\n{stack}", error.name, error.message)
+            }
+            _ => format!("{}: {}", error.name, error.message),
+        };
+        eprintln!("compozy: tool `{}` failed:\n{details}", tool.id);
+        return ExitCode::Failure;
+    }
+    if let Err(reason) = check_schema(tool.output.as_ref(), &response.result) {
+        out.problems([&Problem::new(ExecError::InvalidOutput {
+            tool: tool.id.clone(),
+            reason,
+        })]);
+        return ExitCode::Failure;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = serde_json::to_writer(&mut stdout, &response.result)
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::write_all(&mut stdout, b"\n"))
+        .and_then(|()| std::io::Write::flush(&mut stdout));
+    match written {
+        Ok(()) => ExitCode::Ok,
+        // A closed stdout (`| head`) is the reader's choice, not a failure of the tool.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,
+        Err(e) => {
+            eprintln!("compozy: cannot write the result: {e}");
+            ExitCode::Failure
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Bun: the worker runs with Bun's own `.env` loading switched off.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::Runtime;
+use super::discover::{self, Found};
+use super::error::RuntimeError;
+use crate::codegen::BUN_WORKER;
+use crate::config::{Project, RuntimeKind};
+
+/// Bun 1.1 introduced `--no-env-file`, which compozy relies on.
+const REQUIREMENT: &str = "compozy needs Bun 1.1 or newer";
+
+/// A Bun binary.
+#[derive(Debug, Clone)]
+pub struct Bun {
+    found: Found,
+}
+
+impl Bun {
+    /// Finds a usable `bun` for the project.
+    pub fn find(root: &Path) -> Result<Self, RuntimeError> {
+        discover::find("bun", root, REQUIREMENT, |v| v >= (1, 1, 0)).map(|found| Self { found })
+    }
+}
+
+impl Runtime for Bun {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Bun
+    }
+
+    fn binary(&self) -> &Path {
+        &self.found.path
+    }
+
+    fn worker_command(&self, project: &Project, persistent: bool) -> Command {
+        let mut cmd = Command::new(&self.found.path);
+        cmd.arg("--no-env-file").arg(project.root.join(BUN_WORKER));
+        if persistent {
+            cmd.arg("--persistent");
+        }
+        cmd.current_dir(&project.root);
+        cmd
+    }
+}

@@ -1,0 +1,104 @@
+//! What can go wrong while running a tool.
+
+use std::time::Duration;
+
+use crate::diagnostic::Explain;
+use crate::exit::ExitCode;
+
+/// A runtime or execution problem (the tool's own errors are [`super::ToolError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{name} was not found (looked at {looked})")]
+    NotFound { name: &'static str, looked: String },
+    #[error("{path} is {name} {version}, which is too old: {requirement}")]
+    TooOld {
+        name: &'static str,
+        path: String,
+        version: String,
+        requirement: &'static str,
+    },
+    #[error("cannot tell the version of {path}: {reason}")]
+    Version { path: String, reason: String },
+    #[error("cannot start {path}: {source}")]
+    Spawn {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("tool `{tool}` did not finish within {}", humantime::format_duration(*.timeout))]
+    Timeout { tool: String, timeout: Duration },
+    #[error("the worker exited ({status}) before answering")]
+    WorkerExited { status: String },
+    #[error("the result is larger than the limit of {limit} bytes")]
+    ResultTooLarge { limit: usize },
+    #[error("the tool wrote more than {limit} bytes of log output")]
+    LogTooLarge { limit: usize },
+    #[error("the worker's answer is not valid protocol JSON: {reason}")]
+    BadResponse { reason: String },
+    #[error("interrupted; the tool's processes were stopped")]
+    Interrupted,
+    #[error("i/o error while talking to the worker: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl RuntimeError {
+    /// The exit code `exec` ends with for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::NotFound { .. } | Self::TooOld { .. } | Self::Version { .. } => {
+                ExitCode::RuntimeNotFound
+            }
+            Self::Spawn { .. } => ExitCode::RuntimeNotFound,
+            Self::Timeout { .. } => ExitCode::Timeout,
+            Self::Interrupted => ExitCode::Interrupted,
+            _ => ExitCode::Failure,
+        }
+    }
+}
+
+impl Explain for RuntimeError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "runtime::not-found",
+            Self::TooOld { .. } => "runtime::too-old",
+            Self::Version { .. } => "runtime::version",
+            Self::Spawn { .. } => "runtime::spawn",
+            Self::Timeout { .. } => "runtime::timeout",
+            Self::WorkerExited { .. } => "runtime::worker-exited",
+            Self::ResultTooLarge { .. } => "runtime::result-too-large",
+            Self::LogTooLarge { .. } => "runtime::log-too-large",
+            Self::BadResponse { .. } => "runtime::bad-response",
+            Self::Interrupted => "runtime::interrupted",
+            Self::Io(_) => "runtime::io",
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        Some(match self {
+            Self::NotFound { name, .. } => format!(
+                "install it (`npm install {name}` in the project, or system-wide), or point COMPOZY_{} at it",
+                name.to_uppercase()
+            ),
+            Self::TooOld { name, .. } => format!(
+                "install a newer {name}, or point COMPOZY_{} at one",
+                name.to_uppercase()
+            ),
+            Self::Version { .. } | Self::Spawn { .. } => {
+                "check that the runtime binary runs on this machine".into()
+            }
+            Self::Timeout { .. } => {
+                "the tool and every process it started were stopped; raise `timeout:` or pass --timeout".into()
+            }
+            Self::WorkerExited { .. } => {
+                "a tool that calls process.exit() ends its worker; return a value or throw an error instead".into()
+            }
+            Self::ResultTooLarge { .. } => {
+                "return less data, or raise COMPOZY_MAX_RESULT_BYTES".into()
+            }
+            Self::LogTooLarge { .. } => "log less, or raise COMPOZY_MAX_LOG_BYTES".into(),
+            Self::BadResponse { .. } => {
+                "regenerate the workers with `compozy gen`; if it persists, this is a bug".into()
+            }
+            Self::Interrupted | Self::Io(_) => return None,
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! Stage 4: running tools on a real Bun or Node through the generated workers.
+
+mod bun;
+mod discover;
+mod error;
+mod node;
+mod oneshot;
+pub mod protocol;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+pub use bun::Bun;
+pub use error::RuntimeError;
+pub use node::{Node, permission_flags};
+pub use oneshot::interrupted;
+pub use protocol::{Metadata, Request, Response, ToolError, new_exec_id};
+
+use crate::config::{Project, RuntimeKind};
+use crate::env::ToolEnv;
+
+/// Caps on what a tool may send back (SIGKILL and a clear error beyond them).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest result, in bytes of JSON.
+    pub max_result_bytes: usize,
+    /// Largest total of stdout and stderr output.
+    pub max_log_bytes: usize,
+}
+
+impl Limits {
+    /// 64 MiB of result, 16 MiB of logs, or `COMPOZY_MAX_RESULT_BYTES` / `COMPOZY_MAX_LOG_BYTES`.
+    pub fn from_env() -> Self {
+        let read = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            max_result_bytes: read("COMPOZY_MAX_RESULT_BYTES", 64 << 20),
+            max_log_bytes: read("COMPOZY_MAX_LOG_BYTES", 16 << 20),
+        }
+    }
+}
+
+/// A JavaScript runtime that can run the generated worker.
+pub trait Runtime: Send + Sync + std::fmt::Debug {
+    /// Bun or Node.
+    fn kind(&self) -> RuntimeKind;
+
+    /// The runtime's binary.
+    fn binary(&self) -> &Path;
+
+    /// The command that starts a worker (`persistent`: serve many requests).
+    fn worker_command(&self, project: &Project, persistent: bool) -> Command;
+
+    /// Runs one request in a fresh worker, within `timeout`.
+    fn execute(
+        &self,
+        project: &Project,
+        request: &Request,
+        env: &ToolEnv,
+        limits: &Limits,
+        timeout: Duration,
+    ) -> Result<Response, RuntimeError> {
+        let env: Vec<(String, String)> = env
+            .values()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        oneshot::run(
+            self.worker_command(project, false),
+            request,
+            &env,
+            limits,
+            timeout,
+        )
+    }
+}
+
+/// Finds the runtime of `kind` for the project.
+pub fn find(kind: RuntimeKind, root: &Path) -> Result<Box<dyn Runtime>, RuntimeError> {
+    Ok(match kind {
+        RuntimeKind::Bun => Box::new(Bun::find(root)?),
+        RuntimeKind::Node => Box::new(Node::find(root)?),
+    })
+}

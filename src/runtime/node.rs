@@ -1,0 +1,85 @@
+//! Node: TypeScript through native type stripping; permissions through Node's permission model.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::Runtime;
+use super::discover::{self, Found};
+use super::error::RuntimeError;
+use crate::codegen::NODE_WORKER;
+use crate::config::{NodePermission, Project, RuntimeKind};
+
+const REQUIREMENT: &str =
+    "compozy needs a Node that strips TypeScript types: 22.6 or newer (22.18+ or 23.6+ natively)";
+
+/// A Node binary.
+#[derive(Debug, Clone)]
+pub struct Node {
+    found: Found,
+}
+
+impl Node {
+    /// Finds a usable `node` for the project.
+    pub fn find(root: &Path) -> Result<Self, RuntimeError> {
+        discover::find("node", root, REQUIREMENT, |v| v >= (22, 6, 0)).map(|found| Self { found })
+    }
+
+    /// 22.6–22.17 strip types only behind a flag; 22.18+ and 23.6+ do it by default.
+    fn needs_strip_flag(&self) -> bool {
+        let v = self.found.version;
+        v < (22, 18, 0) || ((23, 0, 0)..(23, 6, 0)).contains(&v)
+    }
+}
+
+/// The `node` flags that enforce `permissions` (always able to read the project's code).
+pub fn permission_flags(project: &Project, permissions: &[NodePermission]) -> Vec<String> {
+    let absolute = |p: &str| {
+        if p == "*" {
+            "*".to_owned()
+        } else {
+            crate::paths::normalize(&project.root.join(p))
+                .display()
+                .to_string()
+        }
+    };
+    let mut flags = vec![
+        "--permission".to_owned(),
+        format!("--allow-fs-read={}", project.root.display()),
+    ];
+    for permission in permissions {
+        flags.push(match permission {
+            NodePermission::FsRead(p) => format!("--allow-fs-read={}", absolute(p)),
+            NodePermission::FsWrite(p) => format!("--allow-fs-write={}", absolute(p)),
+            other => other.as_flag(),
+        });
+    }
+    flags
+}
+
+impl Runtime for Node {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Node
+    }
+
+    fn binary(&self) -> &Path {
+        &self.found.path
+    }
+
+    fn worker_command(&self, project: &Project, persistent: bool) -> Command {
+        let mut cmd = Command::new(&self.found.path);
+        if self.needs_strip_flag() {
+            cmd.arg("--experimental-strip-types");
+        }
+        // Type stripping prints an ExperimentalWarning on every start in Node 22.
+        cmd.arg("--disable-warning=ExperimentalWarning");
+        if let Some(permissions) = &project.runtime.permissions {
+            cmd.args(permission_flags(project, permissions));
+        }
+        cmd.arg(project.root.join(NODE_WORKER));
+        if persistent {
+            cmd.arg("--persistent");
+        }
+        cmd.current_dir(&project.root);
+        cmd
+    }
+}

@@ -1,0 +1,80 @@
+//! The worker protocol (SPEC §4): one JSON request in, one JSON response out.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Echoed back in the response.
+    pub id: Value,
+    /// The tool to call.
+    pub tool_id: String,
+    /// Unique per execution.
+    pub tool_exec_id: String,
+    /// The tool's first argument (`with:` defaults already merged in).
+    pub input: Value,
+    /// The tool's second argument.
+    pub config: Value,
+    /// The tool's environment.
+    pub env: BTreeMap<String, String>,
+    /// The deadline, enforced by the executor.
+    pub timeout_ms: u64,
+}
+
+/// A tool's error, as the worker reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolError {
+    /// The error's class name (`TypeError`, a custom class…).
+    pub name: String,
+    /// The message.
+    pub message: String,
+    /// The stack trace (its lines point at the `.ts` source).
+    pub stack: Option<String>,
+    /// The tool.
+    pub tool_id: Option<String>,
+    /// The execution.
+    pub tool_exec_id: Option<String>,
+    /// When it happened (ISO 8601).
+    pub timestamp: String,
+}
+
+/// Timing of one execution.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Metadata {
+    /// The tool.
+    pub tool_id: Option<String>,
+    /// The execution.
+    pub tool_exec_id: Option<String>,
+    /// Time spent in the tool, measured by the worker.
+    pub execution_time_ms: f64,
+}
+
+/// A worker's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// The request's `id`.
+    pub id: Value,
+    /// The tool's result (`null` on error).
+    pub result: Value,
+    /// The tool's error, if it failed.
+    pub error: Option<ToolError>,
+    /// Timing.
+    pub metadata: Metadata,
+}
+
+/// A new execution id: unique within this machine and time.
+pub fn new_exec_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{nanos:x}-{:x}-{:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,406 @@
+//! `compozy exec` end to end, on the real Bun and the real Node (pinned in package.json).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Fixture, Output, runtime_bin};
+
+const CONFIG: &str = r#"
+runtime:
+  timeout: 20s
+  env_passthrough: ["PASSED_*"]
+  env: { FROM_RUNTIME: runtime }
+tools:
+  - id: echo
+    execute: ./tools/echo.ts
+    with: { unit: metric, city: Paris }
+    config: { retries: 3 }
+  - id: async_default
+    execute: ./tools/async_default.mts
+  - id: throws
+    execute: ./tools/throws.ts
+  - id: never_settles
+    execute: ./tools/never.ts
+    timeout: 1s
+  - id: spawns_and_hangs
+    execute: ./tools/spawns.ts
+    timeout: 1s
+  - id: noisy
+    execute: ./tools/noisy.ts
+  - id: big
+    execute: ./tools/big.ts
+  - id: interval
+    execute: ./tools/interval.ts
+  - id: bigint
+    execute: ./tools/bigint.ts
+  - id: exits
+    execute: ./tools/exits.ts
+  - id: typed
+    execute: ./tools/typed.ts
+    input:
+      type: object
+      properties: { x: { type: number } }
+      required: [x]
+    output: { type: object, required: [doubled] }
+  - id: bad_output
+    execute: ./tools/typed.ts
+    output: { type: string }
+  - id: env
+    execute: ./tools/env.ts
+    env: { FROM_TOOL: tool }
+"#;
+
+fn project() -> Fixture {
+    Fixture::with(&[
+        ("compozy.yaml", CONFIG),
+        (
+            "tools/echo.ts",
+            "export function run(input: Record<string, unknown>, config: unknown) {\n  return { input, config };\n}\n",
+        ),
+        (
+            "tools/async_default.mts",
+            "export default async function (input: { x: number }) {\n  await new Promise((r) => setTimeout(r, 5));\n  return input.x * 2;\n}\n",
+        ),
+        (
+            "tools/throws.ts",
+            "class CustomError extends Error {\n  constructor(message: string) {\n    super(message);\n    this.name = \"CustomError\";\n  }\n}\nexport function run() {\n  throw new CustomError(\"the weather service is down\");\n}\n",
+        ),
+        (
+            "tools/never.ts",
+            "export function run() {\n  return new Promise(() => {});\n}\n",
+        ),
+        (
+            "tools/spawns.ts",
+            "import { spawn } from \"node:child_process\";\nimport { writeFileSync } from \"node:fs\";\nexport function run(input: { pidFile: string }) {\n  const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  writeFileSync(input.pidFile, String(child.pid));\n  return new Promise(() => {});\n}\n",
+        ),
+        (
+            "tools/noisy.ts",
+            "import { writeSync } from \"node:fs\";\nexport function run() {\n  console.log(\"console-log-line\");\n  console.error(\"console-error-line\");\n  process.stdout.write(\"stdout-write-line\\n\");\n  writeSync(1, \"fd1-write-line\\n\");\n  return { ok: true };\n}\n",
+        ),
+        (
+            "tools/big.ts",
+            "export function run() {\n  return { data: \"x\".repeat(20 * 1024 * 1024), end: \"END\" };\n}\n",
+        ),
+        (
+            "tools/interval.ts",
+            "export function run() {\n  setInterval(() => {}, 1000);\n  return \"done\";\n}\n",
+        ),
+        (
+            "tools/bigint.ts",
+            "export function run() {\n  return { n: 10n };\n}\n",
+        ),
+        (
+            "tools/exits.ts",
+            "export function run() {\n  process.exit(3);\n}\n",
+        ),
+        (
+            "tools/typed.ts",
+            "import { writeFileSync } from \"node:fs\";\nexport function run(input: { x: number; marker?: string }) {\n  if (input.marker) writeFileSync(input.marker, \"ran\");\n  return { doubled: input.x * 2 };\n}\n",
+        ),
+        (
+            "tools/env.ts",
+            "export function run() {\n  const e = process.env;\n  return { secret: e.SECRET_TOKEN ?? null, passed: e.PASSED_VAR ?? null, runtime: e.FROM_RUNTIME ?? null, tool: e.FROM_TOOL ?? null, request: e.FROM_REQUEST ?? null, dotenv: e.FROM_DOTENV ?? null, path: typeof e.PATH };\n}\n",
+        ),
+        (".env", "FROM_DOTENV=dotenv\nFROM_TOOL=overridden-by-tool\n"),
+    ])
+}
+
+/// Runs `compozy exec` with both runtimes pinned, and `SECRET_TOKEN`/`PASSED_VAR` set in
+/// compozy's own environment.
+fn exec(project: &Fixture, runtime: &str, args: &[&str]) -> (Output, Duration) {
+    let mut cmd = project.compozy(&["exec", "--runtime", runtime]);
+    cmd.args(args)
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_NODE", runtime_bin("node"))
+        .env("SECRET_TOKEN", "s3cret")
+        .env("PASSED_VAR", "passed")
+        .stdin(std::process::Stdio::null());
+    let started = Instant::now();
+    let out = Output::from(cmd.output().expect("run compozy exec"));
+    (out, started.elapsed())
+}
+
+fn result(out: &Output) -> Value {
+    out.expect_code(0);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", out.stdout))
+}
+
+#[cfg(unix)]
+fn alive(pid: i32) -> bool {
+    // Signal 0 checks for existence; a zombie still counts, so look at its state too.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    !status.is_empty()
+        && !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+fn sync_tool_gets_input_with_defaults_and_config(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["echo", "--input", r#"{"city":"Oslo"}"#]);
+    assert_eq!(
+        result(&out),
+        json!({"input": {"unit": "metric", "city": "Oslo"}, "config": {"retries": 3}})
+    );
+    let (out, _) = exec(
+        &p,
+        runtime,
+        &["echo", "--input", "{}", "--config", r#"{"retries":0}"#],
+    );
+    assert_eq!(result(&out)["config"], json!({"retries": 0}));
+}
+
+fn async_default_export(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["async_default", "--input", r#"{"x":21}"#]);
+    assert_eq!(result(&out), json!(42));
+}
+
+fn input_from_a_file_and_stdin(runtime: &str) {
+    let p = project();
+    p.write("in.json", r#"{"x": 5}"#);
+    let (out, _) = exec(&p, runtime, &["async_default", "--input-file", "in.json"]);
+    assert_eq!(result(&out), json!(10));
+    let mut cmd = p.compozy(&["exec", "async_default", "--runtime", runtime]);
+    cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_NODE", runtime_bin("node"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), br#"{"x": 7}"#).unwrap();
+    let out = Output::from(child.wait_with_output().unwrap());
+    assert_eq!(result(&out), json!(14));
+}
+
+fn thrown_error_keeps_class_name_and_ts_stack(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["throws"]);
+    out.expect_code(1).stderr_has(&[
+        "CustomError",
+        "the weather service is down",
+        "tools/throws.ts:8",
+    ]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+fn never_settling_tool_times_out(runtime: &str) {
+    let p = project();
+    let (out, elapsed) = exec(&p, runtime, &["never_settles"]);
+    out.expect_code(124)
+        .stderr_has(&["did not finish within 1s"]);
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    // --timeout overrides the tool's.
+    let (out, elapsed) = exec(&p, runtime, &["never_settles", "--timeout", "300ms"]);
+    out.expect_code(124).stderr_has(&["300ms"]);
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+}
+
+#[cfg(unix)]
+fn timeout_kills_the_tools_children(runtime: &str) {
+    let p = project();
+    let pid_file = p.path("child.pid");
+    let input = json!({"pidFile": pid_file}).to_string();
+    let (out, _) = exec(&p, runtime, &["spawns_and_hangs", "--input", &input]);
+    out.expect_code(124);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("the tool wrote its child's pid")
+        .trim()
+        .parse()
+        .unwrap();
+    let gone_by = Instant::now() + Duration::from_secs(2);
+    while alive(pid) && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the tool's child {pid} survived the timeout");
+}
+
+fn tool_output_goes_to_stderr_not_the_result(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["noisy"]);
+    assert_eq!(result(&out), json!({"ok": true}));
+    assert_eq!(out.stdout, "{\"ok\":true}\n");
+    out.stderr_has(&[
+        "console-log-line",
+        "console-error-line",
+        "stdout-write-line",
+        "fd1-write-line",
+    ]);
+}
+
+fn twenty_mib_result_arrives_intact(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["big"]);
+    let value = result(&out);
+    assert_eq!(value["data"].as_str().unwrap().len(), 20 * 1024 * 1024);
+    assert!(value["data"].as_str().unwrap().bytes().all(|b| b == b'x'));
+    assert_eq!(value["end"], "END");
+}
+
+fn open_interval_does_not_keep_exec_alive(runtime: &str) {
+    let p = project();
+    let (out, elapsed) = exec(&p, runtime, &["interval"]);
+    assert_eq!(result(&out), json!("done"));
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+}
+
+fn bigint_result_is_a_clear_error(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["bigint"]);
+    out.expect_code(1).stderr_has(&[
+        "NotSerializableError",
+        "not JSON-serialisable: BigInt 10n at .n",
+    ]);
+}
+
+fn process_exit_in_the_tool(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["exits"]);
+    out.expect_code(1)
+        .stderr_has(&["exited (exit code 3) before answering", "process.exit()"]);
+}
+
+fn invalid_input_is_refused_before_running(runtime: &str) {
+    let p = project();
+    let marker = p.path("ran.txt");
+    let input = json!({"x": "not a number", "marker": marker}).to_string();
+    let (out, _) = exec(&p, runtime, &["typed", "--input", &input]);
+    out.expect_code(2)
+        .stderr_has(&["does not match the schema of `typed`", "/x"]);
+    assert!(!marker.exists(), "the tool ran despite invalid input");
+    let (out, _) = exec(&p, runtime, &["typed", "--input", r#"{"x": 2}"#]);
+    assert_eq!(result(&out), json!({"doubled": 4}));
+    let (out, _) = exec(&p, runtime, &["bad_output", "--input", r#"{"x": 2}"#]);
+    out.expect_code(1)
+        .stderr_has(&["does not match its output schema"]);
+}
+
+fn unknown_tool_lists_the_available_ones(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["nope"]);
+    out.expect_code(2).stderr_has(&[
+        "unknown tool `nope`",
+        "available tools: async_default, bad_output, big",
+    ]);
+}
+
+fn environment_is_minimal_and_layered(runtime: &str) {
+    let p = project();
+    let (out, _) = exec(&p, runtime, &["env", "--env", "FROM_REQUEST=request"]);
+    assert_eq!(
+        result(&out),
+        json!({
+            "secret": null,
+            "passed": "passed",
+            "runtime": "runtime",
+            "tool": "tool",
+            "request": "request",
+            "dotenv": "dotenv",
+            "path": "string",
+        })
+    );
+    let (out, _) = exec(&p, runtime, &["env", "--env", "NODE_OPTIONS=--require=x"]);
+    out.expect_code(2)
+        .stderr_has(&["`NODE_OPTIONS` may not be set by a request"]);
+}
+
+macro_rules! on_both_runtimes {
+    ($($case:ident),* $(,)?) => {
+        mod bun {
+            $(#[test] fn $case() { super::$case("bun") })*
+        }
+        mod node {
+            $(#[test] fn $case() { super::$case("node") })*
+        }
+    };
+}
+
+on_both_runtimes!(
+    sync_tool_gets_input_with_defaults_and_config,
+    async_default_export,
+    input_from_a_file_and_stdin,
+    thrown_error_keeps_class_name_and_ts_stack,
+    never_settling_tool_times_out,
+    timeout_kills_the_tools_children,
+    tool_output_goes_to_stderr_not_the_result,
+    twenty_mib_result_arrives_intact,
+    open_interval_does_not_keep_exec_alive,
+    bigint_result_is_a_clear_error,
+    process_exit_in_the_tool,
+    invalid_input_is_refused_before_running,
+    unknown_tool_lists_the_available_ones,
+    environment_is_minimal_and_layered,
+);
+
+#[test]
+fn node_permission_model_blocks_reads_outside_the_grants() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  type: node\n  permissions: [\"--allow-fs-read=./data\"]\ntools:\n  - id: read\n    execute: ./tools/read.ts\n",
+        ),
+        (
+            "tools/read.ts",
+            "import { readFileSync } from \"node:fs\";\nexport function run(input: { path: string }) {\n  return readFileSync(input.path, \"utf8\");\n}\n",
+        ),
+        ("data/allowed.txt", "allowed"),
+    ]);
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "secret").unwrap();
+    let input = json!({"path": p.path("data/allowed.txt")}).to_string();
+    let (out, _) = exec(&p, "node", &["read", "--input", &input]);
+    assert_eq!(result(&out), json!("allowed"));
+    let input = json!({"path": outside.path()}).to_string();
+    let (out, _) = exec(&p, "node", &["read", "--input", &input]);
+    out.expect_code(1)
+        .stderr_has(&["Access to this API has been restricted"]);
+    assert!(!out.stdout.contains("secret"));
+    // Under Bun the same configuration runs, and compozy says plainly it is not enforced.
+    let (out, _) = exec(&p, "bun", &["read", "--input", &input]);
+    out.stderr_has(&["permissions are not enforced under Bun"]);
+}
+
+#[test]
+fn exec_regenerates_stale_output_first() {
+    let p = project();
+    let (out, _) = exec(&p, "bun", &["async_default", "--input", r#"{"x":1}"#]);
+    assert_eq!(result(&out), json!(2));
+    p.write(
+        "compozy.yaml",
+        &format!("{CONFIG}  - id: added_later\n    execute: ./tools/async_default.mts\n"),
+    );
+    let (out, _) = exec(&p, "bun", &["added_later", "--input", r#"{"x":2}"#]);
+    assert_eq!(result(&out), json!(4));
+    assert!(p.read(".compozy/tools.ts").contains("added_later"));
+}
+
+#[test]
+fn runtime_too_old_or_missing_exits_127() {
+    let p = project();
+    let fake = p.path("old-node");
+    std::fs::write(&fake, "#!/bin/sh\necho v20.1.0\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Output::from(
+        p.compozy(&["exec", "echo", "--runtime", "node"])
+            .env("COMPOZY_NODE", &fake)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(127)
+        .stderr_has(&["node 20.1.0, which is too old"]);
+    let out = Output::from(
+        p.compozy(&["exec", "echo", "--runtime", "bun"])
+            .env("COMPOZY_BUN", p.path("no-such-bun"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    out.expect_code(127).stderr_has(&["bun was not found"]);
+}
