@@ -3,8 +3,11 @@
 /// Applies `f` to every item on up to `available_parallelism` threads; results keep input order.
 /// Below `min_items` (where starting a thread costs more than it saves) it runs inline.
 pub fn map<T: Sync, R: Send>(items: &[T], min_items: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < min_items.max(2) {
+        return items.iter().map(f).collect();
+    }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || items.len() < min_items.max(2) {
+    if threads < 2 {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);

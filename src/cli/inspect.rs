@@ -6,6 +6,7 @@ use super::args::{Format, InspectArgs};
 use super::output::{Output, print_json};
 use crate::analyze::{self, Analyzer};
 use crate::config;
+use crate::diagnostic::Problem;
 use crate::exit::ExitCode;
 
 #[derive(Serialize)]
@@ -26,16 +27,49 @@ struct JsonTool {
 }
 
 #[derive(Serialize)]
+struct JsonVar {
+    name: String,
+    /// The value, or `null` when masked.
+    value: Option<String>,
+    source: crate::env::Source,
+}
+
+#[derive(Serialize)]
 struct Report {
     modules: Vec<JsonModule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tools: Option<Vec<JsonTool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<Vec<JsonVar>>,
+}
+
+/// The environment `tool_id` would get; values that do not come from the project are masked, so
+/// that the executor's own secrets are not printed.
+fn tool_env(project: &crate::config::Project, tool_id: &str) -> Result<Vec<JsonVar>, Problem> {
+    let tool = project.tool(tool_id).ok_or_else(|| {
+        Problem::new(super::exec::ExecError::UnknownTool {
+            id: tool_id.to_owned(),
+            available: project.tools.iter().map(|t| t.id.clone()).collect(),
+        })
+    })?;
+    let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let env = crate::env::resolve(project, tool, &process_env).map_err(Problem::new)?;
+    Ok(env
+        .vars
+        .into_iter()
+        .map(|(name, (value, source))| JsonVar {
+            name,
+            value: source.declared_in_project().then_some(value),
+            source,
+        })
+        .collect())
 }
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
     // A project is needed unless FILEs are given; then it is used when there is one.
-    let wants_project = args.project.project.is_some() || args.files.is_empty();
+    let wants_project =
+        args.project.project.is_some() || args.files.is_empty() || args.env.is_some();
     let has_project = wants_project || config::find_root(cwd).is_some();
     let project = if has_project {
         match config::load(args.project.project.as_deref(), cwd) {
@@ -96,7 +130,20 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
         })
         .collect();
 
-    let report = Report { modules, tools };
+    let env = match (&args.env, &project) {
+        (Some(tool_id), Some(project)) => match tool_env(project, tool_id) {
+            Ok(vars) => Some(vars),
+            Err(problem) => {
+                return super::generate::report_errors(args.format, out, &problem.into());
+            }
+        },
+        _ => None,
+    };
+    let report = Report {
+        modules,
+        tools,
+        env,
+    };
     match args.format {
         Format::Json => print_json(&report),
         Format::Human => print_human(&report),
@@ -117,6 +164,22 @@ fn print_human(report: &Report) {
                 _ => "-".into(),
             };
             let _ = writeln!(text, "  {:width$}  {target}  ({}:{})", t.id, t.file, t.line);
+        }
+    }
+    if let Some(vars) = &report.env {
+        let _ = writeln!(text, "environment ({} variables):", vars.len());
+        let width = vars.iter().map(|v| v.name.len()).max().unwrap_or(0);
+        for var in vars {
+            let value = var.value.as_deref().unwrap_or("•••• (masked)");
+            let source = match &var.source {
+                crate::env::Source::Inherited => "inherited from compozy's environment".to_owned(),
+                crate::env::Source::Passthrough { glob } => format!("env_passthrough {glob}"),
+                crate::env::Source::EnvFile { file } => file.clone(),
+                crate::env::Source::RuntimeEnv => "runtime.env".to_owned(),
+                crate::env::Source::ToolEnv => "tool env".to_owned(),
+                crate::env::Source::Request => "request".to_owned(),
+            };
+            let _ = writeln!(text, "  {:width$}  {value}  ({source})", var.name);
         }
     }
     for m in &report.modules {

@@ -80,23 +80,23 @@ pub fn run(
 
     let (tx, rx) = mpsc::channel();
     let logged = Arc::new(AtomicUsize::new(0));
-    let mut forwarders = Vec::new();
-    if let Some(out) = child.stdout().take() {
-        forwarders.push(forward_logs(
-            out,
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let mut forwarders = 0;
+    let pipes = [
+        child.stdout().take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr().take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
+    for pipe in pipes.into_iter().flatten() {
+        forwarders += 1;
+        forward_logs(
+            pipe,
             Arc::clone(&logged),
             limits.max_log_bytes,
             tx.clone(),
-        ));
+            done_tx.clone(),
+        );
     }
-    if let Some(err) = child.stderr().take() {
-        forwarders.push(forward_logs(
-            err,
-            Arc::clone(&logged),
-            limits.max_log_bytes,
-            tx.clone(),
-        ));
-    }
+    drop(done_tx);
     {
         let tx = tx.clone();
         let max = limits.max_result_bytes;
@@ -154,27 +154,29 @@ pub fn run(
         }
     };
 
-    stop(&mut child, outcome.is_err());
-    // A process the tool detached could hold the log pipes open: do not wait on it for long.
+    stop(&mut child, outcome.is_ok());
+    // The last log lines must reach stderr before compozy prints anything else; a process the
+    // tool detached from the group could hold the pipes open, so do not wait on it for long.
     let done = Instant::now() + Duration::from_millis(200);
-    for forwarder in forwarders {
-        while !forwarder.is_finished() && Instant::now() < done {
-            std::thread::sleep(Duration::from_millis(2));
+    for _ in 0..forwarders {
+        let left = done.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
         }
     }
     tracing::debug!(elapsed = ?started.elapsed(), "worker finished");
     outcome
 }
 
-/// Ends the worker and everything it started. After an answer the worker is exiting on its own;
-/// otherwise it gets SIGTERM, then SIGKILL after a grace period. Leftover processes of the
-/// group (a child the tool spawned and left running) are always killed.
-fn stop(child: &mut Box<dyn ChildWrapper>, failed: bool) {
+/// Ends the worker and everything it started, including a child the tool left running. After
+/// a complete answer there is nothing left to wait for (logs are already in the pipes), so the
+/// group is killed at once; otherwise it gets SIGTERM and a grace period before SIGKILL.
+fn stop(child: &mut Box<dyn ChildWrapper>, answered: bool) {
     #[cfg(unix)]
-    if failed {
+    if !answered {
         let _ = child.signal(signal_hook::consts::SIGTERM);
+        let _ = wait_briefly(child, GRACE);
     }
-    let _ = wait_briefly(child, GRACE);
     let _ = child.start_kill();
     let _ = child.wait();
 }
@@ -184,7 +186,7 @@ fn wait_briefly(child: &mut Box<dyn ChildWrapper>, grace: Duration) -> String {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return describe(status),
-            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(2)),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_micros(200)),
             _ => return "still running".into(),
         }
     }
@@ -204,6 +206,8 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// Reads one answer: everything up to the first newline. Not up to EOF: a process the tool
+/// started inherits fd 3 and could keep it open long after the worker is gone.
 fn read_capped(reader: &mut impl Read, max: usize) -> Event {
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
@@ -211,11 +215,15 @@ fn read_capped(reader: &mut impl Read, max: usize) -> Event {
         match reader.read(&mut chunk) {
             Ok(0) => return Event::Answer(Ok(bytes)),
             Ok(n) => {
-                if bytes.len() + n > max + 1 {
-                    // +1 for the newline that ends the answer.
+                let end = chunk[..n].iter().position(|&b| b == b'\n');
+                let take = end.unwrap_or(n);
+                if bytes.len() + take > max {
                     return Event::ResultTooLarge;
                 }
-                bytes.extend_from_slice(&chunk[..n]);
+                bytes.extend_from_slice(&chunk[..take]);
+                if end.is_some() {
+                    return Event::Answer(Ok(bytes));
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Event::Answer(Err(e)),
@@ -224,12 +232,14 @@ fn read_capped(reader: &mut impl Read, max: usize) -> Event {
 }
 
 fn forward_logs(
-    mut from: impl Read + Send + 'static,
+    mut from: Box<dyn Read + Send>,
     total: Arc<AtomicUsize>,
     max: usize,
     tx: mpsc::Sender<Event>,
-) -> std::thread::JoinHandle<()> {
+    done: mpsc::Sender<()>,
+) {
     std::thread::spawn(move || {
+        let _done = DropSignal(done);
         let mut chunk = vec![0u8; 1 << 14];
         loop {
             match from.read(&mut chunk) {
@@ -245,5 +255,14 @@ fn forward_logs(
                 Err(_) => return,
             }
         }
-    })
+    });
+}
+
+/// Signals "finished" when dropped, whichever way the thread ends.
+struct DropSignal(mpsc::Sender<()>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
 }

@@ -404,3 +404,103 @@ fn runtime_too_old_or_missing_exits_127() {
     );
     out.expect_code(127).stderr_has(&["bun was not found"]);
 }
+
+#[test]
+fn output_caps_are_enforced_with_a_clear_error() {
+    let p = project();
+    let (out, _) = {
+        let mut cmd = p.compozy(&["exec", "big", "--runtime", "bun"]);
+        cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_MAX_RESULT_BYTES", "1000000")
+            .stdin(std::process::Stdio::null());
+        (Output::from(cmd.output().unwrap()), ())
+    };
+    out.expect_code(1)
+        .stderr_has(&["larger than the limit of 1000000 bytes", "COMPOZY_MAX_RESULT_BYTES"]);
+    assert!(out.stdout.is_empty(), "a truncated result was printed");
+
+    let mut cmd = p.compozy(&["exec", "noisy", "--runtime", "bun"]);
+    cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_MAX_LOG_BYTES", "20")
+        .stdin(std::process::Stdio::null());
+    Output::from(cmd.output().unwrap())
+        .expect_code(1)
+        .stderr_has(&["more than 20 bytes of log output"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_tool_and_its_children() {
+    let p = project();
+    p.write(
+        "compozy.yaml",
+        &CONFIG.replace("    execute: ./tools/spawns.ts\n    timeout: 1s\n", "    execute: ./tools/spawns.ts\n    timeout: 60s\n"),
+    );
+    let pid_file = p.path("child.pid");
+    let input = json!({"pidFile": pid_file}).to_string();
+    let mut child = p
+        .compozy(&["exec", "spawns_and_hangs", "--runtime", "bun", "--input", &input])
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tool_child: i32 = std::fs::read_to_string(&pid_file)
+        .expect("the tool started")
+        .trim()
+        .parse()
+        .unwrap();
+    let started = Instant::now();
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    let sent = unsafe { libc_kill(child.id() as i32, 2) };
+    assert_eq!(sent, 0, "could not send SIGINT");
+    let out = Output::from(child.wait_with_output().unwrap());
+    out.expect_code(130).stderr_has(&["interrupted"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let gone_by = Instant::now() + Duration::from_secs(2);
+    while alive(tool_child) && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(tool_child), "the tool's child {tool_child} survived Ctrl-C");
+}
+
+#[cfg(unix)]
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+#[test]
+fn inspect_env_shows_sources_and_masks_what_the_project_does_not_declare() {
+    let p = project();
+    let out = p
+        .compozy(&["inspect", "--env", "env", "--format", "json"])
+        .env("SECRET_TOKEN", "s3cret")
+        .env("PASSED_VAR", "passed-value")
+        .env("HOME", "/home/someone")
+        .output()
+        .unwrap();
+    let out = Output::from(out);
+    let json = out.expect_code(0).json();
+    let vars: std::collections::BTreeMap<String, Value> = json["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap().to_owned(), v.clone()))
+        .collect();
+    assert!(!vars.contains_key("SECRET_TOKEN"), "{vars:?}");
+    assert_eq!(vars["PASSED_VAR"]["value"], Value::Null);
+    assert_eq!(vars["PASSED_VAR"]["source"], json!({"kind": "passthrough", "glob": "PASSED_*"}));
+    assert_eq!(vars["HOME"]["value"], Value::Null);
+    assert_eq!(vars["FROM_DOTENV"]["value"], "dotenv");
+    assert_eq!(vars["FROM_DOTENV"]["source"], json!({"kind": "env_file", "file": ".env"}));
+    assert_eq!(vars["FROM_TOOL"]["value"], "tool");
+    assert_eq!(vars["FROM_TOOL"]["source"], json!({"kind": "tool_env"}));
+    assert_eq!(vars["FROM_RUNTIME"]["source"], json!({"kind": "runtime_env"}));
+    assert!(!out.stdout.contains("s3cret") && !out.stdout.contains("passed-value"));
+}
