@@ -83,8 +83,14 @@ pub fn run(
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let mut forwarders = 0;
     let pipes = [
-        child.stdout().take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr().take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stdout()
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr()
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
     ];
     for pipe in pipes.into_iter().flatten() {
         forwarders += 1;

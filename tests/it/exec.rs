@@ -415,8 +415,10 @@ fn output_caps_are_enforced_with_a_clear_error() {
             .stdin(std::process::Stdio::null());
         (Output::from(cmd.output().unwrap()), ())
     };
-    out.expect_code(1)
-        .stderr_has(&["larger than the limit of 1000000 bytes", "COMPOZY_MAX_RESULT_BYTES"]);
+    out.expect_code(1).stderr_has(&[
+        "larger than the limit of 1000000 bytes",
+        "COMPOZY_MAX_RESULT_BYTES",
+    ]);
     assert!(out.stdout.is_empty(), "a truncated result was printed");
 
     let mut cmd = p.compozy(&["exec", "noisy", "--runtime", "bun"]);
@@ -434,12 +436,22 @@ fn ctrl_c_stops_the_tool_and_its_children() {
     let p = project();
     p.write(
         "compozy.yaml",
-        &CONFIG.replace("    execute: ./tools/spawns.ts\n    timeout: 1s\n", "    execute: ./tools/spawns.ts\n    timeout: 60s\n"),
+        &CONFIG.replace(
+            "    execute: ./tools/spawns.ts\n    timeout: 1s\n",
+            "    execute: ./tools/spawns.ts\n    timeout: 60s\n",
+        ),
     );
     let pid_file = p.path("child.pid");
     let input = json!({"pidFile": pid_file}).to_string();
-    let mut child = p
-        .compozy(&["exec", "spawns_and_hangs", "--runtime", "bun", "--input", &input])
+    let child = p
+        .compozy(&[
+            "exec",
+            "spawns_and_hangs",
+            "--runtime",
+            "bun",
+            "--input",
+            &input,
+        ])
         .env("COMPOZY_BUN", runtime_bin("bun"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -466,7 +478,10 @@ fn ctrl_c_stops_the_tool_and_its_children() {
     while alive(tool_child) && Instant::now() < gone_by {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!alive(tool_child), "the tool's child {tool_child} survived Ctrl-C");
+    assert!(
+        !alive(tool_child),
+        "the tool's child {tool_child} survived Ctrl-C"
+    );
 }
 
 #[cfg(unix)]
@@ -495,12 +510,21 @@ fn inspect_env_shows_sources_and_masks_what_the_project_does_not_declare() {
         .collect();
     assert!(!vars.contains_key("SECRET_TOKEN"), "{vars:?}");
     assert_eq!(vars["PASSED_VAR"]["value"], Value::Null);
-    assert_eq!(vars["PASSED_VAR"]["source"], json!({"kind": "passthrough", "glob": "PASSED_*"}));
+    assert_eq!(
+        vars["PASSED_VAR"]["source"],
+        json!({"kind": "passthrough", "glob": "PASSED_*"})
+    );
     assert_eq!(vars["HOME"]["value"], Value::Null);
     assert_eq!(vars["FROM_DOTENV"]["value"], "dotenv");
-    assert_eq!(vars["FROM_DOTENV"]["source"], json!({"kind": "env_file", "file": ".env"}));
+    assert_eq!(
+        vars["FROM_DOTENV"]["source"],
+        json!({"kind": "env_file", "file": ".env"})
+    );
     assert_eq!(vars["FROM_TOOL"]["value"], "tool");
     assert_eq!(vars["FROM_TOOL"]["source"], json!({"kind": "tool_env"}));
-    assert_eq!(vars["FROM_RUNTIME"]["source"], json!({"kind": "runtime_env"}));
+    assert_eq!(
+        vars["FROM_RUNTIME"]["source"],
+        json!({"kind": "runtime_env"})
+    );
     assert!(!out.stdout.contains("s3cret") && !out.stdout.contains("passed-value"));
 }
