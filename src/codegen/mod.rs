@@ -5,7 +5,7 @@ mod render;
 mod write;
 
 pub use error::GenError;
-pub use render::{GeneratedFile, render_project};
+pub use render::{GeneratedFile, TEMPLATES_HASH, render_project};
 pub use write::{Plan, Planned, Status, apply, plan, write_atomic};
 
 /// The directory compozy writes to, relative to the project root.

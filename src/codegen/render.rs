@@ -33,6 +33,27 @@ struct WorkerTool {
     access: String,
 }
 
+const TOOLS_TEMPLATE: &str = include_str!("../../templates/tools.ts.j2");
+const WORKER_TEMPLATE: &str = include_str!("../../templates/worker.j2");
+
+/// FNV-1a over the templates: output rendered by another build differs even at the same version.
+pub const TEMPLATES_HASH: u64 = {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let sources = [TOOLS_TEMPLATE.as_bytes(), WORKER_TEMPLATE.as_bytes()];
+    let mut s = 0;
+    while s < sources.len() {
+        let bytes = sources[s];
+        let mut i = 0;
+        while i < bytes.len() {
+            hash ^= bytes[i] as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            i += 1;
+        }
+        s += 1;
+    }
+    hash
+};
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     match minijinja::syntax::SyntaxConfig::builder()
@@ -46,8 +67,8 @@ fn environment() -> Environment<'static> {
     }
     // Templates are fixed at build time; a failure here is a bug caught by the snapshot tests.
     for (name, source) in [
-        ("tools.ts.j2", include_str!("../../templates/tools.ts.j2")),
-        ("worker.j2", include_str!("../../templates/worker.j2")),
+        ("tools.ts.j2", TOOLS_TEMPLATE),
+        ("worker.j2", WORKER_TEMPLATE),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!("template {name} does not compile: {e}");

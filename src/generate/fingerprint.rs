@@ -13,7 +13,15 @@ use crate::paths::slash_path;
 
 const CACHE_DIR: &str = ".cache";
 const FILE: &str = "fingerprint";
-const MAGIC: &str = concat!("compozy-fingerprint 1 ", env!("CARGO_PKG_VERSION"));
+/// Identifies the build: another compozy (or the same version with other templates) renders
+/// other output, so its fingerprint must not count.
+fn magic() -> String {
+    format!(
+        "compozy-fingerprint 2 {} {:016x}",
+        env!("CARGO_PKG_VERSION"),
+        crate::codegen::TEMPLATES_HASH
+    )
+}
 
 /// A file whose mtime is this close to "now" may still change within the same timestamp tick;
 /// recording it could hide that change, so no fingerprint is written then.
@@ -43,7 +51,7 @@ fn location(root: &Path) -> PathBuf {
 pub fn fresh(root: &Path) -> Option<Vec<String>> {
     let text = std::fs::read_to_string(location(root)).ok()?;
     let mut lines = text.lines();
-    if lines.next()? != MAGIC {
+    if lines.next()? != magic() {
         return None;
     }
     let mut outputs = Vec::new();
@@ -86,7 +94,7 @@ pub fn save(root: &Path, inputs: Vec<PathBuf>, outputs: Vec<PathBuf>) {
         .collect();
     paths.sort();
     paths.dedup_by(|a, b| a.0 == b.0);
-    let mut text = format!("{MAGIC}\n");
+    let mut text = format!("{}\n", magic());
     for (path, is_input) in &paths {
         let Some(stamp) = stamp(path) else {
             return remove(root);

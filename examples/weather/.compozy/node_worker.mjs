@@ -21,6 +21,17 @@ function writeAll(text) {
   }
 }
 
+function readStdin() {
+  const chunks = [];
+  const buf = Buffer.alloc(1 << 16);
+  for (;;) {
+    const n = readSync(0, buf, 0, buf.length, null);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 class NotSerializableError extends TypeError {
   constructor(what, path) {
     super(`the tool's result is not JSON-serialisable: ${what} at ${path || "the top level"}`);
@@ -49,23 +60,25 @@ function serialize(value) {
 
 function errorInfo(err, req) {
   const isError = err instanceof Error;
+  // The worker's own frames say nothing about the tool's bug.
+  const ownError = err instanceof NotSerializableError;
   return {
     name: isError ? err.name : "Error",
     message: isError ? err.message : String(err),
-    stack: isError && typeof err.stack === "string" ? err.stack : null,
+    stack: isError && !ownError && typeof err.stack === "string" ? err.stack : null,
     tool_id: req.tool_id ?? null,
     tool_exec_id: req.tool_exec_id ?? null,
     timestamp: new Date().toISOString(),
   };
 }
 
-function respond(req, resultJson, error, started) {
+async function respond(req, resultJson, error, started) {
   const metadata = {
     tool_id: req.tool_id ?? null,
     tool_exec_id: req.tool_exec_id ?? null,
     execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
   };
-  writeAll(
+  await writeAll(
     `{"id":${JSON.stringify(req.id ?? null)},"result":${resultJson},"error":${JSON.stringify(error)},"metadata":${JSON.stringify(metadata)}}\n`,
   );
 }
@@ -84,21 +97,21 @@ async function handle(req) {
       throw new TypeError(`tool \`${req.tool_id}\` is not a function (its export is ${typeof fn})`);
     }
     const result = await fn(req.input ?? {}, req.config ?? {});
-    respond(req, serialize(result), null, started);
+    await respond(req, serialize(result), null, started);
   } catch (err) {
-    respond(req, "null", errorInfo(err, req), started);
+    await respond(req, "null", errorInfo(err, req), started);
   }
 }
 
-function readStdin() {
-  const chunks = [];
-  const buf = Buffer.alloc(1 << 16);
-  for (;;) {
-    const n = readSync(0, buf, 0, buf.length, null);
-    if (n === 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
+// Node ends the process when its event loop is empty, even with a promise still pending; a tool
+// that never settles must instead run into the executor's deadline.
+async function handleAlive(req) {
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  try {
+    await handle(req);
+  } finally {
+    clearInterval(keepAlive);
   }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 async function persistent() {
@@ -115,10 +128,10 @@ async function persistent() {
       try {
         req = JSON.parse(line);
       } catch (err) {
-        respond({}, "null", errorInfo(err, {}), performance.now());
+        await respond({}, "null", errorInfo(err, {}), performance.now());
         continue;
       }
-      await handle(req);
+      await handleAlive(req);
     }
   }
 }
@@ -129,12 +142,12 @@ if (process.argv.includes("--persistent")) {
 } else {
   let req;
   try {
-    req = JSON.parse(readStdin());
+    req = JSON.parse(await readStdin());
   } catch (err) {
-    respond({}, "null", errorInfo(err, {}), performance.now());
+    await respond({}, "null", errorInfo(err, {}), performance.now());
     process.exit(0);
   }
-  await handle(req);
-  // Exit even if the tool left timers or sockets open: the answer is already written (writeSync).
+  await handleAlive(req);
+  // Exit even if the tool left timers or sockets open: the answer is already flushed.
   process.exit(0);
 }
