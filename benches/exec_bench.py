@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import bun_binary, compozy_binary
 
 
 def timed(cmd, cwd, stdin=None, protocol_fd=None, env=None):
@@ -37,13 +37,8 @@ def main():
     parser.add_argument("--binary")
     args = parser.parse_args()
 
-    binary = args.binary and os.path.abspath(args.binary)
-    if binary is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-        binary = os.path.join(REPO, "target", "release", "compozy")
-    bun = os.environ.get("COMPOZY_BUN", os.path.join(REPO, "node_modules", ".bin", "bun"))
-    if not os.path.exists(bun):
-        sys.exit(f"bun not found at {bun}: run `npm ci` first")
+    binary = compozy_binary(args.binary)
+    bun = bun_binary()
 
     with tempfile.TemporaryDirectory(prefix="compozy-exec-bench-") as root:
         os.makedirs(os.path.join(root, "tools"))

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import bun_binary, compozy_binary
 
 
 def run_timed(cmd, cwd):
@@ -79,13 +79,8 @@ def main():
     parser.add_argument("--binary", help="compozy binary (default: build target/release/compozy)")
     args = parser.parse_args()
 
-    binary = args.binary and os.path.abspath(args.binary)
-    if binary is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-        binary = os.path.join(REPO, "target", "release", "compozy")
-    bun = os.environ.get("COMPOZY_BUN", os.path.join(REPO, "node_modules", ".bin", "bun"))
-    if not os.path.exists(bun):
-        sys.exit(f"bun not found at {bun}: run `npm ci` first")
+    binary = compozy_binary(args.binary)
+    bun = bun_binary()
 
     with tempfile.TemporaryDirectory(prefix="compozy-bench-") as root:
         make_project(root, args.tools)

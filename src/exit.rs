@@ -24,6 +24,12 @@ impl ExitCode {
     }
 }
 
+impl From<ExitCode> for u8 {
+    fn from(code: ExitCode) -> Self {
+        code.code()
+    }
+}
+
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code.code())

@@ -73,8 +73,24 @@ pub enum Command {
     Gen(GenArgs),
     /// Run one tool through the generated worker on bun or node and print its result as JSON.
     Exec(ExecArgs),
+    /// Keep a warm pool of workers answering newline-delimited JSON requests on stdin.
+    Serve(ServeArgs),
     /// Show what compozy sees: a project's tools and modules' exports.
     Inspect(InspectArgs),
+}
+
+/// `compozy serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Number of workers (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub workers: Option<usize>,
+    /// Run on this runtime instead of `runtime.type`.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeArg>,
 }
 
 /// A runtime choice on the command line.

@@ -11,7 +11,7 @@ use super::output::Output;
 use crate::config::{Project, RuntimeKind};
 use crate::diagnostic::{Explain, Problem, Problems};
 use crate::exit::ExitCode;
-use crate::runtime::{self, Limits, Request};
+use crate::runtime::{self, Limits, Request, check_schema, merge_defaults};
 
 /// A problem with the call itself (input, config, env, tool id): exit 2, the tool does not run.
 #[derive(Debug, thiserror::Error)]
@@ -107,42 +107,12 @@ fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
     parse_json(what, &text)
 }
 
-/// `with:` defaults under the call's input: the call's keys win.
-pub fn merge_defaults(defaults: Option<&Value>, input: Value) -> Value {
-    match (defaults, input) {
-        (Some(Value::Object(defaults)), Value::Object(input)) => {
-            let mut merged = defaults.clone();
-            merged.extend(input);
-            Value::Object(merged)
-        }
-        (_, input) => input,
-    }
-}
-
-fn check_schema(schema: Option<&Value>, value: &Value) -> Result<(), String> {
-    let Some(schema) = schema else { return Ok(()) };
-    let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
-    let errors: Vec<String> = validator
-        .iter_errors(value)
-        .map(|e| {
-            let path = e.instance_path().to_string();
-            if path.is_empty() {
-                e.to_string()
-            } else {
-                format!("{path}: {e}")
-            }
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
 /// Regenerates stale output (as `gen` would) and returns the project.
-fn fresh_project(args: &ExecArgs, out: &Output, cwd: &Path) -> Result<Project, Problems> {
-    let dir = args.project.project.as_deref();
+pub(super) fn fresh_project(
+    dir: Option<&Path>,
+    out: &Output,
+    cwd: &Path,
+) -> Result<Project, Problems> {
     if crate::up_to_date(dir, cwd).is_some() {
         return crate::config::load(dir, cwd);
     }
@@ -158,7 +128,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         out.problems([&problem]);
         ExitCode::Error
     };
-    let project = match fresh_project(args, out, cwd) {
+    let project = match fresh_project(args.project.project.as_deref(), out, cwd) {
         Ok(p) => p,
         Err(problems) => {
             out.problems(&problems.0);
@@ -241,7 +211,10 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         tool_exec_id: runtime::new_exec_id(),
         input,
         config,
-        env: request_env,
+        env: env
+            .values()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {

@@ -5,6 +5,7 @@ mod exec;
 mod generate;
 mod inspect;
 mod output;
+mod serve;
 
 pub use args::{Args, Command};
 pub use clap::Parser;
@@ -63,6 +64,7 @@ pub fn run(args: Args) -> ExitCode {
     match &args.command {
         Command::Gen(a) => generate::run(a, &out, &cwd),
         Command::Exec(a) => exec::run(a, &out, &cwd),
+        Command::Serve(a) => serve::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
     }
 }

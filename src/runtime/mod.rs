@@ -3,9 +3,13 @@
 mod bun;
 mod discover;
 mod error;
+mod input;
 mod node;
 mod oneshot;
+pub mod pool;
 pub mod protocol;
+mod server;
+mod worker;
 
 use std::path::Path;
 use std::process::Command;
@@ -13,9 +17,12 @@ use std::time::Duration;
 
 pub use bun::Bun;
 pub use error::RuntimeError;
+pub use input::{Validators, check_schema, merge_defaults};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
+pub use pool::Pool;
 pub use protocol::{Metadata, Request, Response, ToolError, new_exec_id};
+pub use server::Server;
 
 use crate::config::{Project, RuntimeKind};
 use crate::env::ToolEnv;

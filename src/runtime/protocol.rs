@@ -19,7 +19,7 @@ pub struct Request {
     pub input: Value,
     /// The tool's second argument.
     pub config: Value,
-    /// The tool's environment.
+    /// The tool's whole environment (it replaces the worker's: one worker serves many tools).
     pub env: BTreeMap<String, String>,
     /// The deadline, enforced by the executor.
     pub timeout_ms: u64,
@@ -77,4 +77,35 @@ pub fn new_exec_id() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+impl Response {
+    /// An error answer produced by compozy itself (timeout, crashed worker, invalid request).
+    pub fn failure(
+        id: Value,
+        tool_id: Option<String>,
+        tool_exec_id: Option<String>,
+        name: &str,
+        message: String,
+        elapsed: std::time::Duration,
+    ) -> Self {
+        Self {
+            id,
+            result: Value::Null,
+            error: Some(ToolError {
+                name: name.to_owned(),
+                message,
+                stack: None,
+                tool_id: tool_id.clone(),
+                tool_exec_id: tool_exec_id.clone(),
+                timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now())
+                    .to_string(),
+            }),
+            metadata: Metadata {
+                tool_id,
+                tool_exec_id,
+                execution_time_ms: elapsed.as_secs_f64() * 1000.0,
+            },
+        }
+    }
 }

@@ -119,28 +119,23 @@ fn unchanged_run_touches_nothing() {
         ".compozy/bun_worker.ts",
         ".compozy/node_worker.mjs",
     ];
-    let before: Vec<_> = files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(project.path(f))
-                .unwrap()
-                .modified()
-                .unwrap()
-        })
-        .collect();
+    let mtimes = || -> Vec<_> {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(project.path(f))
+                    .unwrap()
+                    .modified()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = mtimes();
     std::thread::sleep(Duration::from_millis(20));
     let out = project.run(&["gen"]);
     out.expect_code(0);
     assert!(!out.stderr.contains("updated"), "{}", out.stderr);
-    let after: Vec<_> = files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(project.path(f))
-                .unwrap()
-                .modified()
-                .unwrap()
-        })
-        .collect();
+    let after = mtimes();
     assert_eq!(before, after, "an unchanged gen rewrote files");
 }
 

@@ -83,9 +83,20 @@ async function respond(req, resultJson, error, started) {
   );
 }
 
+// A persistent worker serves many tools in turn: each request carries the tool's whole
+// environment, which replaces the previous one.
+function applyEnv(env) {
+  if (env === null || typeof env !== "object") return;
+  for (const name of Object.keys(process.env)) {
+    if (!Object.hasOwn(env, name)) delete process.env[name];
+  }
+  Object.assign(process.env, env);
+}
+
 async function handle(req) {
   const started = performance.now();
   try {
+    applyEnv(req.env);
     const load = Object.hasOwn(loaders, req.tool_id) ? loaders[req.tool_id] : undefined;
     if (load === undefined) {
       const err = new Error(`unknown tool \`${req.tool_id}\`; run \`compozy gen\` if it was just added`);

@@ -1,0 +1,111 @@
+//! `compozy serve`: a warm pool answering newline-delimited JSON on stdin/stdout.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::args::ServeArgs;
+use super::output::Output;
+use crate::config::RuntimeKind;
+use crate::diagnostic::Problem;
+use crate::exit::ExitCode;
+use crate::runtime::{self, Limits, Pool, Response, Server};
+
+/// Writes answers as they complete, one JSON line each, whole lines only.
+fn writer() -> impl Fn(Response) + Send + Sync + Clone + 'static {
+    let stdout = Arc::new(Mutex::new(std::io::stdout()));
+    move |response: Response| {
+        let mut line = serde_json::to_vec(&response).unwrap_or_else(|e| {
+            format!(r#"{{"id":null,"result":null,"error":{{"name":"InternalError","message":"cannot encode the answer: {e}"}}}}"#).into_bytes()
+        });
+        line.push(b'\n');
+        let mut out = stdout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = out.write_all(&line).and_then(|()| out.flush());
+    }
+}
+
+/// Stops every worker and exits on SIGINT/SIGTERM.
+pub(super) fn exit_on_signal(pool: Pool) {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+            Ok(mut signals) => {
+                std::thread::spawn(move || {
+                    if signals.forever().next().is_some() {
+                        pool.kill_all();
+                        std::process::exit(i32::from(ExitCode::Interrupted.code()));
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("cannot handle SIGINT/SIGTERM: {e}"),
+        }
+    }
+}
+
+/// Starts the pool for a freshly generated project.
+pub(super) fn start_pool(
+    project: Arc<crate::config::Project>,
+    kind: Option<super::args::RuntimeArg>,
+    workers: Option<usize>,
+    out: &Output,
+) -> Result<Pool, ExitCode> {
+    let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
+    if kind == RuntimeKind::Bun
+        && let Some(permissions) = &project.runtime.permissions
+    {
+        out.problems([&crate::generate::permissions_not_enforced(permissions)]);
+    }
+    let runtime = runtime::find(kind, &project.root).map_err(|e| {
+        let code = e.exit_code();
+        out.problems([&Problem::new(e)]);
+        code
+    })?;
+    let workers =
+        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    Ok(Pool::start(
+        project,
+        Arc::from(runtime),
+        workers,
+        Limits::from_env(),
+    ))
+}
+
+/// Reads requests until stdin closes, then answers what is in flight.
+pub(super) fn serve_stdin(server: &Mutex<Server>) {
+    let reply = writer();
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = reply.clone();
+        server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .handle_line(&line, Box::new(reply));
+    }
+}
+
+/// Runs `serve`.
+pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
+    let project = match super::exec::fresh_project(args.project.project.as_deref(), out, cwd) {
+        Ok(p) => Arc::new(p),
+        Err(problems) => {
+            out.problems(&problems.0);
+            return ExitCode::Error;
+        }
+    };
+    let pool = match start_pool(project, args.runtime, args.workers, out) {
+        Ok(pool) => pool,
+        Err(code) => return code,
+    };
+    exit_on_signal(pool.clone());
+    let server = Mutex::new(Server::new(pool.clone()));
+    serve_stdin(&server);
+    pool.shutdown();
+    ExitCode::Ok
+}
