@@ -7,3 +7,4 @@ mod exec;
 mod exports;
 mod generate;
 mod runtimes;
+mod serve;

@@ -1,0 +1,302 @@
+//! `compozy serve` end to end on the real Bun and Node: NDJSON in, answers out, a pool that
+//! survives crashing and hanging tools and leaves no process behind.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Fixture, runtime_bin};
+
+const CONFIG: &str = r#"
+runtime:
+  timeout: 20s
+tools:
+  - id: add
+    execute: ./tools/add.ts
+    input: { type: object, required: [a, b] }
+  - id: slow
+    execute: ./tools/slow.ts
+  - id: crash
+    execute: ./tools/crash.ts
+  - id: hang
+    execute: ./tools/hang.ts
+  - id: pids
+    execute: ./tools/pids.ts
+  - id: env
+    execute: ./tools/env.ts
+    env: { FROM_TOOL: tool }
+"#;
+
+fn project() -> Fixture {
+    Fixture::with(&[
+        ("compozy.yaml", CONFIG),
+        (
+            "tools/add.ts",
+            "export function run(i: { a: number; b: number }) {\n  return i.a + i.b;\n}\n",
+        ),
+        (
+            "tools/slow.ts",
+            "export async function run(i: { ms: number }) {\n  await new Promise((r) => setTimeout(r, i.ms));\n  return i.ms;\n}\n",
+        ),
+        (
+            "tools/crash.ts",
+            "export function run() {\n  process.exit(7);\n}\n",
+        ),
+        (
+            "tools/hang.ts",
+            "export function run() {\n  return new Promise(() => {});\n}\n",
+        ),
+        (
+            "tools/pids.ts",
+            "import { spawn } from \"node:child_process\";\nexport function run() {\n  const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  return { worker: process.pid, child: child.pid };\n}\n",
+        ),
+        (
+            "tools/env.ts",
+            "export function run() {\n  return { tool: process.env.FROM_TOOL ?? null, request: process.env.FROM_REQUEST ?? null };\n}\n",
+        ),
+    ])
+}
+
+struct Serve {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Serve {
+    fn start(project: &Fixture, runtime: &str, workers: usize) -> Self {
+        let mut child = project
+            .compozy(&[
+                "serve",
+                "--runtime",
+                runtime,
+                "--workers",
+                &workers.to_string(),
+            ])
+            .env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start compozy serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn send(&mut self, request: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{request}").expect("write request");
+        stdin.flush().unwrap();
+    }
+
+    fn send_raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write request");
+    }
+
+    #[track_caller]
+    fn recv(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an answer within 20 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    fn wait(mut self, within: Duration) -> i32 {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("compozy serve did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn alive(pid: i64) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    !status.is_empty()
+        && !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+fn pipelined_requests_are_all_answered_by_id(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 2);
+    for i in 0..40 {
+        serve.send(&json!({"id": i, "tool_id": "add", "input": {"a": i, "b": 1}}));
+    }
+    serve.send(&json!({"id": "slow", "tool_id": "slow", "input": {"ms": 50}}));
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..41 {
+        let answer = serve.recv();
+        assert_eq!(answer["error"], Value::Null, "{answer}");
+        assert!(answer["metadata"]["tool_exec_id"].is_string(), "{answer}");
+        seen.insert(answer["id"].to_string(), answer["result"].clone());
+    }
+    for i in 0..40 {
+        assert_eq!(seen[&i.to_string()], json!(i + 1));
+    }
+    assert_eq!(seen["\"slow\""], json!(50));
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+fn crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1);
+    serve.send(&json!({"id": "c", "tool_id": "crash"}));
+    let answer = serve.recv();
+    assert_eq!(answer["id"], "c");
+    assert_eq!(answer["error"]["name"], "WorkerExitedError", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exit code 7"),
+        "{answer}"
+    );
+
+    serve.send(&json!({"id": "h", "tool_id": "hang", "timeout_ms": 300}));
+    let started = Instant::now();
+    let answer = serve.recv();
+    assert_eq!(answer["id"], "h");
+    assert_eq!(answer["error"]["name"], "TimeoutError", "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    serve.send(&json!({"id": "after", "tool_id": "add", "input": {"a": 2, "b": 2}}));
+    let answer = serve.recv();
+    assert_eq!(
+        (answer["id"].clone(), answer["result"].clone()),
+        (json!("after"), json!(4)),
+        "{answer}"
+    );
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+fn invalid_lines_get_error_answers(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1);
+    serve.send_raw("this is not json");
+    assert_eq!(serve.recv()["error"]["name"], "InvalidRequestError");
+    serve.send(&json!({"id": 5, "input": {}}));
+    let answer = serve.recv();
+    assert_eq!(
+        (answer["id"].clone(), answer["error"]["name"].clone()),
+        (json!(5), json!("InvalidRequestError"))
+    );
+    serve.send(&json!({"id": 6, "tool_id": "nope"}));
+    let answer = serve.recv();
+    assert_eq!(answer["error"]["name"], "UnknownToolError");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("available tools: add")
+    );
+    serve.send(&json!({"id": 7, "tool_id": "add", "input": {"a": 1}}));
+    assert_eq!(serve.recv()["error"]["name"], "InvalidInputError");
+    serve.send(&json!({"id": 8, "tool_id": "env", "env": {"LD_PRELOAD": "x"}}));
+    let answer = serve.recv();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LD_PRELOAD"),
+        "{answer}"
+    );
+    serve.send(&json!({"id": 9, "tool_id": "env", "env": {"FROM_REQUEST": "r"}}));
+    assert_eq!(
+        serve.recv()["result"],
+        json!({"tool": "tool", "request": "r"})
+    );
+    // The next request of the same tool does not see the previous request's env.
+    serve.send(&json!({"id": 10, "tool_id": "env"}));
+    assert_eq!(
+        serve.recv()["result"],
+        json!({"tool": "tool", "request": null})
+    );
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+fn stdin_eof_drains_in_flight_work(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1);
+    serve.send(&json!({"id": "a", "tool_id": "slow", "input": {"ms": 300}}));
+    serve.send(&json!({"id": "b", "tool_id": "slow", "input": {"ms": 10}}));
+    serve.close_stdin();
+    let ids: Vec<Value> = (0..2).map(|_| serve.recv()["id"].clone()).collect();
+    assert_eq!(ids, [json!("a"), json!("b")]);
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+fn sigterm_leaves_no_process_behind(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 2);
+    serve.send(&json!({"id": 1, "tool_id": "pids"}));
+    let answer = serve.recv();
+    let worker = answer["result"]["worker"].as_i64().expect("worker pid");
+    let child = answer["result"]["child"].as_i64().expect("child pid");
+    assert!(alive(worker) && alive(child));
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    assert_eq!(unsafe { kill(serve.child.id() as i32, 15) }, 0);
+    assert_eq!(serve.wait(Duration::from_secs(10)), 130);
+    let until = Instant::now() + Duration::from_secs(3);
+    while (alive(worker) || alive(child)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(worker), "worker {worker} survived SIGTERM");
+    assert!(!alive(child), "the tool's child {child} survived SIGTERM");
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
+macro_rules! on_both_runtimes {
+    ($($case:ident),* $(,)?) => {
+        mod bun {
+            $(#[test] fn $case() { super::$case("bun") })*
+        }
+        mod node {
+            $(#[test] fn $case() { super::$case("node") })*
+        }
+    };
+}
+
+on_both_runtimes!(
+    pipelined_requests_are_all_answered_by_id,
+    crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving,
+    invalid_lines_get_error_answers,
+    stdin_eof_drains_in_flight_work,
+    sigterm_leaves_no_process_behind,
+);
