@@ -17,5 +17,6 @@ mod parallel;
 pub mod paths;
 pub mod runtime;
 pub mod source;
+pub mod watch;
 
 pub use generate::{Generation, prepare, up_to_date};

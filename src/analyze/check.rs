@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::error::AnalyzeError;
-use super::resolve::{Analyzer, ModuleInfo};
+use super::resolve::{Analyzer, Failure, ModuleInfo};
 use crate::config::{Declared, EntrypointMode, Project};
 use crate::diagnostic::{Problem, Problems};
 
@@ -50,6 +50,7 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
     let mut problems = Problems::default();
     let mut files = BTreeSet::new();
     let mut bindings = Vec::with_capacity(project.tools.len());
+    let mut broken: Vec<(PathBuf, Failure, Vec<Problem>)> = Vec::new();
 
     match project.runtime.mode {
         EntrypointMode::Generated => {
@@ -65,11 +66,12 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                 let info = match analyzer.module(&module.abs) {
                     Ok(info) => info,
                     Err(failure) => {
-                        problems.push(
-                            failure
-                                .to_problem()
-                                .with_related(declared_here(&tool.id, declared)),
-                        );
+                        // One report per broken module, naming every tool that uses it.
+                        let note = declared_here(&tool.id, declared);
+                        match broken.iter_mut().find(|(path, _, _)| *path == module.abs) {
+                            Some((_, _, notes)) => notes.push(note),
+                            None => broken.push((module.abs.clone(), failure, vec![note])),
+                        }
                         continue;
                     }
                 };
@@ -132,6 +134,13 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
         }
     }
 
+    for (_, failure, notes) in broken {
+        problems.push(
+            notes
+                .into_iter()
+                .fold(failure.to_problem(), Problem::with_related),
+        );
+    }
     if problems.has_errors() {
         return Err(problems);
     }

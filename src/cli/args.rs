@@ -75,8 +75,27 @@ pub enum Command {
     Exec(ExecArgs),
     /// Keep a warm pool of workers answering newline-delimited JSON requests on stdin.
     Serve(ServeArgs),
+    /// Regenerate .compozy/ on every relevant change (with --serve: also serve, hot-reloading).
+    Watch(WatchArgs),
     /// Show what compozy sees: a project's tools and modules' exports.
     Inspect(InspectArgs),
+}
+
+/// `compozy watch`.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Also serve requests on stdin (as `compozy serve`), reloading workers after each change.
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: number of workers (default: the number of cores).
+    #[arg(long, value_name = "N", requires = "serve")]
+    pub workers: Option<usize>,
+    /// With --serve: run on this runtime instead of `runtime.type`.
+    #[arg(long, value_enum, requires = "serve")]
+    pub runtime: Option<RuntimeArg>,
 }
 
 /// `compozy serve`.

@@ -6,6 +6,7 @@ mod generate;
 mod inspect;
 mod output;
 mod serve;
+mod watch;
 
 pub use args::{Args, Command};
 pub use clap::Parser;
@@ -65,6 +66,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Gen(a) => generate::run(a, &out, &cwd),
         Command::Exec(a) => exec::run(a, &out, &cwd),
         Command::Serve(a) => serve::run(a, &out, &cwd),
+        Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
     }
 }
