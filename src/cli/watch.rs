@@ -131,7 +131,7 @@ pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
         watcher.watched().count(),
         root.display()
     ));
-    while let Some(change) = watcher.next() {
+    while let Some(change) = watcher.next_change() {
         let paths = match change {
             Change::Paths(paths) => paths,
             Change::Error(e) => {

@@ -108,7 +108,7 @@ impl ProjectWatcher {
 
     /// Blocks until the next batch of relevant changes (or a problem); `None` when the watcher
     /// stopped.
-    pub fn next(&mut self) -> Option<Change> {
+    pub fn next_change(&mut self) -> Option<Change> {
         loop {
             let batch = match self.events.recv().ok()? {
                 Ok(batch) => batch,
@@ -131,10 +131,11 @@ impl ProjectWatcher {
                         continue;
                     }
                     // A new directory (or one moved in) must be watched too.
-                    if path.is_dir() && !self.watched.contains(path) {
-                        if let Err(e) = self.watch_tree(path) {
-                            return Some(Change::Error(e));
-                        }
+                    if path.is_dir()
+                        && !self.watched.contains(path)
+                        && let Err(e) = self.watch_tree(path)
+                    {
+                        return Some(Change::Error(e));
                     }
                     if !path.exists() && self.watched.remove(path) {
                         let _ = self.debouncer.unwatch(path);
