@@ -8,3 +8,4 @@ mod exports;
 mod generate;
 mod runtimes;
 mod serve;
+mod watch;

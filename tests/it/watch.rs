@@ -1,0 +1,238 @@
+//! `compozy watch` and `compozy watch --serve`: real file changes, real inotify, real workers.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Fixture, runtime_bin};
+
+struct Watch {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stderr: Arc<Mutex<String>>,
+    stdout: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watch {
+    fn start(project: &Fixture, args: &[&str]) -> Self {
+        let mut all = vec!["watch", "-v"];
+        all.extend_from_slice(args);
+        let mut child = project
+            .compozy(&all)
+            .env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start compozy watch");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let (tx, stdout) = std::sync::mpsc::channel();
+        let pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let watch = Self {
+            child,
+            stdin,
+            stderr,
+            stdout,
+        };
+        watch.wait_for_stderr("compozy: watching");
+        watch
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    #[track_caller]
+    fn wait_for_stderr(&self, text: &str) {
+        self.wait_until(&format!("stderr to contain {text:?}"), || {
+            self.stderr().contains(text)
+        });
+    }
+
+    #[track_caller]
+    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let until = Instant::now() + Duration::from_secs(15);
+        while !done() {
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for {what}\n--- stderr\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn request(&mut self, request: &Value) -> Value {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{request}").unwrap();
+        stdin.flush().unwrap();
+        let line = self
+            .stdout
+            .recv_timeout(Duration::from_secs(15))
+            .expect("an answer");
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn project() -> Fixture {
+    Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: first\n    execute: ./tools/first.ts\n",
+        ),
+        (
+            "tools/first.ts",
+            "export function run() {\n  return 1;\n}\n",
+        ),
+        (".gitignore", "ignored/\n"),
+    ])
+}
+
+fn tools_ts(p: &Fixture) -> String {
+    std::fs::read_to_string(p.path(".compozy/tools.ts")).unwrap_or_default()
+}
+
+#[test]
+fn new_tool_file_is_picked_up() {
+    let p = project();
+    let w = Watch::start(&p, &[]);
+    assert!(tools_ts(&p).contains(" as first,"));
+    p.write("tools/second.yaml", "id: second\nexecute: ./second.ts\n");
+    p.write("tools/second.ts", "export default () => 2;\n");
+    w.wait_until("the new tool in tools.ts", || {
+        tools_ts(&p).contains(" as second,")
+    });
+}
+
+#[test]
+fn renamed_export_reports_and_recovers() {
+    let p = project();
+    let w = Watch::start(&p, &[]);
+    let before = tools_ts(&p);
+    p.write(
+        "tools/first.ts",
+        "export function runx() {\n  return 1;\n}\n",
+    );
+    w.wait_for_stderr("`tools/first.ts` exports `runx`; expected `run` or `default`");
+    assert_eq!(tools_ts(&p), before, "a broken edit changed the output");
+    p.write(
+        "tools/first.ts",
+        "export default function () {\n  return 1;\n}\n",
+    );
+    w.wait_until("the default export in tools.ts", || {
+        tools_ts(&p).contains("import { default as tool_0 }")
+    });
+}
+
+#[test]
+fn deleted_module_is_reported() {
+    let p = project();
+    let w = Watch::start(&p, &[]);
+    std::fs::remove_file(p.path("tools/first.ts")).unwrap();
+    w.wait_for_stderr("`./tools/first.ts` does not exist");
+    p.write("tools/first.ts", "export function run() {}\n");
+    w.wait_for_stderr("fixed; .compozy/ is up to date");
+}
+
+#[test]
+fn atomic_rename_save_is_seen() {
+    let p = project();
+    let w = Watch::start(&p, &[]);
+    // What editors do: write a temporary file, then rename it over the original.
+    p.write(
+        "tools/.first.ts.swp",
+        "export default function () {\n  return 1;\n}\n",
+    );
+    std::fs::rename(p.path("tools/.first.ts.swp"), p.path("tools/first.ts")).unwrap();
+    w.wait_until("tools.ts to use the default export", || {
+        tools_ts(&p).contains("import { default as tool_0 }")
+    });
+}
+
+#[test]
+fn syntax_error_then_fix() {
+    let p = project();
+    let w = Watch::start(&p, &[]);
+    p.write(
+        "tools/first.ts",
+        "export function run() {\n  return 1 +;\n}\n",
+    );
+    w.wait_for_stderr("syntax error in `tools/first.ts`");
+    w.wait_for_stderr("[tools/first.ts:2:");
+    p.write(
+        "tools/first.ts",
+        "export const run = () => 1;\nexport const more = 2;\n",
+    );
+    w.wait_for_stderr("fixed; .compozy/ is up to date");
+}
+
+#[test]
+fn ignored_directories_do_not_trigger_work() {
+    let p = project();
+    let w = Watch::start(&p, &[]);
+    p.write("node_modules/pkg/index.ts", "export {};\n");
+    p.write("ignored/x.ts", "export {};\n");
+    p.write(".compozy/notes.md", "x\n");
+    // A real change afterwards proves the watcher was alive while the others were ignored.
+    p.write("tools/second.yaml", "id: second\nexecute: ./first.ts\n");
+    w.wait_until("the new tool", || tools_ts(&p).contains(" as second,"));
+    let stderr = w.stderr();
+    for ignored in ["node_modules", "ignored/x.ts", "notes.md"] {
+        assert!(
+            !stderr.contains(ignored),
+            "{ignored} triggered a change:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn hot_reload_under_watch_serve() {
+    let p = project();
+    let mut w = Watch::start(&p, &["--serve", "--workers", "2", "--runtime", "bun"]);
+    let answer = w.request(&json!({"id": 1, "tool_id": "first"}));
+    assert_eq!(answer["result"], 1, "{answer}");
+    p.write(
+        "tools/first.ts",
+        "export function run() {\n  return 2;\n}\n",
+    );
+    w.wait_for_stderr("workers reloaded");
+    for id in 2..6 {
+        let answer = w.request(&json!({"id": id, "tool_id": "first"}));
+        assert_eq!(answer["result"], 2, "request {id} ran old code: {answer}");
+    }
+    // A new tool is served without a restart too.
+    p.write("tools/second.yaml", "id: second\nexecute: ./first.ts\n");
+    w.wait_until("the second reload", || {
+        w.stderr().matches("workers reloaded").count() >= 2
+    });
+    let answer = w.request(&json!({"id": 9, "tool_id": "second"}));
+    assert_eq!(answer["result"], 2, "{answer}");
+}
