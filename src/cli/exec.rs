@@ -211,10 +211,11 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         tool_exec_id: runtime::new_exec_id(),
         input,
         config,
-        env: env
-            .values()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+        env: Some(
+            env.values()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {

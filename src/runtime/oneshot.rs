@@ -2,17 +2,13 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::Limits;
 use super::error::RuntimeError;
 use super::protocol::{Request, Response};
 use super::worker::{Event, GRACE, WorkerProcess};
-
-/// How often an interrupt (Ctrl-C) is checked for while waiting.
-const POLL: Duration = Duration::from_millis(25);
 
 /// SIGINT/SIGTERM received by compozy; registered once per process.
 pub fn interrupted() -> &'static Arc<AtomicBool> {
@@ -34,6 +30,8 @@ pub fn answer(
     event: Event,
     worker: &mut WorkerProcess,
     limits: &Limits,
+    tool: &str,
+    timeout: Duration,
 ) -> Result<Response, RuntimeError> {
     match event {
         Event::Answer(Ok(bytes)) if bytes.is_empty() => Err(RuntimeError::WorkerExited {
@@ -51,6 +49,11 @@ pub fn answer(
         Event::LogTooLarge => Err(RuntimeError::LogTooLarge {
             limit: limits.max_log_bytes,
         }),
+        Event::TimedOut => Err(RuntimeError::Timeout {
+            tool: tool.to_owned(),
+            timeout,
+        }),
+        Event::Interrupted => Err(RuntimeError::Interrupted),
     }
 }
 
@@ -74,23 +77,8 @@ pub fn run(
         });
     }
 
-    let deadline = started + timeout;
-    let outcome = loop {
-        if interrupt.load(Ordering::Relaxed) {
-            break Err(RuntimeError::Interrupted);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break Err(RuntimeError::Timeout {
-                tool: request.tool_id.clone(),
-                timeout,
-            });
-        }
-        match worker.events.recv_timeout(POLL.min(deadline - now)) {
-            Ok(event) => break answer(event, &mut worker, limits),
-            Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {}
-        }
-    };
+    let event = worker.next_answer(started + timeout, Some(interrupt));
+    let outcome = answer(event, &mut worker, limits, &request.tool_id, timeout);
     worker.stop(outcome.is_err());
     tracing::debug!(elapsed = ?started.elapsed(), "worker finished");
     outcome

@@ -2,7 +2,7 @@
 //! when all are busy, a worker that crashes, times out or exceeds a cap is replaced, and a reload
 //! replaces idle workers at once and busy ones after their current request.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -153,24 +153,20 @@ impl Pool {
     /// Kills every worker's process group now (for SIGINT/SIGTERM); callers exit afterwards.
     pub fn kill_all(&self) {
         let pids = self.worker_pids();
-        #[cfg(unix)]
-        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGKILL] {
+        use nix::sys::signal::{Signal, killpg};
+        use nix::unistd::Pid;
+        for signal in [Signal::SIGTERM, Signal::SIGKILL] {
             for pid in &pids {
                 if let Ok(pid) = i32::try_from(*pid) {
-                    // SAFETY: kill(2) on a process group we created; a stale one gets ESRCH.
-                    unsafe { kill(-pid, signal) };
+                    // A group that is already gone answers ESRCH: nothing to do.
+                    let _ = killpg(Pid::from_raw(pid), signal);
                 }
             }
-            if signal == signal_hook::consts::SIGTERM {
+            if signal == Signal::SIGTERM {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
-}
-
-#[cfg(unix)]
-unsafe extern "C" {
-    fn kill(pid: i32, signal: i32) -> i32;
 }
 
 enum Next {
@@ -182,6 +178,8 @@ enum Next {
 /// One worker slot: runs requests one at a time, replacing its worker when needed.
 fn run_slot(shared: &Shared, slot: usize) {
     let mut worker: Option<(WorkerProcess, u64)> = None;
+    // The environment the current worker last received.
+    let mut last_env = None;
     loop {
         let next = {
             let mut state = shared.lock();
@@ -218,6 +216,7 @@ fn run_slot(shared: &Shared, slot: usize) {
                 if let Some((w, _)) = worker.take() {
                     w.stop(true);
                 }
+                last_env = None;
                 worker = spawn(shared, slot);
                 if worker.is_none() {
                     // Spawning failed (reported); answer queued requests with the error instead
@@ -225,13 +224,14 @@ fn run_slot(shared: &Shared, slot: usize) {
                     std::thread::sleep(Duration::from_millis(200));
                 }
             }
-            Next::Run(job) => {
+            Next::Run(mut job) => {
                 if worker.is_none() {
+                    last_env = None;
                     worker = spawn(shared, slot);
                 }
                 let started = Instant::now();
                 let outcome = match worker.as_mut() {
-                    Some((w, _)) => call(w, &job, &shared.limits),
+                    Some((w, _)) => call(w, &mut last_env, &mut job, &shared.limits),
                     None => Err(RuntimeError::WorkerExited {
                         status: "could not be started".into(),
                     }),
@@ -281,7 +281,18 @@ fn spawn(shared: &Shared, slot: usize) -> Option<(WorkerProcess, u64)> {
     }
 }
 
-fn call(worker: &mut WorkerProcess, job: &Job, limits: &Limits) -> Result<Response, RuntimeError> {
+fn call(
+    worker: &mut WorkerProcess,
+    last_env: &mut Option<BTreeMap<String, String>>,
+    job: &mut Job,
+    limits: &Limits,
+) -> Result<Response, RuntimeError> {
+    // Replacing process.env costs the worker time on every call; skip it when nothing changed.
+    if job.request.env.is_some() && job.request.env == *last_env {
+        job.request.env = None;
+    } else {
+        last_env.clone_from(&job.request.env);
+    }
     let line = serde_json::to_vec(&job.request).map_err(|e| RuntimeError::Io(e.into()))?;
     worker.reset_log_count();
     if worker.send(&line).is_err() {
@@ -289,13 +300,8 @@ fn call(worker: &mut WorkerProcess, job: &Job, limits: &Limits) -> Result<Respon
             status: worker.exit_status(Duration::from_millis(100)),
         });
     }
-    match worker.events.recv_timeout(job.timeout) {
-        Ok(event) => answer(event, worker, limits),
-        Err(_) => Err(RuntimeError::Timeout {
-            tool: job.request.tool_id.clone(),
-            timeout: job.timeout,
-        }),
-    }
+    let event = worker.next_answer(Instant::now() + job.timeout, None);
+    answer(event, worker, limits, &job.request.tool_id, job.timeout)
 }
 
 fn failure(request: &Request, error: &RuntimeError, elapsed: Duration) -> Response {

@@ -19,8 +19,10 @@ pub struct Request {
     pub input: Value,
     /// The tool's second argument.
     pub config: Value,
-    /// The tool's whole environment (it replaces the worker's: one worker serves many tools).
-    pub env: BTreeMap<String, String>,
+    /// The tool's whole environment (it replaces the worker's: one worker serves many tools);
+    /// `None` keeps the environment of the previous request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
     /// The deadline, enforced by the executor.
     pub timeout_ms: u64,
 }

@@ -169,10 +169,11 @@ impl Server {
                 tool_exec_id,
                 input,
                 config,
-                env: env
-                    .values()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
+                env: Some(
+                    env.values()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                ),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             },
             timeout,

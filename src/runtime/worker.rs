@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ const PROTOCOL_FD: i32 = 3;
 /// How long a worker gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_millis(500);
 
-/// What the reader threads report.
+/// What waiting for an answer ends with.
 pub enum Event {
     /// One answer line (without its newline); empty when the worker closed fd 3 (exited).
     Answer(std::io::Result<Vec<u8>>),
@@ -26,17 +26,30 @@ pub enum Event {
     ResultTooLarge,
     /// The tool's output grew past the log cap.
     LogTooLarge,
+    /// The deadline passed.
+    TimedOut,
+    /// The interrupt flag was raised (Ctrl-C).
+    Interrupted,
 }
+
+/// How often a wait wakes up to look at the interrupt flag and the log cap.
+const SLICE: Duration = Duration::from_millis(25);
 
 /// A running worker.
 pub struct WorkerProcess {
     child: Box<dyn ChildWrapper>,
     /// Requests go here (taken by one-shot callers that close it after one request).
     pub stdin: Option<ChildStdin>,
-    /// Answers and cap violations, in order.
-    pub events: mpsc::Receiver<Event>,
+    /// The read end of fd 3, read by the waiting thread itself (no hand-off between threads on
+    /// the hot path).
+    protocol: std::io::PipeReader,
+    /// Bytes read from fd 3 that are not yet part of a returned answer.
+    pending: Vec<u8>,
+    max_result: usize,
     /// Bytes of tool output since the last [`WorkerProcess::reset_log_count`].
     logged: Arc<AtomicUsize>,
+    /// Raised by a forwarder when the log cap is passed.
+    log_overflow: Arc<AtomicBool>,
     forwarders_done: mpsc::Receiver<()>,
     forwarders: usize,
 }
@@ -72,8 +85,8 @@ impl WorkerProcess {
         drop(wrapped);
         tracing::debug!(pid = child.id(), "worker started");
 
-        let (tx, events) = mpsc::channel();
         let logged = Arc::new(AtomicUsize::new(0));
+        let log_overflow = Arc::new(AtomicBool::new(false));
         let (done_tx, forwarders_done) = mpsc::channel::<()>();
         let mut forwarders = 0;
         let pipes = [
@@ -92,17 +105,19 @@ impl WorkerProcess {
                 pipe,
                 Arc::clone(&logged),
                 max_log,
-                tx.clone(),
+                Arc::clone(&log_overflow),
                 done_tx.clone(),
             );
         }
-        std::thread::spawn(move || read_answers(protocol_rx, max_result, &tx));
         let stdin = child.stdin().take();
         Ok(Self {
             child,
             stdin,
-            events,
+            protocol: protocol_rx,
+            pending: Vec::new(),
+            max_result,
             logged,
+            log_overflow,
             forwarders_done,
             forwarders,
         })
@@ -127,6 +142,56 @@ impl WorkerProcess {
     /// Starts counting tool output from zero (the cap is per request).
     pub fn reset_log_count(&self) {
         self.logged.store(0, Ordering::Relaxed);
+        self.log_overflow.store(false, Ordering::Relaxed);
+    }
+
+    /// Waits for the next answer line until `deadline`, or an interrupt, or a cap violation.
+    /// A line, not EOF, ends an answer: a process the tool started inherits fd 3 and could keep
+    /// it open long after the worker is gone.
+    pub fn next_answer(&mut self, deadline: Instant, interrupt: Option<&AtomicBool>) -> Event {
+        use std::os::fd::AsFd;
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut searched = 0;
+        loop {
+            // Over the log cap, the answer (if any) does not count: the tool broke a limit.
+            if self.log_overflow.load(Ordering::Relaxed) {
+                return Event::LogTooLarge;
+            }
+            if let Some(i) = self.pending[searched..].iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.pending.drain(..=searched + i).collect();
+                line.pop();
+                return Event::Answer(Ok(line));
+            }
+            searched = self.pending.len();
+            if self.pending.len() > self.max_result {
+                return Event::ResultTooLarge;
+            }
+            if interrupt.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+                return Event::Interrupted;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Event::TimedOut;
+            }
+            let wait = SLICE.min(deadline - now);
+            let millis = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+            let mut fds = [nix::poll::PollFd::new(
+                self.protocol.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis)) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Event::Answer(Err(e.into())),
+            }
+            match self.protocol.read(&mut chunk) {
+                // EOF: the worker is gone (a partial line is not an answer).
+                Ok(0) => return Event::Answer(Ok(Vec::new())),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Event::Answer(Err(e)),
+            }
+        }
     }
 
     /// How the worker ended, waiting up to `grace` for it.
@@ -182,49 +247,11 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// Reads answers line by line. A line, not EOF, ends an answer: a process the tool started
-/// inherits fd 3 and could keep it open long after the worker is gone.
-fn read_answers(pipe: std::io::PipeReader, max: usize, tx: &mpsc::Sender<Event>) {
-    let mut reader = BufReader::with_capacity(1 << 16, pipe);
-    loop {
-        let mut line = Vec::new();
-        let event = loop {
-            let buf = match reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => break Event::Answer(Err(e)),
-            };
-            if buf.is_empty() {
-                // EOF: the worker is gone (a partial line is not an answer).
-                line.clear();
-                break Event::Answer(Ok(line));
-            }
-            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
-                Some(i) => (i, true),
-                None => (buf.len(), false),
-            };
-            if line.len() + take > max {
-                break Event::ResultTooLarge;
-            }
-            line.extend_from_slice(&buf[..take]);
-            reader.consume(take + usize::from(done));
-            if done {
-                break Event::Answer(Ok(line));
-            }
-        };
-        let last = matches!(&event, Event::Answer(Ok(l)) if l.is_empty())
-            || matches!(event, Event::Answer(Err(_)) | Event::ResultTooLarge);
-        if tx.send(event).is_err() || last {
-            return;
-        }
-    }
-}
-
 fn forward_logs(
     from: Box<dyn Read + Send>,
     total: Arc<AtomicUsize>,
     max: usize,
-    tx: mpsc::Sender<Event>,
+    overflow: Arc<AtomicBool>,
     done: mpsc::Sender<()>,
 ) {
     std::thread::spawn(move || {
@@ -238,8 +265,10 @@ fn forward_logs(
                 Ok(0) => return,
                 Ok(n) => {
                     if total.fetch_add(n, Ordering::Relaxed) + n > max {
-                        let _ = tx.send(Event::LogTooLarge);
-                        return;
+                        // Keep draining (a closed pipe would make the tool fail with EPIPE and
+                        // hide the real reason); the executor stops the worker.
+                        overflow.store(true, Ordering::Relaxed);
+                        continue;
                     }
                     let _ = std::io::stderr().lock().write_all(&line);
                 }

@@ -32,10 +32,25 @@ class NotSerializableError extends TypeError {
   }
 }
 
+function rejectUnserializable(_key, v) {
+  const t = typeof v;
+  if (t === "bigint" || t === "function" || t === "symbol") throw new NotSerializableError(t, "");
+  return v;
+}
+
 // JSON.stringify silently drops functions and symbols and throws a terse message on BigInt;
-// a tool author needs to know which value is at fault.
+// a tool author needs to know which value is at fault. The fast pass only detects a problem;
+// the slow pass, run only then, finds where it is.
 function serialize(value) {
   if (value === undefined) return "null";
+  try {
+    return JSON.stringify(value, rejectUnserializable);
+  } catch {
+    return locateUnserializable(value);
+  }
+}
+
+function locateUnserializable(value) {
   const path = new Map();
   return JSON.stringify(value, function (key, v) {
     const here = path.has(this) ? (path.get(this) + (Array.isArray(this) ? `[${key}]` : `.${key}`)) : "";
@@ -76,8 +91,8 @@ async function respond(req, resultJson, error, started) {
   );
 }
 
-// A persistent worker serves many tools in turn: each request carries the tool's whole
-// environment, which replaces the previous one.
+// A persistent worker serves many tools in turn: a request carries the tool's whole environment,
+// which replaces the previous one; the executor leaves it out when it has not changed.
 function applyEnv(env) {
   if (env === null || typeof env !== "object") return;
   for (const name of Object.keys(process.env)) {
@@ -86,17 +101,27 @@ function applyEnv(env) {
   Object.assign(process.env, env);
 }
 
+// Tools resolved once per worker: a repeated dynamic import() still costs a trip through the
+// module loader.
+const loaded = new Map();
+
+async function load(toolId) {
+  const loader = Object.hasOwn(loaders, toolId) ? loaders[toolId] : undefined;
+  if (loader === undefined) {
+    const err = new Error(`unknown tool \`${toolId}\`; run \`compozy gen\` if it was just added`);
+    err.name = "UnknownToolError";
+    throw err;
+  }
+  const fn = await loader();
+  loaded.set(toolId, fn);
+  return fn;
+}
+
 async function handle(req) {
   const started = performance.now();
   try {
     applyEnv(req.env);
-    const load = Object.hasOwn(loaders, req.tool_id) ? loaders[req.tool_id] : undefined;
-    if (load === undefined) {
-      const err = new Error(`unknown tool \`${req.tool_id}\`; run \`compozy gen\` if it was just added`);
-      err.name = "UnknownToolError";
-      throw err;
-    }
-    const fn = await load();
+    const fn = loaded.get(req.tool_id) ?? (await load(req.tool_id));
     if (typeof fn !== "function") {
       throw new TypeError(`tool \`${req.tool_id}\` is not a function (its export is ${typeof fn})`);
     }
@@ -135,7 +160,8 @@ async function persistent() {
         await respond({}, "null", errorInfo(err, {}), performance.now());
         continue;
       }
-      await handleAlive(req);
+      // The open stdin stream keeps this loop alive; no timer needed.
+      await handle(req);
     }
   }
 }
