@@ -130,7 +130,9 @@ def watch_latency(binary, root, env, edits=30):
 def reload_latency(binary, root, env, edits=10):
     module = os.path.join(root, "tools", "edited.ts")
     write(module, "export function run() { return 0; }\n")
-    proc = subprocess.Popen([binary, "watch", "--serve", "--workers", "2"], cwd=root, env=env,
+    # One worker, which has the module loaded: the next answer shows the new code only if the
+    # worker really was replaced (a second, cold worker would load the new file by itself).
+    proc = subprocess.Popen([binary, "watch", "--serve", "--workers", "1"], cwd=root, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     def call(i):
         proc.stdin.write(json.dumps({"id": i, "tool_id": "edited"}).encode() + b"\n")
