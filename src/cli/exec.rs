@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::args::ExecArgs;
 use super::output::Output;
-use crate::config::{Project, RuntimeKind};
-use crate::diagnostic::{Explain, Problem, Problems};
+use crate::config::RuntimeKind;
+use crate::diagnostic::{Explain, Problem};
 use crate::exit::ExitCode;
 use crate::runtime::{self, Limits, Request, check_schema, merge_defaults};
 
@@ -107,28 +107,13 @@ fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
     parse_json(what, &text)
 }
 
-/// Regenerates stale output (as `gen` would) and returns the project.
-pub(super) fn fresh_project(
-    dir: Option<&Path>,
-    out: &Output,
-    cwd: &Path,
-) -> Result<Project, Problems> {
-    if crate::up_to_date(dir, cwd).is_some() {
-        return crate::config::load(dir, cwd);
-    }
-    let generation = crate::prepare(dir, cwd)?;
-    out.problems(&generation.warnings);
-    generation.write()?;
-    Ok(generation.project)
-}
-
 /// Runs `exec`.
 pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
     let fail = |problem: Problem| {
         out.problems([&problem]);
         ExitCode::Error
     };
-    let project = match fresh_project(args.project.project.as_deref(), out, cwd) {
+    let project = match super::fresh_project(args.project.project.as_deref(), out, cwd) {
         Ok(p) => p,
         Err(problems) => {
             out.problems(&problems.0);
@@ -211,11 +196,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         tool_exec_id: runtime::new_exec_id(),
         input,
         config,
-        env: Some(
-            env.values()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        ),
+        env: Some(env.to_map()),
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {

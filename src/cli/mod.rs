@@ -11,6 +11,10 @@ mod watch;
 pub use args::{Args, Command};
 pub use clap::Parser;
 
+use std::path::Path;
+
+use crate::config::Project;
+use crate::diagnostic::Problems;
 use crate::exit::ExitCode;
 use output::Output;
 
@@ -69,4 +73,15 @@ pub fn run(args: Args) -> ExitCode {
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
     }
+}
+
+/// Regenerates stale output (as `gen` would) and returns the project.
+fn fresh_project(dir: Option<&Path>, out: &Output, cwd: &Path) -> Result<Project, Problems> {
+    if crate::up_to_date(dir, cwd).is_some() {
+        return crate::config::load(dir, cwd);
+    }
+    let generation = crate::prepare(dir, cwd)?;
+    out.problems(&generation.warnings);
+    generation.write()?;
+    Ok(generation.project)
 }

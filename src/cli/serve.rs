@@ -92,7 +92,7 @@ pub(super) fn serve_stdin(server: &Mutex<Server>) {
 
 /// Runs `serve`.
 pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
-    let project = match super::exec::fresh_project(args.project.project.as_deref(), out, cwd) {
+    let project = match super::fresh_project(args.project.project.as_deref(), out, cwd) {
         Ok(p) => Arc::new(p),
         Err(problems) => {
             out.problems(&problems.0);

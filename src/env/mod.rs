@@ -64,6 +64,13 @@ impl ToolEnv {
     pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
     }
+
+    /// Name → value, without the sources.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.values()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
 }
 
 /// True for request variables that would change how the runtime itself loads.
@@ -155,10 +162,7 @@ pub fn resolve(
     // file, and `${VAR}` in a file sees it.
     let files = env_files(project, process_env);
     let paths: Vec<PathBuf> = files.iter().map(|f| project.root.join(f)).collect();
-    let inherited: BTreeMap<String, String> = env
-        .values()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let inherited = env.to_map();
     let loaded = dotenv::load(&paths, &inherited).map_err(|e| EnvError::ReadEnvFile {
         path: files.join(", "),
         reason: e.to_string(),

@@ -72,10 +72,7 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
         limits: &Limits,
         timeout: Duration,
     ) -> Result<Response, RuntimeError> {
-        let env: Vec<(String, String)> = env
-            .values()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env: Vec<(String, String)> = env.to_map().into_iter().collect();
         oneshot::run(
             self.worker_command(project, false),
             request,

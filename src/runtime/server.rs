@@ -169,11 +169,7 @@ impl Server {
                 tool_exec_id,
                 input,
                 config,
-                env: Some(
-                    env.values()
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                        .collect(),
-                ),
+                env: Some(env.to_map()),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             },
             timeout,

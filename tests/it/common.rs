@@ -161,3 +161,30 @@ pub fn nothing_generated(fixture: &Fixture) -> bool {
             .map(|mut d| d.next().is_none())
             .unwrap_or(true)
 }
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: i64) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    !status.is_empty()
+        && !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+/// Sends `signal` to `pid`.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid fits in i32"));
+    nix::sys::signal::kill(pid, signal).expect("send a signal");
+}
+
+/// Instantiates each `fn case(runtime: &str)` as a test on Bun and one on Node.
+macro_rules! on_both_runtimes {
+    ($($case:ident),* $(,)?) => {
+        mod bun {
+            $(#[test] fn $case() { super::$case("bun") })*
+        }
+        mod node {
+            $(#[test] fn $case() { super::$case("node") })*
+        }
+    };
+}

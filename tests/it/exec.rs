@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, Output, runtime_bin};
+use crate::common::{Fixture, Output, alive, runtime_bin, signal};
 
 const CONFIG: &str = r#"
 runtime:
@@ -127,16 +127,6 @@ fn result(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", out.stdout))
 }
 
-#[cfg(unix)]
-fn alive(pid: i32) -> bool {
-    // Signal 0 checks for existence; a zombie still counts, so look at its state too.
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status.is_empty()
-        && !status
-            .lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
-}
-
 fn sync_tool_gets_input_with_defaults_and_config(runtime: &str) {
     let p = project();
     let (out, _) = exec(&p, runtime, &["echo", "--input", r#"{"city":"Oslo"}"#]);
@@ -205,7 +195,7 @@ fn timeout_kills_the_tools_children(runtime: &str) {
     let input = json!({"pidFile": pid_file}).to_string();
     let (out, _) = exec(&p, runtime, &["spawns_and_hangs", "--input", &input]);
     out.expect_code(124);
-    let pid: i32 = std::fs::read_to_string(&pid_file)
+    let pid: i64 = std::fs::read_to_string(&pid_file)
         .expect("the tool wrote its child's pid")
         .trim()
         .parse()
@@ -304,17 +294,6 @@ fn environment_is_minimal_and_layered(runtime: &str) {
     let (out, _) = exec(&p, runtime, &["env", "--env", "NODE_OPTIONS=--require=x"]);
     out.expect_code(2)
         .stderr_has(&["`NODE_OPTIONS` may not be set by a request"]);
-}
-
-macro_rules! on_both_runtimes {
-    ($($case:ident),* $(,)?) => {
-        mod bun {
-            $(#[test] fn $case() { super::$case("bun") })*
-        }
-        mod node {
-            $(#[test] fn $case() { super::$case("node") })*
-        }
-    };
 }
 
 on_both_runtimes!(
@@ -462,15 +441,13 @@ fn ctrl_c_stops_the_tool_and_its_children() {
     while !pid_file.exists() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let tool_child: i32 = std::fs::read_to_string(&pid_file)
+    let tool_child: i64 = std::fs::read_to_string(&pid_file)
         .expect("the tool started")
         .trim()
         .parse()
         .unwrap();
     let started = Instant::now();
-    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-    let sent = unsafe { libc_kill(child.id() as i32, 2) };
-    assert_eq!(sent, 0, "could not send SIGINT");
+    signal(child.id(), nix::sys::signal::Signal::SIGINT);
     let out = Output::from(child.wait_with_output().unwrap());
     out.expect_code(130).stderr_has(&["interrupted"]);
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -482,12 +459,6 @@ fn ctrl_c_stops_the_tool_and_its_children() {
         !alive(tool_child),
         "the tool's child {tool_child} survived Ctrl-C"
     );
-}
-
-#[cfg(unix)]
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
 }
 
 #[test]

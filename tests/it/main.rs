@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against fixture projects on disk.
 
+#[macro_use]
 mod common;
 mod dotenv;
 mod errors;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, runtime_bin};
+use crate::common::{Fixture, alive, runtime_bin, signal};
 
 const CONFIG: &str = r#"
 runtime:
@@ -139,14 +139,6 @@ impl Serve {
     }
 }
 
-fn alive(pid: i64) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status.is_empty()
-        && !status
-            .lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
-}
-
 fn pipelined_requests_are_all_answered_by_id(runtime: &str) {
     let p = project();
     let mut serve = Serve::start(&p, runtime, 2);
@@ -267,8 +259,7 @@ fn sigterm_leaves_no_process_behind(runtime: &str) {
     let worker = answer["result"]["worker"].as_i64().expect("worker pid");
     let child = answer["result"]["child"].as_i64().expect("child pid");
     assert!(alive(worker) && alive(child));
-    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-    assert_eq!(unsafe { kill(serve.child.id() as i32, 15) }, 0);
+    signal(serve.child.id(), nix::sys::signal::Signal::SIGTERM);
     assert_eq!(serve.wait(Duration::from_secs(10)), 130);
     let until = Instant::now() + Duration::from_secs(3);
     while (alive(worker) || alive(child)) && Instant::now() < until {
@@ -276,21 +267,6 @@ fn sigterm_leaves_no_process_behind(runtime: &str) {
     }
     assert!(!alive(worker), "worker {worker} survived SIGTERM");
     assert!(!alive(child), "the tool's child {child} survived SIGTERM");
-}
-
-unsafe extern "C" {
-    fn kill(pid: i32, signal: i32) -> i32;
-}
-
-macro_rules! on_both_runtimes {
-    ($($case:ident),* $(,)?) => {
-        mod bun {
-            $(#[test] fn $case() { super::$case("bun") })*
-        }
-        mod node {
-            $(#[test] fn $case() { super::$case("node") })*
-        }
-    };
 }
 
 on_both_runtimes!(
