@@ -180,6 +180,8 @@ fn run_slot(shared: &Shared, slot: usize) {
     let mut worker: Option<(WorkerProcess, u64)> = None;
     // The environment the current worker last received.
     let mut last_env = None;
+    // After a failed start, wait for a request before trying again (no retry loop).
+    let mut start_failed = false;
     loop {
         let next = {
             let mut state = shared.lock();
@@ -194,7 +196,7 @@ fn run_slot(shared: &Shared, slot: usize) {
                 if state.closing {
                     break Next::Exit;
                 }
-                if worker.is_none() {
+                if worker.is_none() && !start_failed {
                     // Warm up before the first request arrives.
                     break Next::Replace;
                 }
@@ -218,16 +220,13 @@ fn run_slot(shared: &Shared, slot: usize) {
                 }
                 last_env = None;
                 worker = spawn(shared, slot);
-                if worker.is_none() {
-                    // Spawning failed (reported); answer queued requests with the error instead
-                    // of spinning.
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+                start_failed = worker.is_none();
             }
             Next::Run(mut job) => {
                 if worker.is_none() {
                     last_env = None;
                     worker = spawn(shared, slot);
+                    start_failed = worker.is_none();
                 }
                 let started = Instant::now();
                 let outcome = match worker.as_mut() {
