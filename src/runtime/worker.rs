@@ -51,7 +51,6 @@ pub struct WorkerProcess {
     /// Raised by a forwarder when the log cap is passed.
     log_overflow: Arc<AtomicBool>,
     forwarders_done: mpsc::Receiver<()>,
-    forwarders: usize,
 }
 
 impl WorkerProcess {
@@ -64,11 +63,15 @@ impl WorkerProcess {
     ) -> Result<Self, RuntimeError> {
         let program = cmd.get_program().to_string_lossy().into_owned();
         let (protocol_rx, protocol_tx) = std::io::pipe()?;
+        // The tool's stdout and stderr share one pipe: one forwarding thread, and their lines
+        // keep the order in which the tool wrote them.
+        let (log_rx, log_tx) = std::io::pipe()?;
+        let log_tx_err = log_tx.try_clone()?;
         cmd.env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::from(log_tx))
+            .stderr(Stdio::from(log_tx_err));
         cmd.fd_mappings(vec![FdMapping {
             parent_fd: protocol_tx.into(),
             child_fd: PROTOCOL_FD,
@@ -88,27 +91,13 @@ impl WorkerProcess {
         let logged = Arc::new(AtomicUsize::new(0));
         let log_overflow = Arc::new(AtomicBool::new(false));
         let (done_tx, forwarders_done) = mpsc::channel::<()>();
-        let mut forwarders = 0;
-        let pipes = [
-            child
-                .stdout()
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child
-                .stderr()
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ];
-        for pipe in pipes.into_iter().flatten() {
-            forwarders += 1;
-            forward_logs(
-                pipe,
-                Arc::clone(&logged),
-                max_log,
-                Arc::clone(&log_overflow),
-                done_tx.clone(),
-            );
-        }
+        forward_logs(
+            Box::new(log_rx),
+            Arc::clone(&logged),
+            max_log,
+            Arc::clone(&log_overflow),
+            done_tx,
+        );
         let stdin = child.stdin().take();
         Ok(Self {
             child,
@@ -119,7 +108,6 @@ impl WorkerProcess {
             logged,
             log_overflow,
             forwarders_done,
-            forwarders,
         })
     }
 
@@ -222,13 +210,7 @@ impl WorkerProcess {
         let _ = self.child.wait();
         // The last log lines must reach stderr before compozy prints anything else; a process the
         // tool detached from the group could hold the pipes open, so do not wait on it for long.
-        let done = Instant::now() + Duration::from_millis(200);
-        for _ in 0..self.forwarders {
-            let left = done.saturating_duration_since(Instant::now());
-            if self.forwarders_done.recv_timeout(left).is_err() {
-                break;
-            }
-        }
+        let _ = self.forwarders_done.recv_timeout(Duration::from_millis(200));
         tracing::debug!("worker stopped");
     }
 }
