@@ -50,7 +50,7 @@ pub struct WorkerProcess {
     logged: Arc<AtomicUsize>,
     /// Raised by a forwarder when the log cap is passed.
     log_overflow: Arc<AtomicBool>,
-    forwarders_done: mpsc::Receiver<()>,
+    log_done: mpsc::Receiver<()>,
 }
 
 impl WorkerProcess {
@@ -90,7 +90,7 @@ impl WorkerProcess {
 
         let logged = Arc::new(AtomicUsize::new(0));
         let log_overflow = Arc::new(AtomicBool::new(false));
-        let (done_tx, forwarders_done) = mpsc::channel::<()>();
+        let (done_tx, log_done) = mpsc::channel::<()>();
         forward_logs(
             Box::new(log_rx),
             Arc::clone(&logged),
@@ -107,7 +107,7 @@ impl WorkerProcess {
             max_result,
             logged,
             log_overflow,
-            forwarders_done,
+            log_done,
         })
     }
 
@@ -210,7 +210,7 @@ impl WorkerProcess {
         let _ = self.child.wait();
         // The last log lines must reach stderr before compozy prints anything else; a process the
         // tool detached from the group could hold the pipes open, so do not wait on it for long.
-        let _ = self.forwarders_done.recv_timeout(Duration::from_millis(200));
+        let _ = self.log_done.recv_timeout(Duration::from_millis(200));
         tracing::debug!("worker stopped");
     }
 }
