@@ -216,7 +216,9 @@ fn ignored_directories_do_not_trigger_work() {
 #[test]
 fn hot_reload_under_watch_serve() {
     let p = project();
-    let mut w = Watch::start(&p, &["--serve", "--workers", "2", "--runtime", "bun"]);
+    // One worker, which loads the module on the first request: only a real reload can make it
+    // answer with the new code (a second, cold worker would load the new file by itself).
+    let mut w = Watch::start(&p, &["--serve", "--workers", "1", "--runtime", "bun"]);
     let answer = w.request(&json!({"id": 1, "tool_id": "first"}));
     assert_eq!(answer["result"], 1, "{answer}");
     p.write(
