@@ -10,11 +10,12 @@ Exit codes:
   1    the tool failed, or `gen --check` found stale output
   2    usage, configuration or generation error
   124  the tool timed out
-  127  the runtime (bun or node) was not found or is too old";
+  127  the runtime (bun or node) was not found or is too old
+  130  interrupted (SIGINT/SIGTERM); the tool's processes were stopped";
 
 /// Generate, check and run TypeScript tool projects on Bun or Node.
 #[derive(Debug, Parser)]
-#[command(name = "compozy", version, about, after_long_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "compozy", version, about, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Args {
     /// Options every command takes.
     #[command(flatten)]

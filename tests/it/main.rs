@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod common;
+mod cli;
 mod dotenv;
 mod errors;
 mod exec;
