@@ -1,6 +1,7 @@
 //! Preparing a tool's input: `with:` defaults and JSON Schema checks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -46,7 +47,7 @@ pub fn check_schema(schema: Option<&Value>, value: &Value) -> Result<(), String>
 /// Compiled validators, by tool id and field, for callers that check many requests.
 #[derive(Default)]
 pub struct Validators {
-    compiled: HashMap<(String, &'static str), Option<jsonschema::Validator>>,
+    compiled: HashMap<(String, &'static str), Option<Arc<jsonschema::Validator>>>,
 }
 
 impl Validators {
@@ -58,13 +59,22 @@ impl Validators {
         schema: Option<&Value>,
         value: &Value,
     ) -> Result<(), String> {
-        let validator = self
-            .compiled
-            .entry((tool_id.to_owned(), field))
-            .or_insert_with(|| schema.and_then(|s| jsonschema::validator_for(s).ok()));
-        match validator {
-            Some(v) => check(v, value),
+        match self.get(tool_id, field, schema) {
+            Some(v) => check(&v, value),
             None => check_schema(schema, value),
         }
+    }
+
+    /// The compiled validator of `tool_id`'s `field`, to check a value later (on another thread).
+    pub fn get(
+        &mut self,
+        tool_id: &str,
+        field: &'static str,
+        schema: Option<&Value>,
+    ) -> Option<Arc<jsonschema::Validator>> {
+        self.compiled
+            .entry((tool_id.to_owned(), field))
+            .or_insert_with(|| schema.and_then(|s| jsonschema::validator_for(s).ok().map(Arc::new)))
+            .clone()
     }
 }

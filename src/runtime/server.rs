@@ -33,6 +33,27 @@ fn reject(id: Value, tool_id: Option<&str>, name: &str, message: String) -> Box<
     ))
 }
 
+/// Turns a successful answer whose result breaks the `output` schema into an error answer.
+fn check_output(response: Response, validator: &jsonschema::Validator) -> Response {
+    if response.error.is_some() {
+        return response;
+    }
+    match super::input::check(validator, &response.result) {
+        Ok(()) => response,
+        Err(reason) => {
+            let tool = response.metadata.tool_id.clone().unwrap_or_default();
+            Response::failure(
+                response.id,
+                response.metadata.tool_id,
+                response.metadata.tool_exec_id,
+                "InvalidOutputError",
+                format!("the result of `{tool}` does not match its output schema: {reason}"),
+                Duration::from_secs_f64(response.metadata.execution_time_ms / 1000.0),
+            )
+        }
+    }
+}
+
 impl Server {
     /// A server feeding `pool`.
     pub fn new(pool: Pool) -> Self {
@@ -56,11 +77,25 @@ impl Server {
     /// Handles one line; `reply` gets its answer (possibly later, on a pool thread).
     pub fn handle_line(&mut self, line: &str, reply: Reply) {
         match self.prepare(line) {
-            Ok((request, timeout)) => self.pool.submit(Job {
-                request,
-                timeout,
-                reply,
-            }),
+            Ok((request, timeout)) => {
+                // As exec does: a result that breaks the tool's `output` schema is an error.
+                let project = Arc::clone(&self.project);
+                let output = project.tool(&request.tool_id).and_then(|tool| {
+                    self.validators
+                        .get(&tool.id, "output", tool.output.as_ref())
+                });
+                let reply: Reply = match output {
+                    None => reply,
+                    Some(validator) => Box::new(move |response: Response| {
+                        reply(check_output(response, &validator))
+                    }),
+                };
+                self.pool.submit(Job {
+                    request,
+                    timeout,
+                    reply,
+                });
+            }
             Err(response) => reply(*response),
         }
     }

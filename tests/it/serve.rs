@@ -28,6 +28,9 @@ tools:
   - id: env
     execute: ./tools/env.ts
     env: { FROM_TOOL: tool }
+  - id: bad_output
+    execute: ./tools/add.ts
+    output: { type: string }
 "#;
 
 fn project() -> Fixture {
@@ -225,6 +228,10 @@ fn invalid_lines_get_error_answers(runtime: &str) {
             .contains("LD_PRELOAD"),
         "{answer}"
     );
+    serve.send(&json!({"id": "o", "tool_id": "bad_output", "input": {"a": 1, "b": 2}}));
+    let answer = serve.recv();
+    assert_eq!(answer["error"]["name"], "InvalidOutputError", "{answer}");
+    assert_eq!(answer["result"], Value::Null);
     serve.send(&json!({"id": 9, "tool_id": "env", "env": {"FROM_REQUEST": "r"}}));
     assert_eq!(
         serve.recv()["result"],
