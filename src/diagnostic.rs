@@ -126,16 +126,6 @@ impl Problem {
         self.severity
     }
 
-    /// The stable code of the underlying error.
-    pub fn code_str(&self) -> &'static str {
-        self.error.code()
-    }
-
-    /// `file:line:column` of the main location, if any.
-    pub fn location(&self) -> Option<(String, usize, usize)> {
-        self.at.as_ref().map(|a| (a.file.clone(), a.line, a.column))
-    }
-
     /// The machine-readable form used by `--format json`.
     pub fn to_json(&self) -> JsonProblem {
         JsonProblem {
@@ -244,15 +234,6 @@ impl Problems {
     /// True when at least one problem is an error (not a warning).
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(|p| p.severity == Severity::Error)
-    }
-
-    /// Moves the warnings out, leaving the errors.
-    pub fn take_warnings(&mut self) -> Vec<Problem> {
-        let (warnings, errors) = std::mem::take(&mut self.0)
-            .into_iter()
-            .partition(|p| p.severity == Severity::Warning);
-        self.0 = errors;
-        warnings
     }
 }
 

@@ -148,7 +148,6 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
         Format::Json => print_json(&report),
         Format::Human => print_human(&report),
     }
-    let _ = out;
     ExitCode::Ok
 }
 

@@ -30,10 +30,6 @@ impl Runtime for Bun {
         RuntimeKind::Bun
     }
 
-    fn binary(&self) -> &Path {
-        &self.found.path
-    }
-
     fn worker_command(&self, project: &Project, persistent: bool) -> Command {
         let mut cmd = Command::new(&self.found.path);
         cmd.arg("--no-env-file").arg(project.root.join(BUN_WORKER));

@@ -57,9 +57,6 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Bun or Node.
     fn kind(&self) -> RuntimeKind;
 
-    /// The runtime's binary.
-    fn binary(&self) -> &Path;
-
     /// The command that starts a worker (`persistent`: serve many requests).
     fn worker_command(&self, project: &Project, persistent: bool) -> Command;
 

@@ -61,10 +61,6 @@ impl Runtime for Node {
         RuntimeKind::Node
     }
 
-    fn binary(&self) -> &Path {
-        &self.found.path
-    }
-
     fn worker_command(&self, project: &Project, persistent: bool) -> Command {
         let mut cmd = Command::new(&self.found.path);
         if self.needs_strip_flag() {
