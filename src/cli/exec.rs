@@ -196,7 +196,9 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         tool_exec_id: runtime::new_exec_id(),
         input,
         config,
-        env: Some(env.to_map()),
+        // The worker process is started with exactly this environment; sending it again would
+        // only make the worker rebuild process.env on its hot start-up path.
+        env: None,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
     };
     let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {
