@@ -1,11 +1,10 @@
 //! Bun: the worker runs with Bun's own `.env` loading switched off.
 
 use std::path::Path;
-use std::process::Command;
 
-use super::Runtime;
 use super::discover::{self, Found};
 use super::error::RuntimeError;
+use super::{Runtime, WorkerCommand};
 use crate::codegen::BUN_WORKER;
 use crate::config::{Project, RuntimeKind};
 
@@ -30,13 +29,20 @@ impl Runtime for Bun {
         RuntimeKind::Bun
     }
 
-    fn worker_command(&self, project: &Project, persistent: bool) -> Command {
-        let mut cmd = Command::new(&self.found.path);
-        cmd.arg("--no-env-file").arg(project.root.join(BUN_WORKER));
+    fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
+        let mut cwd = std::ffi::OsString::from("--cwd=");
+        cwd.push(&project.root);
+        let mut args = vec![
+            "--no-env-file".into(),
+            cwd,
+            project.root.join(BUN_WORKER).into(),
+        ];
         if persistent {
-            cmd.arg("--persistent");
+            args.push("--persistent".into());
         }
-        cmd.current_dir(&project.root);
-        cmd
+        WorkerCommand {
+            program: self.found.path.clone(),
+            args,
+        }
     }
 }

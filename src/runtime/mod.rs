@@ -9,10 +9,10 @@ mod oneshot;
 pub mod pool;
 pub mod protocol;
 mod server;
+mod spawn;
 mod worker;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 pub use bun::Bun;
@@ -23,6 +23,7 @@ pub use oneshot::interrupted;
 pub use pool::Pool;
 pub use protocol::{Metadata, Request, Response, ToolError, new_exec_id};
 pub use server::Server;
+pub use spawn::WorkerCommand;
 
 use crate::config::{Project, RuntimeKind};
 use crate::env::ToolEnv;
@@ -58,7 +59,7 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> RuntimeKind;
 
     /// The command that starts a worker (`persistent`: serve many requests).
-    fn worker_command(&self, project: &Project, persistent: bool) -> Command;
+    fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand;
 
     /// Runs one request in a fresh worker, within `timeout`.
     fn execute(
@@ -71,7 +72,7 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     ) -> Result<Response, RuntimeError> {
         let env: Vec<(String, String)> = env.to_map().into_iter().collect();
         oneshot::run(
-            self.worker_command(project, false),
+            &self.worker_command(project, false),
             request,
             &env,
             limits,

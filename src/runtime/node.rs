@@ -1,11 +1,11 @@
 //! Node: TypeScript through native type stripping; permissions through Node's permission model.
 
+use std::ffi::OsString;
 use std::path::Path;
-use std::process::Command;
 
-use super::Runtime;
 use super::discover::{self, Found};
 use super::error::RuntimeError;
+use super::{Runtime, WorkerCommand};
 use crate::codegen::NODE_WORKER;
 use crate::config::{NodePermission, Project, RuntimeKind};
 
@@ -61,21 +61,31 @@ impl Runtime for Node {
         RuntimeKind::Node
     }
 
-    fn worker_command(&self, project: &Project, persistent: bool) -> Command {
-        let mut cmd = Command::new(&self.found.path);
+    fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
+        let mut args: Vec<OsString> = Vec::new();
         if self.needs_strip_flag() {
-            cmd.arg("--experimental-strip-types");
+            args.push("--experimental-strip-types".into());
         }
         // Type stripping prints an ExperimentalWarning on every start in Node 22.
-        cmd.arg("--disable-warning=ExperimentalWarning");
+        args.push("--disable-warning=ExperimentalWarning".into());
         if let Some(permissions) = &project.runtime.permissions {
-            cmd.args(permission_flags(project, permissions));
+            args.extend(
+                permission_flags(project, permissions)
+                    .into_iter()
+                    .map(Into::into),
+            );
         }
-        cmd.arg(project.root.join(NODE_WORKER));
+        args.push(project.root.join(NODE_WORKER).into());
+        // Node has no `--cwd`: the worker changes to this directory before it loads any tool.
+        let mut cwd = OsString::from("--cwd=");
+        cwd.push(&project.root);
+        args.push(cwd);
         if persistent {
-            cmd.arg("--persistent");
+            args.push("--persistent".into());
         }
-        cmd.current_dir(&project.root);
-        cmd
+        WorkerCommand {
+            program: self.found.path.clone(),
+            args,
+        }
     }
 }

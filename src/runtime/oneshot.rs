@@ -1,14 +1,13 @@
 //! One request, one worker process (`exec`): the executor owns the deadline.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use super::Limits;
 use super::error::RuntimeError;
 use super::protocol::{Request, Response};
 use super::worker::{Event, GRACE, WorkerProcess};
+use super::{Limits, WorkerCommand};
 
 /// What a pipe holds without a reader (Linux's default), so a write of this size never blocks.
 const PIPE_BUFFER: usize = 64 * 1024;
@@ -62,7 +61,7 @@ pub fn answer(
 
 /// Runs `request` in a fresh worker started by `cmd`.
 pub fn run(
-    cmd: Command,
+    cmd: &WorkerCommand,
     request: &Request,
     env: &[(String, String)],
     limits: &Limits,

@@ -264,7 +264,7 @@ fn spawn(shared: &Shared, slot: usize) -> Option<(WorkerProcess, u64)> {
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect();
     match WorkerProcess::spawn(
-        cmd,
+        &cmd,
         &env,
         shared.limits.max_result_bytes,
         shared.limits.max_log_bytes,

@@ -2,19 +2,17 @@
 //! the tool's stdout and stderr forwarded to compozy's stderr (counted against a cap).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use command_fds::{CommandFdExt, FdMapping};
-use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 
 use super::error::RuntimeError;
-
-/// The protocol channel's fd in the worker.
-const PROTOCOL_FD: i32 = 3;
+use super::spawn::{WorkerCommand, WorkerFds};
 /// How long a worker gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_millis(500);
 
@@ -37,9 +35,14 @@ const SLICE: Duration = Duration::from_millis(25);
 
 /// A running worker.
 pub struct WorkerProcess {
-    child: Box<dyn ChildWrapper>,
+    /// The worker's pid, also the id of its process group.
+    pid: Pid,
+    /// How the worker ended, once it has been reaped.
+    ended: Option<WaitStatus>,
+    /// Set by [`WorkerProcess::stop`] (or the drop that does the same).
+    stopped: bool,
     /// Requests go here (taken by one-shot callers that close it after one request).
-    pub stdin: Option<ChildStdin>,
+    pub stdin: Option<std::io::PipeWriter>,
     /// The read end of fd 3, read by the waiting thread itself (no hand-off between threads on
     /// the hot path).
     protocol: std::io::PipeReader,
@@ -56,37 +59,29 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Starts `cmd` with exactly `env`; `max_result` and `max_log` are the caps in bytes.
     pub fn spawn(
-        mut cmd: Command,
+        cmd: &WorkerCommand,
         env: &[(String, String)],
         max_result: usize,
         max_log: usize,
     ) -> Result<Self, RuntimeError> {
-        let program = cmd.get_program().to_string_lossy().into_owned();
+        let (stdin_rx, stdin_tx) = std::io::pipe()?;
         let (protocol_rx, protocol_tx) = std::io::pipe()?;
         // The tool's stdout and stderr share one pipe: one forwarding thread, and their lines
         // keep the order in which the tool wrote them.
         let (log_rx, log_tx) = std::io::pipe()?;
-        let log_tx_err = log_tx.try_clone()?;
-        cmd.env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::from(log_tx))
-            .stderr(Stdio::from(log_tx_err));
-        cmd.fd_mappings(vec![FdMapping {
-            parent_fd: protocol_tx.into(),
-            child_fd: PROTOCOL_FD,
-        }])
-        .map_err(|e| RuntimeError::Io(std::io::Error::other(e)))?;
-        let mut wrapped = CommandWrap::from(cmd);
-        wrapped.wrap(ProcessGroup::leader());
-        let mut child = wrapped.spawn().map_err(|source| RuntimeError::Spawn {
-            path: program,
+        let fds = WorkerFds {
+            stdin: stdin_rx.into(),
+            stdout: log_tx.try_clone()?.into(),
+            stderr: log_tx.into(),
+            protocol: protocol_tx.into(),
+        };
+        // The parent's copies of the child's ends are closed by now, so the read ends see EOF
+        // when the worker (and whatever inherited them) is gone.
+        let pid = super::spawn::spawn(cmd, env, fds).map_err(|source| RuntimeError::Spawn {
+            path: cmd.program.display().to_string(),
             source,
         })?;
-        // The parent's copy of the write end lives in the command: drop it so that the read end
-        // sees EOF when the worker exits.
-        drop(wrapped);
-        tracing::debug!(pid = child.id(), "worker started");
+        tracing::debug!(pid = pid.as_raw(), "worker started");
 
         let logged = Arc::new(AtomicUsize::new(0));
         let log_overflow = Arc::new(AtomicBool::new(false));
@@ -98,10 +93,11 @@ impl WorkerProcess {
             Arc::clone(&log_overflow),
             done_tx,
         );
-        let stdin = child.stdin().take();
         Ok(Self {
-            child,
-            stdin,
+            pid,
+            ended: None,
+            stopped: false,
+            stdin: Some(stdin_tx),
             protocol: protocol_rx,
             pending: Vec::new(),
             max_result,
@@ -113,7 +109,7 @@ impl WorkerProcess {
 
     /// The worker's pid (also its process group id).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid.as_raw().unsigned_abs()
     }
 
     /// Sends one request line.
@@ -186,28 +182,53 @@ impl WorkerProcess {
     pub fn exit_status(&mut self, grace: Duration) -> String {
         let until = Instant::now() + grace;
         loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return describe(status),
-                Ok(None) if Instant::now() < until => {
+            match self.reap(Some(WaitPidFlag::WNOHANG)) {
+                Some(status) => return describe(status),
+                None if Instant::now() < until => {
                     std::thread::sleep(Duration::from_micros(200));
                 }
-                _ => return "still running".into(),
+                None => return "still running".into(),
             }
         }
+    }
+
+    /// Collects the worker's exit status (`WNOHANG`: only if it has ended).
+    fn reap(&mut self, flags: Option<WaitPidFlag>) -> Option<WaitStatus> {
+        if self.ended.is_none() {
+            match waitpid(self.pid, flags) {
+                Ok(WaitStatus::StillAlive) => {}
+                Ok(status) => self.ended = Some(status),
+                // Not our child any more (reaped elsewhere): nothing left to wait for.
+                Err(e) => {
+                    tracing::debug!("waitpid {}: {e}", self.pid);
+                    return None;
+                }
+            }
+        }
+        self.ended
     }
 
     /// Ends the worker and everything it started, including a child the tool left running.
     /// `gracefully`: SIGTERM and a grace period first (after a timeout, an interrupt, a reload);
     /// otherwise (after a complete answer, with nothing left to wait for) SIGKILL at once.
     pub fn stop(mut self, gracefully: bool) {
+        self.shutdown(gracefully);
+    }
+
+    fn shutdown(&mut self, gracefully: bool) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
         drop(self.stdin.take());
-        #[cfg(unix)]
+        // The group outlives its leader while the tool's children are in it, and Linux does not
+        // reuse a pid that is still some group's id, so signalling it after the reap is safe.
         if gracefully {
-            let _ = self.child.signal(signal_hook::consts::SIGTERM);
+            let _ = killpg(self.pid, Signal::SIGTERM);
             let _ = self.exit_status(GRACE);
         }
-        let _ = self.child.start_kill();
-        let _ = self.child.wait();
+        let _ = killpg(self.pid, Signal::SIGKILL);
+        let _ = self.reap(None);
         // The last log lines must reach stderr before compozy prints anything else; a process the
         // tool detached from the group could hold the pipes open, so do not wait on it for long.
         let _ = self.log_done.recv_timeout(Duration::from_millis(200));
@@ -215,17 +236,20 @@ impl WorkerProcess {
     }
 }
 
-fn describe(status: std::process::ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return format!("killed by signal {signal}");
-        }
+impl Drop for WorkerProcess {
+    /// A worker never outlives its handle (an early return or a panic included).
+    fn drop(&mut self) {
+        self.shutdown(false);
     }
-    match status.code() {
-        Some(code) => format!("exit code {code}"),
-        None => status.to_string(),
+}
+
+fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exit code {code}"),
+        WaitStatus::Signaled(_, signal, _) => {
+            format!("killed by signal {}", signal as i32)
+        }
+        other => format!("{other:?}"),
     }
 }
 

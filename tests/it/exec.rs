@@ -49,6 +49,8 @@ tools:
   - id: env
     execute: ./tools/env.ts
     env: { FROM_TOOL: tool }
+  - id: cwd
+    execute: ./tools/cwd.ts
 "#;
 
 fn project() -> Fixture {
@@ -103,6 +105,10 @@ fn project() -> Fixture {
             "export function run() {\n  const e = process.env;\n  return { secret: e.SECRET_TOKEN ?? null, passed: e.PASSED_VAR ?? null, runtime: e.FROM_RUNTIME ?? null, tool: e.FROM_TOOL ?? null, request: e.FROM_REQUEST ?? null, dotenv: e.FROM_DOTENV ?? null, path: typeof e.PATH };\n}\n",
         ),
         (".env", "FROM_DOTENV=dotenv\nFROM_TOOL=overridden-by-tool\n"),
+        (
+            "tools/cwd.ts",
+            "export function run() {\n  return process.cwd();\n}\n",
+        ),
     ])
 }
 
@@ -296,7 +302,20 @@ fn environment_is_minimal_and_layered(runtime: &str) {
         .stderr_has(&["`NODE_OPTIONS` may not be set by a request"]);
 }
 
+/// Wherever compozy is started, the tool runs in the project root.
+fn tool_runs_in_the_project_root(runtime: &str) {
+    let p = project();
+    let mut cmd = p.compozy(&["exec", "--runtime", runtime, "cwd"]);
+    cmd.current_dir(p.path("tools"))
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_NODE", runtime_bin("node"));
+    let out = Output::from(cmd.output().expect("run compozy exec"));
+    let root = p.root().canonicalize().unwrap();
+    assert_eq!(result(&out), json!(root.display().to_string()));
+}
+
 on_both_runtimes!(
+    tool_runs_in_the_project_root,
     sync_tool_gets_input_with_defaults_and_config,
     async_default_export,
     input_from_a_file_and_stdin,

@@ -4,6 +4,12 @@
 // so nothing a tool prints can reach the protocol channel.
 import { readSync, writeSync } from "node:fs";
 
+// compozy starts workers with posix_spawn, which cannot set a working directory: the worker moves
+// to the project root itself, before any tool is loaded.
+for (const arg of process.argv.slice(2)) {
+  if (arg.startsWith("--cwd=")) process.chdir(arg.slice("--cwd=".length));
+}
+
 const loaders = {
   "api-caller": () => import("../tools/api-caller.mjs").then((m) => m.default),
   "math.add": () => import("../tools/math.ts").then((m) => m.run),
