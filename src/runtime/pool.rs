@@ -292,7 +292,8 @@ fn call(
     } else {
         last_env.clone_from(&job.request.env);
     }
-    let line = serde_json::to_vec(&job.request).map_err(|e| RuntimeError::Io(e.into()))?;
+    let mut line = serde_json::to_vec(&job.request).map_err(|e| RuntimeError::Io(e.into()))?;
+    line.push(b'\n');
     worker.reset_log_count();
     if worker.send(&line).is_err() {
         return Err(RuntimeError::WorkerExited {
