@@ -13,6 +13,7 @@ Usage: python3 benches/serve_bench.py [--calls N] [--binary PATH] [--round-trip-
 """
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -62,7 +63,9 @@ def round_trips(cmd, cwd, env, calls):
     """Per-call round trips (seconds) of sequential requests through one process of `cmd`."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, bufsize=0)
-    reader = proc.stdout
+    # Buffered: a raw pipe's readline() reads one byte per syscall, which would charge each side
+    # by the length of its answers rather than by its round trip.
+    reader = io.BufferedReader(proc.stdout)
     samples = []
     for i in range(calls + 200):
         line = json.dumps({"id": i, "tool_id": "add", "input": {"a": i, "b": 1}}).encode() + b"\n"
