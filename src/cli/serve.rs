@@ -1,6 +1,6 @@
 //! `compozy serve`: a warm pool answering newline-delimited JSON on stdin/stdout.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -65,29 +65,35 @@ pub(super) fn start_pool(
     })?;
     let workers =
         workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    Ok(Pool::start(
-        project,
-        Arc::from(runtime),
-        workers,
-        Limits::from_env(),
-    ))
+    Pool::start(project, Arc::from(runtime), workers, Limits::from_env()).map_err(|e| {
+        let code = e.exit_code();
+        out.problems([&Problem::new(e)]);
+        code
+    })
 }
 
-/// Reads requests until stdin closes, then answers what is in flight.
-pub(super) fn serve_stdin(server: &Mutex<Server>) {
-    let reply = writer();
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
+/// Hands stdin to the pool's thread, which reads the requests itself, and waits until stdin has
+/// closed and every line was handled (callers then drain the pool with [`Pool::shutdown`]).
+pub(super) fn serve_stdin(pool: &Pool, server: Arc<Mutex<Server>>) {
+    use std::os::fd::AsFd;
+    let stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!("cannot read stdin: {e}");
+            return;
         }
-        let reply = reply.clone();
-        server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .handle_line(&line, Box::new(reply));
-    }
+    };
+    let reply = writer();
+    let ended = pool.read_lines(
+        stdin,
+        Box::new(move |line| {
+            server
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .handle_line(line, Box::new(reply.clone()));
+        }),
+    );
+    let _ = ended.recv();
 }
 
 /// Runs `serve`.
@@ -104,8 +110,8 @@ pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(code) => return code,
     };
     exit_on_signal(pool.clone());
-    let server = Mutex::new(Server::new(pool.clone()));
-    serve_stdin(&server);
+    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
+    serve_stdin(&pool, server);
     pool.shutdown();
     ExitCode::Ok
 }

@@ -116,7 +116,7 @@ pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
         let server = Arc::new(Mutex::new(Server::new(pool.clone())));
         let serving = Arc::clone(&server);
         std::thread::spawn(move || {
-            super::serve::serve_stdin(&serving);
+            super::serve::serve_stdin(&pool, serving);
             pool.shutdown();
             std::process::exit(0);
         });

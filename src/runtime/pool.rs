@@ -1,21 +1,35 @@
 //! A pool of warm, persistent workers (`serve`): one request in flight per worker, requests queue
 //! when all are busy, a worker that crashes, times out or exceeds a cap is replaced, and a reload
 //! replaces idle workers at once and busy ones after their current request.
+//!
+//! One thread drives the whole pool: it polls every worker's answer channel, a wake-up socket
+//! for the other threads, and (for `serve`) the request input, all at once. A request line read
+//! there goes to its worker and its answer comes back without a hand-off between threads: on a
+//! small machine each hand-off is a wake-up that costs more than the rest of a round trip.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::error::RuntimeError;
 use super::oneshot::answer;
 use super::protocol::{Request, Response};
-use super::worker::WorkerProcess;
+use super::worker::{Event, WorkerProcess};
 use super::{Limits, Runtime};
 use crate::config::Project;
 
-/// Called with the answer of a request, on a pool thread.
+/// Called with the answer of a request, on the pool's thread (or on a helper thread after a
+/// worker failed).
 pub type Reply = Box<dyn FnOnce(Response) + Send>;
+
+/// Called on the pool's thread with each line of an input given to [`Pool::read_lines`].
+pub type LineHandler = Box<dyn FnMut(&str) + Send>;
 
 /// One queued request.
 pub struct Job {
@@ -27,27 +41,55 @@ pub struct Job {
     pub reply: Reply,
 }
 
+/// How often the loop looks at the log caps while a request is in flight.
+const SLICE: Duration = Duration::from_millis(25);
+/// A request larger than a pipe holds is written from a helper thread, so that a worker that
+/// does not read cannot stall the pool.
+const PIPE_BUFFER: usize = 64 * 1024;
+
+struct Input {
+    file: std::fs::File,
+    on_line: LineHandler,
+    /// Bytes after the last complete line.
+    pending: Vec<u8>,
+    /// Told once every line has been handled.
+    done: mpsc::Sender<()>,
+}
+
 struct State {
     queue: VecDeque<Job>,
     /// Bumped by [`Pool::reload`]; a worker of an older generation is replaced.
     generation: u64,
     project: Arc<Project>,
     closing: bool,
-    /// Pids (= process groups) of the running workers, for [`Pool::kill_all`].
-    pids: Vec<Option<u32>>,
+    /// An input handed over by [`Pool::read_lines`], until the loop takes it.
+    input: Option<Input>,
+    /// Pids (= process groups) of the running workers, and of those being stopped, for
+    /// [`Pool::kill_all`].
+    pids: Vec<u32>,
 }
 
 struct Shared {
     state: Mutex<State>,
-    wake: Condvar,
+    /// One byte here wakes the loop up.
+    waker: UnixStream,
     runtime: Arc<dyn Runtime>,
     limits: Limits,
+    thread: OnceLock<ThreadId>,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A reply callback that panicked must not take the whole pool down with it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the loop look at the state again (not needed from the loop itself).
+    fn wake(&self) {
+        if self.thread.get() != Some(&std::thread::current().id()) {
+            // A full socket already holds a wake-up: WouldBlock is fine.
+            let _ = (&self.waker).write(&[1]);
+        }
     }
 }
 
@@ -55,7 +97,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<Shared>,
-    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl Pool {
@@ -65,37 +107,35 @@ impl Pool {
         runtime: Arc<dyn Runtime>,
         size: usize,
         limits: Limits,
-    ) -> Self {
-        let size = size.max(1);
+    ) -> Result<Self, RuntimeError> {
+        let (waker, wakeups) = UnixStream::pair()?;
+        waker.set_nonblocking(true)?;
+        wakeups.set_nonblocking(true)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 generation: 0,
                 project,
                 closing: false,
-                pids: vec![None; size],
+                input: None,
+                pids: Vec::new(),
             }),
-            wake: Condvar::new(),
+            waker,
             runtime,
             limits,
+            thread: OnceLock::new(),
         });
-        let threads = (0..size)
-            .map(|slot| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("worker-{slot}"))
-                    .spawn(move || run_slot(&shared, slot))
-                    .unwrap_or_else(|e| {
-                        // Without threads there is no pool; the caller sees every reply fail.
-                        tracing::error!("cannot start a pool thread: {e}");
-                        std::thread::spawn(|| {})
-                    })
-            })
-            .collect();
-        Self {
+        let looped = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("pool".into())
+            .spawn(move || {
+                let _ = looped.thread.set(std::thread::current().id());
+                Loop::new(looped, wakeups, size.max(1)).run();
+            })?;
+        Ok(Self {
             shared,
-            threads: Arc::new(Mutex::new(threads)),
-        }
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
     }
 
     /// Queues a request; `job.reply` is called exactly once.
@@ -116,7 +156,22 @@ impl Pool {
         }
         state.queue.push_back(job);
         drop(state);
-        self.shared.wake.notify_one();
+        self.shared.wake();
+    }
+
+    /// Reads newline-delimited lines from `input` on the pool's own thread and calls `on_line`
+    /// with each (which typically [`submit`](Pool::submit)s a job). The returned channel is told
+    /// when `input` has ended and every line was handled.
+    pub fn read_lines(&self, input: OwnedFd, on_line: LineHandler) -> mpsc::Receiver<()> {
+        let (done, ended) = mpsc::channel();
+        self.shared.lock().input = Some(Input {
+            file: input.into(),
+            on_line,
+            pending: Vec::new(),
+            done,
+        });
+        self.shared.wake();
+        ended
     }
 
     /// Uses `project`'s new code from now on: idle workers are replaced at once, busy ones after
@@ -126,7 +181,7 @@ impl Pool {
         state.generation += 1;
         state.project = project;
         drop(state);
-        self.shared.wake.notify_all();
+        self.shared.wake();
     }
 
     /// The project requests are checked against.
@@ -136,16 +191,19 @@ impl Pool {
 
     /// Pids of the running workers (each one also leads its process group).
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.shared.lock().pids.iter().flatten().copied().collect()
+        self.shared.lock().pids.clone()
     }
 
     /// Answers every queued and in-flight request, then stops the workers.
     pub fn shutdown(&self) {
         self.shared.lock().closing = true;
-        self.shared.wake.notify_all();
-        let threads =
-            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        for thread in threads {
+        self.shared.wake();
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }
@@ -169,139 +227,360 @@ impl Pool {
     }
 }
 
-enum Next {
-    Run(Box<Job>),
-    Replace,
-    Exit,
+/// A request a worker is working on.
+struct InFlight {
+    request: Request,
+    reply: Reply,
+    timeout: Duration,
+    started: Instant,
 }
 
-/// One worker slot: runs requests one at a time, replacing its worker when needed.
-fn run_slot(shared: &Shared, slot: usize) {
-    let mut worker: Option<(WorkerProcess, u64)> = None;
-    // The environment the current worker last received.
-    let mut last_env = None;
-    // After a failed start, wait for a request before trying again (no retry loop).
-    let mut start_failed = false;
-    loop {
-        let next = {
-            let mut state = shared.lock();
-            loop {
-                let stale = worker.as_ref().is_some_and(|(_, g)| *g != state.generation);
-                if stale {
-                    break Next::Replace;
-                }
-                if let Some(job) = state.queue.pop_front() {
-                    break Next::Run(Box::new(job));
-                }
-                if state.closing {
-                    break Next::Exit;
-                }
-                if worker.is_none() && !start_failed {
-                    // Warm up before the first request arrives.
-                    break Next::Replace;
-                }
-                state = shared
-                    .wake
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+#[derive(Default)]
+struct Slot {
+    worker: Option<WorkerProcess>,
+    /// The generation the worker was started for.
+    generation: u64,
+    job: Option<InFlight>,
+    /// The environment the worker last received.
+    last_env: Option<BTreeMap<String, String>>,
+    /// After a failed start, wait for a request before trying again (no retry loop).
+    start_failed: bool,
+}
+
+/// The pool's thread.
+struct Loop {
+    shared: Arc<Shared>,
+    wakeups: UnixStream,
+    slots: Vec<Slot>,
+    input: Option<Input>,
+}
+
+impl Loop {
+    fn new(shared: Arc<Shared>, wakeups: UnixStream, size: usize) -> Self {
+        Self {
+            shared,
+            wakeups,
+            slots: (0..size).map(|_| Slot::default()).collect(),
+            input: None,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            let (closing, generation) = self.take_work();
+            for slot in 0..self.slots.len() {
+                self.tend(slot, generation, closing);
             }
+            let idle = self.slots.iter().all(|s| s.job.is_none());
+            if closing && idle && self.shared.lock().queue.is_empty() {
+                break;
+            }
+            self.wait();
+        }
+        for slot in &mut self.slots {
+            if let Some(worker) = slot.worker.take() {
+                worker.stop(true);
+            }
+        }
+        self.shared.lock().pids.clear();
+    }
+
+    /// Takes over a new input; returns whether the pool is closing, and the current generation.
+    fn take_work(&mut self) -> (bool, u64) {
+        let mut state = self.shared.lock();
+        if let Some(input) = state.input.take() {
+            self.input = Some(input);
+        }
+        (state.closing, state.generation)
+    }
+
+    /// Replaces a stale or missing worker of an idle slot, and gives it the next queued job.
+    fn tend(&mut self, index: usize, generation: u64, closing: bool) {
+        if self.slots[index].job.is_some() {
+            return;
+        }
+        if self.slots[index].worker.is_some() && self.slots[index].generation != generation {
+            self.retire(index);
+        }
+        let queued = !self.shared.lock().queue.is_empty();
+        let slot = &self.slots[index];
+        if slot.worker.is_none() && (queued || (!closing && !slot.start_failed)) {
+            self.start(index, generation);
+        }
+        let job = self.shared.lock().queue.pop_front();
+        if let Some(job) = job {
+            self.dispatch(index, job);
+        }
+    }
+
+    fn start(&mut self, index: usize, generation: u64) {
+        let project = Arc::clone(&self.shared.lock().project);
+        let cmd = self.shared.runtime.worker_command(&project, true);
+        // The worker's own environment is minimal; each request brings its tool's.
+        let env: Vec<(String, String)> = crate::env::BASE
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+            .collect();
+        let limits = &self.shared.limits;
+        let slot = &mut self.slots[index];
+        slot.last_env = None;
+        slot.generation = generation;
+        match WorkerProcess::spawn(&cmd, &env, limits.max_result_bytes, limits.max_log_bytes) {
+            Ok(worker) => {
+                self.shared.lock().pids.push(worker.pid());
+                slot.worker = Some(worker);
+                slot.start_failed = false;
+            }
+            Err(e) => {
+                tracing::error!("cannot start a worker: {e}");
+                slot.start_failed = true;
+            }
+        }
+    }
+
+    /// Sends `job` to the slot's worker (started by [`Loop::tend`] when it could be).
+    fn dispatch(&mut self, index: usize, mut job: Job) {
+        let slot = &mut self.slots[index];
+        let Some(worker) = slot.worker.as_mut() else {
+            let error = RuntimeError::WorkerExited {
+                status: "could not be started".into(),
+            };
+            (job.reply)(failure(&job.request, &error, Duration::ZERO));
+            return;
         };
-        match next {
-            Next::Exit => {
-                if let Some((w, _)) = worker.take() {
-                    w.stop(true);
+        // Replacing process.env costs the worker time on every call; skip it when nothing
+        // changed.
+        if job.request.env.is_some() && job.request.env == slot.last_env {
+            job.request.env = None;
+        } else {
+            slot.last_env.clone_from(&job.request.env);
+        }
+        let started = Instant::now();
+        let sent = serde_json::to_vec(&job.request)
+            .map_err(std::io::Error::from)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                worker.reset_log_count();
+                if line.len() <= PIPE_BUFFER {
+                    return worker.send(&line);
                 }
-                shared.lock().pids[slot] = None;
-                return;
-            }
-            Next::Replace => {
-                if let Some((w, _)) = worker.take() {
-                    w.stop(true);
-                }
-                last_env = None;
-                worker = spawn(shared, slot);
-                start_failed = worker.is_none();
-            }
-            Next::Run(mut job) => {
-                if worker.is_none() {
-                    last_env = None;
-                    worker = spawn(shared, slot);
-                    start_failed = worker.is_none();
-                }
-                let started = Instant::now();
-                let outcome = match worker.as_mut() {
-                    Some((w, _)) => call(w, &mut last_env, &mut job, &shared.limits),
-                    None => Err(RuntimeError::WorkerExited {
-                        status: "could not be started".into(),
-                    }),
-                };
-                let response = match outcome {
-                    Ok(response) => response,
-                    Err(error) => {
-                        // The worker is in an unknown state: replace it.
-                        if let Some((w, _)) = worker.take() {
-                            w.stop(true);
-                        }
-                        shared.lock().pids[slot] = None;
-                        failure(&job.request, &error, started.elapsed())
-                    }
-                };
-                (job.reply)(response);
-            }
+                let mut stdin = worker
+                    .stdin
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?
+                    .try_clone()?;
+                std::thread::spawn(move || {
+                    // A worker that died makes this fail; its closed fd 3 tells the loop.
+                    let _ = stdin.write_all(&line);
+                });
+                Ok(())
+            });
+        slot.job = Some(InFlight {
+            request: job.request,
+            reply: job.reply,
+            timeout: job.timeout,
+            started,
+        });
+        if sent.is_err() {
+            // The worker is gone; its exit status says why.
+            self.fail(index, Event::Answer(Ok(Vec::new())));
         }
     }
-}
 
-fn spawn(shared: &Shared, slot: usize) -> Option<(WorkerProcess, u64)> {
-    let (project, generation) = {
-        let state = shared.lock();
-        (Arc::clone(&state.project), state.generation)
-    };
-    let cmd = shared.runtime.worker_command(&project, true);
-    // The worker's own environment is minimal; each request brings its tool's.
-    let env: Vec<(String, String)> = crate::env::BASE
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
-        .collect();
-    match WorkerProcess::spawn(
-        &cmd,
-        &env,
-        shared.limits.max_result_bytes,
-        shared.limits.max_log_bytes,
-    ) {
-        Ok(worker) => {
-            shared.lock().pids[slot] = Some(worker.pid());
-            Some((worker, generation))
-        }
-        Err(e) => {
-            tracing::error!("cannot start a worker: {e}");
-            None
-        }
-    }
-}
+    /// Sleeps until a worker answers, a line arrives, another thread wakes the loop, or the
+    /// nearest deadline; then handles what happened.
+    fn wait(&mut self) {
+        let now = Instant::now();
+        let nearest = self
+            .slots
+            .iter()
+            .filter_map(|s| s.job.as_ref().map(|j| j.started + j.timeout))
+            .min()
+            .map(|deadline| deadline.saturating_duration_since(now).min(SLICE));
+        let timeout = match nearest {
+            // Rounded up: a deadline a few microseconds away must not spin.
+            Some(wait) => {
+                PollTimeout::try_from(wait + Duration::from_micros(999)).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
 
-fn call(
-    worker: &mut WorkerProcess,
-    last_env: &mut Option<BTreeMap<String, String>>,
-    job: &mut Job,
-    limits: &Limits,
-) -> Result<Response, RuntimeError> {
-    // Replacing process.env costs the worker time on every call; skip it when nothing changed.
-    if job.request.env.is_some() && job.request.env == *last_env {
-        job.request.env = None;
-    } else {
-        last_env.clone_from(&job.request.env);
+        let (ready_wakeups, ready_input, ready_workers) = {
+            let mut fds = vec![PollFd::new(self.wakeups.as_fd(), PollFlags::POLLIN)];
+            let input_at = self.input.as_ref().map(|input| {
+                fds.push(PollFd::new(input.file.as_fd(), PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let mut workers = Vec::new();
+            for (index, slot) in self.slots.iter().enumerate() {
+                if let Some(worker) = &slot.worker {
+                    fds.push(PollFd::new(worker.protocol_fd(), PollFlags::POLLIN));
+                    workers.push((index, fds.len() - 1));
+                }
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return,
+                Err(e) => {
+                    tracing::error!("the pool cannot poll its workers: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                    return;
+                }
+            }
+            let ready = |i: usize| fds[i].any().unwrap_or(false);
+            let ready_workers: Vec<usize> = workers
+                .into_iter()
+                .filter(|&(_, at)| ready(at))
+                .map(|(index, _)| index)
+                .collect();
+            (ready(0), input_at.is_some_and(ready), ready_workers)
+        };
+
+        if ready_wakeups {
+            let mut sink = [0u8; 64];
+            while matches!((&self.wakeups).read(&mut sink), Ok(n) if n > 0) {}
+        }
+        for index in ready_workers {
+            self.on_readable(index);
+        }
+        if ready_input {
+            self.read_input();
+        }
+        self.check_limits();
     }
-    let mut line = serde_json::to_vec(&job.request).map_err(|e| RuntimeError::Io(e.into()))?;
-    line.push(b'\n');
-    worker.reset_log_count();
-    if worker.send(&line).is_err() {
-        return Err(RuntimeError::WorkerExited {
-            status: worker.exit_status(Duration::from_millis(100)),
+
+    fn on_readable(&mut self, index: usize) {
+        let slot = &mut self.slots[index];
+        let Some(worker) = slot.worker.as_mut() else {
+            return;
+        };
+        let Some(event) = worker.read_answer() else {
+            return;
+        };
+        if slot.job.is_none() {
+            // An idle worker has nothing to say: it ended (or broke the protocol). Replace it
+            // before a request needs it.
+            self.retire(index);
+            return;
+        }
+        match event {
+            Event::Answer(Ok(line)) if !line.is_empty() => self.succeed(index, &line),
+            other => self.fail(index, other),
+        }
+    }
+
+    fn succeed(&mut self, index: usize, line: &[u8]) {
+        let slot = &mut self.slots[index];
+        let Some(job) = slot.job.take() else { return };
+        match serde_json::from_slice::<Response>(line) {
+            Ok(response) => (job.reply)(response),
+            Err(e) => {
+                let error = RuntimeError::BadResponse {
+                    reason: e.to_string(),
+                };
+                (job.reply)(failure(&job.request, &error, job.started.elapsed()));
+                self.retire(index);
+            }
+        }
+    }
+
+    /// Ends the slot's request with the error `event` stands for, and replaces its worker.
+    fn fail(&mut self, index: usize, event: Event) {
+        let limits = self.shared.limits;
+        let slot = &mut self.slots[index];
+        let (Some(job), Some(mut worker)) = (slot.job.take(), slot.worker.take()) else {
+            return;
+        };
+        let pid = worker.pid();
+        let shared = Arc::clone(&self.shared);
+        // Waiting for an exit status or a grace period must not hold up the other workers.
+        std::thread::spawn(move || {
+            let outcome = answer(
+                event,
+                &mut worker,
+                &limits,
+                &job.request.tool_id,
+                job.timeout,
+            );
+            worker.stop(true);
+            forget_pid(&shared, pid);
+            let error = outcome.err().unwrap_or(RuntimeError::WorkerExited {
+                status: "answered after a failure".into(),
+            });
+            (job.reply)(failure(&job.request, &error, job.started.elapsed()));
         });
     }
-    let event = worker.next_answer(Instant::now() + job.timeout, None);
-    answer(event, worker, limits, &job.request.tool_id, job.timeout)
+
+    /// Stops the slot's worker in the background (the slot starts a new one when needed).
+    fn retire(&mut self, index: usize) {
+        if let Some(worker) = self.slots[index].worker.take() {
+            let pid = worker.pid();
+            let shared = Arc::clone(&self.shared);
+            std::thread::spawn(move || {
+                worker.stop(true);
+                forget_pid(&shared, pid);
+            });
+        }
+    }
+
+    /// Deadlines and log caps of the requests in flight.
+    fn check_limits(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            let (Some(job), Some(worker)) = (&slot.job, &mut slot.worker) else {
+                continue;
+            };
+            let event = if now >= job.started + job.timeout {
+                Some(Event::TimedOut)
+            } else {
+                worker
+                    .take_answer()
+                    .filter(|e| matches!(e, Event::LogTooLarge))
+            };
+            if let Some(event) = event {
+                self.fail(index, event);
+            }
+        }
+    }
+
+    fn read_input(&mut self) {
+        let Some(input) = self.input.as_mut() else {
+            return;
+        };
+        let mut chunk = [0u8; 1 << 16];
+        // One read, which a readable fd answers without blocking (stdin is not ours to make
+        // non-blocking). An error ends the input as EOF does.
+        let n = match (&input.file).read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
+            Err(_) => 0,
+        };
+        input.pending.extend_from_slice(&chunk[..n]);
+        let mut start = 0;
+        while let Some(end) = input.pending[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&input.pending[start..start + end]).into_owned();
+            start += end + 1;
+            if !line.trim().is_empty() {
+                (input.on_line)(&line);
+            }
+        }
+        input.pending.drain(..start);
+        if n == 0 {
+            let line = String::from_utf8_lossy(&std::mem::take(&mut input.pending)).into_owned();
+            if !line.trim().is_empty() {
+                (input.on_line)(&line);
+            }
+            if let Some(input) = self.input.take() {
+                let _ = input.done.send(());
+            }
+        }
+    }
+}
+
+/// Drops `pid` from the pids [`Pool::kill_all`] signals, once its worker is stopped.
+fn forget_pid(shared: &Shared, pid: u32) {
+    shared.lock().pids.retain(|&p| p != pid);
 }
 
 fn failure(request: &Request, error: &RuntimeError, elapsed: Duration) -> Response {

@@ -48,6 +48,8 @@ pub struct WorkerProcess {
     protocol: std::io::PipeReader,
     /// Bytes read from fd 3 that are not yet part of a returned answer.
     pending: Vec<u8>,
+    /// How much of `pending` is known to hold no newline.
+    searched: usize,
     max_result: usize,
     /// Bytes of tool output since the last [`WorkerProcess::reset_log_count`].
     logged: Arc<AtomicUsize>,
@@ -100,6 +102,7 @@ impl WorkerProcess {
             stdin: Some(stdin_tx),
             protocol: protocol_rx,
             pending: Vec::new(),
+            searched: 0,
             max_result,
             logged,
             log_overflow,
@@ -129,25 +132,10 @@ impl WorkerProcess {
     }
 
     /// Waits for the next answer line until `deadline`, or an interrupt, or a cap violation.
-    /// A line, not EOF, ends an answer: a process the tool started inherits fd 3 and could keep
-    /// it open long after the worker is gone.
     pub fn next_answer(&mut self, deadline: Instant, interrupt: Option<&AtomicBool>) -> Event {
-        use std::os::fd::AsFd;
-        let mut chunk = vec![0u8; 1 << 16];
-        let mut searched = 0;
         loop {
-            // Over the log cap, the answer (if any) does not count: the tool broke a limit.
-            if self.log_overflow.load(Ordering::Relaxed) {
-                return Event::LogTooLarge;
-            }
-            if let Some(i) = self.pending[searched..].iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.pending.drain(..=searched + i).collect();
-                line.pop();
-                return Event::Answer(Ok(line));
-            }
-            searched = self.pending.len();
-            if self.pending.len() > self.max_result {
-                return Event::ResultTooLarge;
+            if let Some(event) = self.take_answer() {
+                return event;
             }
             if interrupt.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
                 return Event::Interrupted;
@@ -159,22 +147,61 @@ impl WorkerProcess {
             let wait = SLICE.min(deadline - now);
             let millis = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
             let mut fds = [nix::poll::PollFd::new(
-                self.protocol.as_fd(),
+                self.protocol_fd(),
                 nix::poll::PollFlags::POLLIN,
             )];
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(millis)) {
-                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
-                Ok(_) => {}
+                Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(_) => {
+                    if let Some(event) = self.read_answer() {
+                        return event;
+                    }
+                }
                 Err(e) => return Event::Answer(Err(e.into())),
             }
-            match self.protocol.read(&mut chunk) {
-                // EOF: the worker is gone (a partial line is not an answer).
-                Ok(0) => return Event::Answer(Ok(Vec::new())),
-                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Event::Answer(Err(e)),
-            }
         }
+    }
+
+    /// The read end of the protocol channel, for a caller that polls several workers at once
+    /// (and then calls [`WorkerProcess::read_answer`]).
+    pub fn protocol_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.protocol.as_fd()
+    }
+
+    /// Reads what the protocol channel holds (one read: call it when a poll says the channel is
+    /// readable) and returns the outcome once there is one.
+    pub fn read_answer(&mut self) -> Option<Event> {
+        let mut chunk = [0u8; 1 << 14];
+        match self.protocol.read(&mut chunk) {
+            // EOF: the worker is gone (a partial line is not an answer).
+            Ok(0) => return Some(Event::Answer(Ok(Vec::new()))),
+            Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Some(Event::Answer(Err(e))),
+        }
+        self.take_answer()
+    }
+
+    /// The outcome that the bytes read so far (and the log cap) decide, if any. A line, not EOF,
+    /// ends an answer: a process the tool started inherits fd 3 and could keep it open long
+    /// after the worker is gone.
+    pub fn take_answer(&mut self) -> Option<Event> {
+        // Over the log cap, the answer (if any) does not count: the tool broke a limit.
+        if self.log_overflow.load(Ordering::Relaxed) {
+            return Some(Event::LogTooLarge);
+        }
+        if let Some(i) = self.pending[self.searched..]
+            .iter()
+            .position(|&b| b == b'\n')
+        {
+            let mut line: Vec<u8> = self.pending.drain(..=self.searched + i).collect();
+            line.pop();
+            self.searched = 0;
+            return Some(Event::Answer(Ok(line)));
+        }
+        self.searched = self.pending.len();
+        (self.pending.len() > self.max_result).then_some(Event::ResultTooLarge)
     }
 
     /// How the worker ended, waiting up to `grace` for it.
