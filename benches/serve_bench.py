@@ -82,7 +82,7 @@ def round_trips(cmd, cwd, env, calls):
     return samples
 
 
-def compare_round_trips(commands, cwd, env, calls, rounds=6):
+def compare_round_trips(commands, cwd, env, calls, rounds=10):
     """Median round trip of each command, over `rounds` processes each, run alternately.
 
     Where the scheduler places the processes (one core or two) changes a round trip by a factor
@@ -90,9 +90,14 @@ def compare_round_trips(commands, cwd, env, calls, rounds=6):
     interleaved, keep that luck out of the ratio.
     """
     samples = {name: [] for name in commands}
+    per_process = {name: [] for name in commands}
     for _ in range(rounds):
         for name, cmd in commands.items():
-            samples[name] += round_trips(cmd, cwd, env, calls // rounds)
+            run = round_trips(cmd, cwd, env, calls // rounds)
+            samples[name] += run
+            per_process[name].append(statistics.median(run))
+    for name, medians in per_process.items():
+        print(f"  {name:>6}: per-process medians " + " ".join(f"{m * 1e6:.0f}" for m in medians) + " us")
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -173,7 +178,7 @@ def reload_latency(binary, root, env, edits=10):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--binary")
     parser.add_argument("--round-trip-only", action="store_true", help="measure 1. only")
     args = parser.parse_args()

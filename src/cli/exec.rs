@@ -221,16 +221,22 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         eprintln!("compozy: tool `{}` failed:\n{details}", tool.id);
         return ExitCode::Failure;
     }
-    if let Err(reason) = check_schema(tool.output.as_ref(), &response.result) {
-        out.problems([&Problem::new(ExecError::InvalidOutput {
-            tool: tool.id.clone(),
-            reason,
-        })]);
-        return ExitCode::Failure;
+    if tool.output.is_some() {
+        let checked = response
+            .result_value()
+            .map_err(|e| e.to_string())
+            .and_then(|result| check_schema(tool.output.as_ref(), &result));
+        if let Err(reason) = checked {
+            out.problems([&Problem::new(ExecError::InvalidOutput {
+                tool: tool.id.clone(),
+                reason,
+            })]);
+            return ExitCode::Failure;
+        }
     }
+    // The result exactly as the tool's worker serialised it.
     let mut stdout = std::io::stdout().lock();
-    let written = serde_json::to_writer(&mut stdout, &response.result)
-        .map_err(std::io::Error::from)
+    let written = std::io::Write::write_all(&mut stdout, response.result.get().as_bytes())
         .and_then(|()| std::io::Write::write_all(&mut stdout, b"\n"))
         .and_then(|()| std::io::Write::flush(&mut stdout));
     match written {

@@ -43,6 +43,10 @@ pub struct Job {
 
 /// How often the loop looks at the log caps while a request is in flight.
 const SLICE: Duration = Duration::from_millis(25);
+/// How long the loop keeps polling without sleeping after a request went out or an answer came
+/// back: a sleeping thread takes tens of microseconds to wake on another core, more than a warm
+/// worker's whole round trip. An idle pool does not spin.
+const SPIN: Duration = Duration::from_micros(50);
 /// A request larger than a pipe holds is written from a helper thread, so that a worker that
 /// does not read cannot stall the pool.
 const PIPE_BUFFER: usize = 64 * 1024;
@@ -242,7 +246,7 @@ struct Slot {
     generation: u64,
     job: Option<InFlight>,
     /// The environment the worker last received.
-    last_env: Option<BTreeMap<String, String>>,
+    last_env: Option<Arc<BTreeMap<String, String>>>,
     /// After a failed start, wait for a request before trying again (no retry loop).
     start_failed: bool,
 }
@@ -253,6 +257,8 @@ struct Loop {
     wakeups: UnixStream,
     slots: Vec<Slot>,
     input: Option<Input>,
+    /// Until when the next wait polls without sleeping (see [`SPIN`]).
+    hot_until: Option<Instant>,
 }
 
 impl Loop {
@@ -262,6 +268,7 @@ impl Loop {
             wakeups,
             slots: (0..size).map(|_| Slot::default()).collect(),
             input: None,
+            hot_until: None,
         }
     }
 
@@ -375,6 +382,7 @@ impl Loop {
                 });
                 Ok(())
             });
+        self.hot_until = Some(started + SPIN);
         slot.job = Some(InFlight {
             request: job.request,
             reply: job.reply,
@@ -418,13 +426,23 @@ impl Loop {
                     workers.push((index, fds.len() - 1));
                 }
             }
-            match poll(&mut fds, timeout) {
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => return,
-                Err(e) => {
-                    tracing::error!("the pool cannot poll its workers: {e}");
-                    std::thread::sleep(Duration::from_millis(10));
-                    return;
+            // Right after a request went out or an answer came back, the next event is usually
+            // microseconds away: look for it without sleeping for a short while, since waking a
+            // sleeping thread costs more than the round trip itself on a small machine.
+            let spin_until = self.hot_until.take().filter(|&until| until > now);
+            loop {
+                let spinning = spin_until.is_some_and(|until| Instant::now() < until);
+                match poll(&mut fds, if spinning { PollTimeout::ZERO } else { timeout }) {
+                    // Yielding, not spinning in place: a worker or client woken on this core runs
+                    // at once instead of waiting for the spin to end.
+                    Ok(0) if spinning => std::thread::yield_now(),
+                    Ok(_) => break,
+                    Err(nix::errno::Errno::EINTR) => return,
+                    Err(e) => {
+                        tracing::error!("the pool cannot poll its workers: {e}");
+                        std::thread::sleep(Duration::from_millis(10));
+                        return;
+                    }
                 }
             }
             let ready = |i: usize| fds[i].any().unwrap_or(false);
@@ -472,6 +490,8 @@ impl Loop {
     fn succeed(&mut self, index: usize, line: &[u8]) {
         let slot = &mut self.slots[index];
         let Some(job) = slot.job.take() else { return };
+        // The client's next request often follows its answer within microseconds.
+        self.hot_until = Some(Instant::now() + SPIN);
         match serde_json::from_slice::<Response>(line) {
             Ok(response) => (job.reply)(response),
             Err(e) => {

@@ -1,10 +1,12 @@
 //! The worker protocol (SPEC §4): one JSON request in, one JSON response out.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// What a worker is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,9 +22,10 @@ pub struct Request {
     /// The tool's second argument.
     pub config: Value,
     /// The tool's whole environment (it replaces the worker's: one worker serves many tools);
-    /// `None` keeps the environment of the previous request.
+    /// `None` keeps the environment of the previous request. Shared: a server hands the same
+    /// map to every request of a tool, and the pool recognises it without comparing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<BTreeMap<String, String>>,
+    pub env: Option<Arc<BTreeMap<String, String>>>,
     /// The deadline, enforced by the executor.
     pub timeout_ms: u64,
 }
@@ -56,12 +59,13 @@ pub struct Metadata {
 }
 
 /// A worker's answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Response {
     /// The request's `id`.
     pub id: Value,
-    /// The tool's result (`null` on error).
-    pub result: Value,
+    /// The tool's result (`null` on error), as the worker wrote it: passed on without being
+    /// parsed into a tree and written out again (see [`Response::result_value`]).
+    pub result: Box<RawValue>,
     /// The tool's error, if it failed.
     pub error: Option<ToolError>,
     /// Timing.
@@ -71,17 +75,24 @@ pub struct Response {
 /// A new execution id: unique within this machine and time.
 pub fn new_exec_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // `process::id` is a system call each time; the pid does not change.
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!(
         "{nanos:x}-{:x}-{:x}",
-        std::process::id(),
+        PID.get_or_init(std::process::id),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
 
 impl Response {
+    /// The result as a JSON tree (for a schema check).
+    pub fn result_value(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(self.result.get())
+    }
+
     /// An error answer produced by compozy itself (timeout, crashed worker, invalid request).
     pub fn failure(
         id: Value,
@@ -93,7 +104,7 @@ impl Response {
     ) -> Self {
         Self {
             id,
-            result: Value::Null,
+            result: RawValue::NULL.to_owned(),
             error: Some(ToolError {
                 name: name.to_owned(),
                 message,

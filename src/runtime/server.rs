@@ -18,7 +18,8 @@ pub struct Server {
     pool: Pool,
     project: Arc<Project>,
     process_env: BTreeMap<String, String>,
-    envs: HashMap<String, ToolEnv>,
+    /// Each tool's resolved environment, and the map its requests carry.
+    envs: HashMap<String, (ToolEnv, Arc<BTreeMap<String, String>>)>,
     validators: Validators,
 }
 
@@ -38,7 +39,11 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
     if response.error.is_some() {
         return response;
     }
-    match super::input::check(validator, &response.result) {
+    let checked = response
+        .result_value()
+        .map_err(|e| e.to_string())
+        .and_then(|result| super::input::check(validator, &result));
+    match checked {
         Ok(()) => response,
         Err(reason) => {
             let tool = response.metadata.tool_id.clone().unwrap_or_default();
@@ -187,16 +192,21 @@ impl Server {
         if let Some(unknown) = fields.keys().next() {
             return Err(bad(format!("unknown field `{unknown}`")));
         }
-        let base = match self.envs.get(&tool.id) {
-            Some(env) => env.clone(),
+        let (base, map) = match self.envs.get(&tool.id) {
+            Some(env) => env,
             None => {
                 let env = crate::env::resolve(&project, tool, &self.process_env)
                     .map_err(|e| bad(e.to_string()))?;
-                self.envs.insert(tool.id.clone(), env.clone());
-                env
+                let map = Arc::new(env.to_map());
+                self.envs.entry(tool.id.clone()).or_insert((env, map))
             }
         };
-        let env = crate::env::with_request(base, &request_env);
+        // Most requests bring no variables of their own: they share the tool's map.
+        let env = if request_env.is_empty() {
+            Arc::clone(map)
+        } else {
+            Arc::new(crate::env::with_request(base.clone(), &request_env).to_map())
+        };
         Ok((
             Request {
                 id,
@@ -204,7 +214,7 @@ impl Server {
                 tool_exec_id,
                 input,
                 config,
-                env: Some(env.to_map()),
+                env: Some(env),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             },
             timeout,
