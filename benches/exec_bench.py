@@ -4,7 +4,8 @@ module and prints its result. Both are timed in this run, alternating, as median
 
 Target (SPEC §7, issue #3): exec within 20 % of the bare one-shot (about 7-8 ms here).
 Also times the generated worker started directly (no compozy), to show what the worker itself
-costs over the bare script.
+costs over the bare script, and `compozy --version`: the cost of starting and ending the compozy
+process at all, which every exec pays.
 
 Usage: python3 benches/exec_bench.py [--runs N] [--binary PATH]
 Needs `npm ci` (for bun); builds compozy with `cargo build --release` unless --binary is given.
@@ -57,7 +58,7 @@ def main():
         time.sleep(1.1)
 
         request = b'{"id":1,"tool_id":"add","tool_exec_id":"x","input":{"a":1,"b":2},"config":{},"env":{},"timeout_ms":1000}'
-        bare, exec_, worker = [], [], []
+        bare, exec_, worker, start = [], [], [], []
         for _ in range(args.runs):
             t, out = timed([bun, "--no-env-file", "bare.ts", '{"a":1,"b":2}'], root)
             assert out.strip() == b"3", out
@@ -65,6 +66,8 @@ def main():
             t, out = timed([binary, "exec", "add", "--input", '{"a":1,"b":2}'], root, env=env)
             assert out.strip() == b"3", out
             exec_.append(t)
+            t, _ = timed([binary, "--version"], root)
+            start.append(t)
             # The worker answers on fd 3, as compozy sets it up.
             r, w = os.pipe()
             if 3 in (r, w):
@@ -86,6 +89,9 @@ def main():
     print(f"  bare bun one-shot (baseline)  {base:7.2f} ms   1.00x")
     print(f"  generated worker, bare        {wk:7.2f} ms   {wk / base:.2f}x")
     print(f"  compozy exec                  {e:7.2f} ms   {e / base:.2f}x   target <= 1.20x")
+    sv = statistics.median(start) * 1000
+    print(f"  compozy --version (start+exit of the compozy process alone, part of exec)"
+          f"  {sv:.2f} ms   {sv / base:.2f}x")
 
 
 if __name__ == "__main__":
