@@ -476,8 +476,10 @@ impl Loop {
             return;
         };
         if slot.job.is_none() {
-            // An idle worker has nothing to say: it ended (or broke the protocol). Replace it
-            // before a request needs it.
+            // An idle worker has nothing to say: it ended (or broke the protocol). Its
+            // replacement waits for a request: a worker that dies on start must not be
+            // restarted in a loop.
+            slot.start_failed = true;
             self.retire(index);
             return;
         }
@@ -553,10 +555,10 @@ impl Loop {
             };
             let event = if now >= job.started + job.timeout {
                 Some(Event::TimedOut)
+            } else if worker.log_cap_exceeded() {
+                Some(Event::LogTooLarge)
             } else {
-                worker
-                    .take_answer()
-                    .filter(|e| matches!(e, Event::LogTooLarge))
+                None
             };
             if let Some(event) = event {
                 self.fail(index, event);

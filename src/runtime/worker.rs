@@ -183,12 +183,18 @@ impl WorkerProcess {
         self.take_answer()
     }
 
+    /// Whether the tool's output has passed the log cap since the last
+    /// [`WorkerProcess::reset_log_count`].
+    pub fn log_cap_exceeded(&self) -> bool {
+        self.log_overflow.load(Ordering::Relaxed)
+    }
+
     /// The outcome that the bytes read so far (and the log cap) decide, if any. A line, not EOF,
     /// ends an answer: a process the tool started inherits fd 3 and could keep it open long
     /// after the worker is gone.
-    pub fn take_answer(&mut self) -> Option<Event> {
+    fn take_answer(&mut self) -> Option<Event> {
         // Over the log cap, the answer (if any) does not count: the tool broke a limit.
-        if self.log_overflow.load(Ordering::Relaxed) {
+        if self.log_cap_exceeded() {
             return Some(Event::LogTooLarge);
         }
         if let Some(i) = self.pending[self.searched..]

@@ -276,6 +276,38 @@ fn sigterm_leaves_no_process_behind(runtime: &str) {
     assert!(!alive(child), "the tool's child {child} survived SIGTERM");
 }
 
+/// A worker that dies as it starts (here: a Bun preload that exits) is not restarted in a loop:
+/// its replacement waits for a request, which gets an error answer.
+#[test]
+fn a_worker_that_dies_on_start_is_not_restarted_in_a_loop() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: add\n    execute: ./tools/add.ts\n",
+        ),
+        (
+            "tools/add.ts",
+            "export function run(i: { a: number; b: number }) {\n  return i.a + i.b;\n}\n",
+        ),
+        ("bunfig.toml", "preload = [\"./boom.ts\"]\n"),
+        (
+            "boom.ts",
+            "import { appendFileSync } from \"node:fs\";\nappendFileSync(\"starts.log\", \"x\\n\");\nprocess.exit(3);\n",
+        ),
+    ]);
+    let starts = || p.read("starts.log").lines().count();
+    let mut serve = Serve::start(&p, "bun", 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(starts() <= 2, "{} starts while idle", starts());
+    serve.send(&json!({"id": 1, "tool_id": "add", "input": {"a": 1, "b": 2}}));
+    let answer = serve.recv();
+    assert_eq!(answer["error"]["name"], "WorkerExitedError", "{answer}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(starts() <= 5, "{} starts after one request", starts());
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
 on_both_runtimes!(
     pipelined_requests_are_all_answered_by_id,
     crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving,
