@@ -9,9 +9,6 @@ use super::protocol::{Request, Response};
 use super::worker::{Event, GRACE, WorkerProcess};
 use super::{Limits, WorkerCommand};
 
-/// What a pipe holds without a reader (Linux's default), so a write of this size never blocks.
-const PIPE_BUFFER: usize = 64 * 1024;
-
 /// SIGINT/SIGTERM received by compozy; registered once per process.
 pub fn interrupted() -> &'static Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
@@ -71,18 +68,8 @@ pub fn run(
     let started = Instant::now();
     let mut worker = WorkerProcess::spawn(cmd, env, limits.max_result_bytes, limits.max_log_bytes)?;
     let line = serde_json::to_vec(request).map_err(|e| RuntimeError::Io(e.into()))?;
-    if let Some(mut stdin) = worker.stdin.take() {
-        // The worker reads all of stdin before anything else, so a request that fits in the pipe
-        // is written directly; a larger one from a thread, so that the deadline still holds. A
-        // worker that died early makes the write fail with EPIPE; its exit status tells the story.
-        if line.len() <= PIPE_BUFFER {
-            let _ = std::io::Write::write_all(&mut stdin, &line);
-        } else {
-            std::thread::spawn(move || {
-                let _ = std::io::Write::write_all(&mut stdin, &line);
-            });
-        }
-    }
+    // A worker that died early makes the write fail; its exit status tells the story.
+    let _ = worker.send(line, true);
 
     let event = worker.next_answer(started + timeout, Some(interrupt));
     let outcome = answer(event, &mut worker, limits, &request.tool_id, timeout);

@@ -20,7 +20,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::error::RuntimeError;
 use super::oneshot::answer;
 use super::protocol::{Request, Response};
-use super::worker::{Event, WorkerProcess};
+use super::worker::{Event, SLICE, WorkerProcess};
 use super::{Limits, Runtime};
 use crate::config::Project;
 
@@ -41,15 +41,10 @@ pub struct Job {
     pub reply: Reply,
 }
 
-/// How often the loop looks at the log caps while a request is in flight.
-const SLICE: Duration = Duration::from_millis(25);
 /// How long the loop keeps polling without sleeping after a request went out or an answer came
 /// back: a sleeping thread takes tens of microseconds to wake on another core, more than a warm
 /// worker's whole round trip. An idle pool does not spin.
 const SPIN: Duration = Duration::from_micros(50);
-/// A request larger than a pipe holds is written from a helper thread, so that a worker that
-/// does not read cannot stall the pool.
-const PIPE_BUFFER: usize = 64 * 1024;
 
 struct Input {
     file: std::fs::File,
@@ -309,12 +304,12 @@ impl Loop {
         if self.slots[index].worker.is_some() && self.slots[index].generation != generation {
             self.retire(index);
         }
-        let queued = !self.shared.lock().queue.is_empty();
+        let job = self.shared.lock().queue.pop_front();
         let slot = &self.slots[index];
-        if slot.worker.is_none() && (queued || (!closing && !slot.start_failed)) {
+        // A missing worker is started for a job, or ahead of one (unless its last start failed).
+        if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
             self.start(index, generation);
         }
-        let job = self.shared.lock().queue.pop_front();
         if let Some(job) = job {
             self.dispatch(index, job);
         }
@@ -368,19 +363,7 @@ impl Loop {
             .and_then(|mut line| {
                 line.push(b'\n');
                 worker.reset_log_count();
-                if line.len() <= PIPE_BUFFER {
-                    return worker.send(&line);
-                }
-                let mut stdin = worker
-                    .stdin
-                    .as_ref()
-                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?
-                    .try_clone()?;
-                std::thread::spawn(move || {
-                    // A worker that died makes this fail; its closed fd 3 tells the loop.
-                    let _ = stdin.write_all(&line);
-                });
-                Ok(())
+                worker.send(line, false)
             });
         self.hot_until = Some(started + SPIN);
         slot.job = Some(InFlight {

@@ -1,7 +1,7 @@
 //! A worker process: spawned in its own process group, requests in on stdin, answers out on fd 3,
 //! the tool's stdout and stderr forwarded to compozy's stderr (counted against a cap).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, PipeWriter, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -31,7 +31,9 @@ pub enum Event {
 }
 
 /// How often a wait wakes up to look at the interrupt flag and the log cap.
-const SLICE: Duration = Duration::from_millis(25);
+pub const SLICE: Duration = Duration::from_millis(25);
+/// What a pipe holds without a reader (Linux's default), so a write of this size never blocks.
+const PIPE_BUFFER: usize = 64 * 1024;
 
 /// A running worker.
 pub struct WorkerProcess {
@@ -41,8 +43,8 @@ pub struct WorkerProcess {
     ended: Option<WaitStatus>,
     /// Set by [`WorkerProcess::stop`] (or the drop that does the same).
     stopped: bool,
-    /// Requests go here (taken by one-shot callers that close it after one request).
-    pub stdin: Option<std::io::PipeWriter>,
+    /// Requests go here (until [`WorkerProcess::send`] is told the request is the last).
+    stdin: Option<PipeWriter>,
     /// The read end of fd 3, read by the waiting thread itself (no hand-off between threads on
     /// the hot path).
     protocol: std::io::PipeReader,
@@ -115,14 +117,26 @@ impl WorkerProcess {
         self.pid.as_raw().unsigned_abs()
     }
 
-    /// Sends one request line. `line` ends with its newline: one write, so that the worker wakes
-    /// up once, to a whole line.
-    pub fn send(&mut self, line: &[u8]) -> std::io::Result<()> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        stdin.write_all(line)
+    /// Sends a request (`line`, with its newline for a persistent worker); `last`: then closes
+    /// stdin, which a one-shot worker reads to its end. A request that fits in a pipe is written
+    /// at once, in one write (the worker wakes up once, to a whole line); a larger one from a
+    /// thread, so that a worker that does not read cannot hold up the caller or its deadline. A
+    /// worker that died makes the write fail; its closed fd 3 and exit status tell the story.
+    pub fn send(&mut self, line: Vec<u8>, last: bool) -> std::io::Result<()> {
+        let stdin = if last {
+            self.stdin.take()
+        } else {
+            self.stdin.as_ref().map(PipeWriter::try_clone).transpose()?
+        };
+        let mut stdin =
+            stdin.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        if line.len() <= PIPE_BUFFER {
+            return stdin.write_all(&line);
+        }
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&line);
+        });
+        Ok(())
     }
 
     /// Starts counting tool output from zero (the cap is per request).

@@ -154,6 +154,20 @@ fn async_default_export(runtime: &str) {
     assert_eq!(result(&out), json!(42));
 }
 
+/// An input larger than a pipe holds (written from a helper thread) arrives whole.
+fn large_input_arrives_whole(runtime: &str) {
+    let p = project();
+    let big = "y".repeat(3 << 20);
+    p.write("big.json", &json!({"city": big}).to_string());
+    let (out, _) = exec(&p, runtime, &["echo", "--input-file", "big.json"]);
+    let result = result(&out);
+    assert_eq!(
+        result["input"]["city"].as_str().map(str::len),
+        Some(3 << 20)
+    );
+    assert_eq!(result["input"]["unit"], "metric");
+}
+
 fn input_from_a_file_and_stdin(runtime: &str) {
     let p = project();
     p.write("in.json", r#"{"x": 5}"#);
@@ -315,6 +329,7 @@ fn tool_runs_in_the_project_root(runtime: &str) {
 }
 
 on_both_runtimes!(
+    large_input_arrives_whole,
     tool_runs_in_the_project_root,
     sync_tool_gets_input_with_defaults_and_config,
     async_default_export,

@@ -31,6 +31,8 @@ tools:
   - id: bad_output
     execute: ./tools/add.ts
     output: { type: string }
+  - id: len
+    execute: ./tools/len.ts
 "#;
 
 fn project() -> Fixture {
@@ -55,6 +57,10 @@ fn project() -> Fixture {
         (
             "tools/pids.ts",
             "import { spawn } from \"node:child_process\";\nexport function run() {\n  const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  return { worker: process.pid, child: child.pid };\n}\n",
+        ),
+        (
+            "tools/len.ts",
+            "export function run(i: { s: string }) {\n  return i.s.length;\n}\n",
         ),
         (
             "tools/env.ts",
@@ -308,7 +314,25 @@ fn a_worker_that_dies_on_start_is_not_restarted_in_a_loop() {
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
+/// A request larger than a pipe holds (written from a helper thread) arrives whole, and the
+/// requests after it are served as usual.
+fn large_requests_arrive_whole(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1);
+    let big = "x".repeat(3 << 20);
+    serve.send(&json!({"id": "big", "tool_id": "len", "input": {"s": big}}));
+    serve.send(&json!({"id": "small", "tool_id": "len", "input": {"s": "abc"}}));
+    let answers: Vec<Value> = (0..2).map(|_| serve.recv()).collect();
+    assert_eq!(answers[0]["id"], "big", "{}", answers[0]["error"]);
+    assert_eq!(answers[0]["result"], json!(3 << 20));
+    assert_eq!(answers[1]["id"], "small");
+    assert_eq!(answers[1]["result"], json!(3));
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
 on_both_runtimes!(
+    large_requests_arrive_whole,
     pipelined_requests_are_all_answered_by_id,
     crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving,
     invalid_lines_get_error_answers,
