@@ -43,8 +43,13 @@ pub struct Job {
 
 /// How long the loop keeps polling without sleeping after a request went out or an answer came
 /// back: a sleeping thread takes tens of microseconds to wake on another core, more than a warm
-/// worker's whole round trip. An idle pool does not spin.
-const SPIN: Duration = Duration::from_micros(50);
+/// worker's whole round trip. The persistent worker polls its stdin in the same way.
+const SPIN: Duration = Duration::from_micros(100);
+
+/// The loop polls only where the last such wait was shorter than this (a sleeper's count includes
+/// its wake-up): a pool whose requests come further apart, or whose tools take longer, sleeps at
+/// once.
+const CLOSE: Duration = Duration::from_micros(300);
 
 struct Input {
     file: std::fs::File,
@@ -254,6 +259,15 @@ struct Loop {
     input: Option<Input>,
     /// Until when the next wait polls without sleeping (see [`SPIN`]).
     hot_until: Option<Instant>,
+    /// Whether the last answer came within [`CLOSE`] of its request.
+    answers_close: bool,
+    /// Whether the last request came within [`CLOSE`] of the answer before it.
+    requests_close: bool,
+    /// When the last answer came.
+    answered: Option<Instant>,
+    /// Threads that stop workers and answer for failed ones: the pool ends after them, so that
+    /// no answer is lost and no worker outlives it.
+    helpers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Loop {
@@ -264,6 +278,10 @@ impl Loop {
             slots: (0..size).map(|_| Slot::default()).collect(),
             input: None,
             hot_until: None,
+            answers_close: true,
+            requests_close: false,
+            answered: None,
+            helpers: Vec::new(),
         }
     }
 
@@ -283,6 +301,9 @@ impl Loop {
             if let Some(worker) = slot.worker.take() {
                 worker.stop(true);
             }
+        }
+        for helper in self.helpers.drain(..) {
+            let _ = helper.join();
         }
         self.shared.lock().pids.clear();
     }
@@ -304,14 +325,22 @@ impl Loop {
         if self.slots[index].worker.is_some() && self.slots[index].generation != generation {
             self.retire(index);
         }
-        let job = self.shared.lock().queue.pop_front();
-        let slot = &self.slots[index];
-        // A missing worker is started for a job, or ahead of one (unless its last start failed).
-        if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
-            self.start(index, generation);
-        }
-        if let Some(job) = job {
+        // A job that fails at once (no worker could start, or it was gone before the request
+        // went out) leaves the slot idle again: go on with the next one, since nothing else
+        // would wake the loop for the jobs still queued.
+        loop {
+            let job = self.shared.lock().queue.pop_front();
+            let slot = &self.slots[index];
+            // A missing worker is started for a job, or ahead of one (unless its last start
+            // failed).
+            if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
+                self.start(index, generation);
+            }
+            let Some(job) = job else { break };
             self.dispatch(index, job);
+            if self.slots[index].job.is_some() {
+                break;
+            }
         }
     }
 
@@ -365,7 +394,12 @@ impl Loop {
                 worker.reset_log_count();
                 worker.send(line, false)
             });
-        self.hot_until = Some(started + SPIN);
+        self.requests_close = self
+            .answered
+            .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
+        if self.answers_close {
+            self.hot_until = Some(started + SPIN);
+        }
         slot.job = Some(InFlight {
             request: job.request,
             reply: job.reply,
@@ -475,8 +509,13 @@ impl Loop {
     fn succeed(&mut self, index: usize, line: &[u8]) {
         let slot = &mut self.slots[index];
         let Some(job) = slot.job.take() else { return };
-        // The client's next request often follows its answer within microseconds.
-        self.hot_until = Some(Instant::now() + SPIN);
+        let now = Instant::now();
+        self.answers_close = now.saturating_duration_since(job.started) < CLOSE;
+        self.answered = Some(now);
+        // A client that sends its next request as soon as it has an answer.
+        if self.requests_close {
+            self.hot_until = Some(now + SPIN);
+        }
         match serde_json::from_slice::<Response>(line) {
             Ok(response) => (job.reply)(response),
             Err(e) => {
@@ -499,7 +538,7 @@ impl Loop {
         let pid = worker.pid();
         let shared = Arc::clone(&self.shared);
         // Waiting for an exit status or a grace period must not hold up the other workers.
-        std::thread::spawn(move || {
+        self.helper(move || {
             let outcome = answer(
                 event,
                 &mut worker,
@@ -521,11 +560,17 @@ impl Loop {
         if let Some(worker) = self.slots[index].worker.take() {
             let pid = worker.pid();
             let shared = Arc::clone(&self.shared);
-            std::thread::spawn(move || {
+            self.helper(move || {
                 worker.stop(true);
                 forget_pid(&shared, pid);
             });
         }
+    }
+
+    /// Runs `work` on a thread of its own, which the pool waits for before it ends.
+    fn helper(&mut self, work: impl FnOnce() + Send + 'static) {
+        self.helpers.retain(|helper| !helper.is_finished());
+        self.helpers.push(std::thread::spawn(work));
     }
 
     /// Deadlines and log caps of the requests in flight.

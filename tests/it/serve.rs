@@ -33,6 +33,8 @@ tools:
     output: { type: string }
   - id: len
     execute: ./tools/len.ts
+  - id: digest
+    execute: ./tools/digest.ts
 "#;
 
 fn project() -> Fixture {
@@ -63,6 +65,10 @@ fn project() -> Fixture {
             "export function run(i: { s: string }) {\n  return i.s.length;\n}\n",
         ),
         (
+            "tools/digest.ts",
+            "export function run(i: { s: string }) {\n  let h = 0;\n  for (let k = 0; k < i.s.length; k++) h = (Math.imul(h, 31) + i.s.charCodeAt(k)) >>> 0;\n  return { length: i.s.length, hash: h };\n}\n",
+        ),
+        (
             "tools/env.ts",
             "export function run() {\n  return { tool: process.env.FROM_TOOL ?? null, request: process.env.FROM_REQUEST ?? null };\n}\n",
         ),
@@ -77,16 +83,21 @@ struct Serve {
 
 impl Serve {
     fn start(project: &Fixture, runtime: &str, workers: usize) -> Self {
-        let mut child = project
-            .compozy(&[
-                "serve",
-                "--runtime",
-                runtime,
-                "--workers",
-                &workers.to_string(),
-            ])
+        let mut command = project.compozy(&[
+            "serve",
+            "--runtime",
+            runtime,
+            "--workers",
+            &workers.to_string(),
+        ]);
+        command
             .env("COMPOZY_BUN", runtime_bin("bun"))
-            .env("COMPOZY_NODE", runtime_bin("node"))
+            .env("COMPOZY_NODE", runtime_bin("node"));
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: std::process::Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -314,6 +325,36 @@ fn a_worker_that_dies_on_start_is_not_restarted_in_a_loop() {
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
+/// A runtime that can no longer be started (here: its binary is gone) fails each queued request
+/// in turn, and serving ends when stdin does.
+#[test]
+fn queued_requests_fail_when_no_worker_can_start() {
+    let p = project();
+    let bun = p.path("bin/bun");
+    std::fs::create_dir_all(bun.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(runtime_bin("bun"), &bun).unwrap();
+    let mut command = p.compozy(&["serve", "--runtime", "bun", "--workers", "1"]);
+    command.env("COMPOZY_BUN", &bun);
+    let mut serve = Serve::spawn(command);
+    serve.send(&json!({"id": "warm", "tool_id": "add", "input": {"a": 1, "b": 1}}));
+    assert_eq!(serve.recv()["result"], json!(2));
+    std::fs::remove_file(&bun).unwrap();
+    // The crash ends the only worker; no replacement can start for the requests behind it.
+    serve.send(&json!({"id": "crash", "tool_id": "crash"}));
+    for i in 0..3 {
+        serve.send(&json!({"id": i, "tool_id": "add", "input": {"a": i, "b": 1}}));
+    }
+    serve.close_stdin();
+    let mut failed = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let answer = serve.recv();
+        assert_eq!(answer["error"]["name"], "WorkerExitedError", "{answer}");
+        failed.insert(answer["id"].to_string());
+    }
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
 /// A request larger than a pipe holds (written from a helper thread) arrives whole, and the
 /// requests after it are served as usual.
 fn large_requests_arrive_whole(runtime: &str) {
@@ -331,7 +372,44 @@ fn large_requests_arrive_whole(runtime: &str) {
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
+/// The same hash as `tools/digest.ts`.
+fn digest(s: &str) -> Value {
+    let hash = s
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    json!({"length": s.len(), "hash": hash})
+}
+
+/// Bursts of back-to-back requests, some larger than one read, with pauses between bursts: the
+/// worker polls stdin during a burst and sleeps between them, and every request must still
+/// arrive whole and in order.
+fn bursts_of_mixed_sizes_arrive_whole(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1);
+    for burst in 0..2 {
+        let inputs: Vec<String> = (0..30)
+            .map(|i| {
+                let size = [10, 70_000, 200_000][i % 3];
+                let unit = format!("{burst}-{i}:");
+                unit.repeat(size / unit.len() + 1)[..size].to_owned()
+            })
+            .collect();
+        for (i, s) in inputs.iter().enumerate() {
+            serve.send(&json!({"id": i, "tool_id": "digest", "input": {"s": s}}));
+        }
+        for (i, s) in inputs.iter().enumerate() {
+            let answer = serve.recv();
+            assert_eq!(answer["id"], json!(i), "{}", answer["error"]);
+            assert_eq!(answer["result"], digest(s), "request {i} of burst {burst}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
 on_both_runtimes!(
+    bursts_of_mixed_sizes_arrive_whole,
     large_requests_arrive_whole,
     pipelined_requests_are_all_answered_by_id,
     crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving,
