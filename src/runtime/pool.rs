@@ -292,8 +292,15 @@ impl Loop {
                 self.tend(slot, generation, closing);
             }
             let idle = self.slots.iter().all(|s| s.job.is_none());
-            if closing && idle && self.shared.lock().queue.is_empty() {
+            let queued = !self.shared.lock().queue.is_empty();
+            if closing && idle && !queued {
                 break;
+            }
+            // A job that failed at once (no worker could start, or it was gone before the
+            // request went out) left its slot idle: the jobs queued behind it are tended before
+            // the loop sleeps, since no event would come for them.
+            if queued && self.slots.iter().any(|s| s.job.is_none()) {
+                continue;
             }
             self.wait();
         }
@@ -325,22 +332,14 @@ impl Loop {
         if self.slots[index].worker.is_some() && self.slots[index].generation != generation {
             self.retire(index);
         }
-        // A job that fails at once (no worker could start, or it was gone before the request
-        // went out) leaves the slot idle again: go on with the next one, since nothing else
-        // would wake the loop for the jobs still queued.
-        loop {
-            let job = self.shared.lock().queue.pop_front();
-            let slot = &self.slots[index];
-            // A missing worker is started for a job, or ahead of one (unless its last start
-            // failed).
-            if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
-                self.start(index, generation);
-            }
-            let Some(job) = job else { break };
+        let job = self.shared.lock().queue.pop_front();
+        let slot = &self.slots[index];
+        // A missing worker is started for a job, or ahead of one (unless its last start failed).
+        if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
+            self.start(index, generation);
+        }
+        if let Some(job) = job {
             self.dispatch(index, job);
-            if self.slots[index].job.is_some() {
-                break;
-            }
         }
     }
 
@@ -397,9 +396,8 @@ impl Loop {
         self.requests_close = self
             .answered
             .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
-        if self.answers_close {
-            self.hot_until = Some(started + SPIN);
-        }
+        // A slow tool's answer is not worth spinning for, even right after another answer.
+        self.hot_until = self.answers_close.then(|| started + SPIN);
         slot.job = Some(InFlight {
             request: job.request,
             reply: job.reply,

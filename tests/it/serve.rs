@@ -35,6 +35,8 @@ tools:
     execute: ./tools/len.ts
   - id: digest
     execute: ./tools/digest.ts
+  - id: stdin_tty
+    execute: ./tools/stdin_tty.ts
 "#;
 
 fn project() -> Fixture {
@@ -67,6 +69,10 @@ fn project() -> Fixture {
         (
             "tools/digest.ts",
             "export function run(i: { s: string }) {\n  let h = 0;\n  for (let k = 0; k < i.s.length; k++) h = (Math.imul(h, 31) + i.s.charCodeAt(k)) >>> 0;\n  return { length: i.s.length, hash: h };\n}\n",
+        ),
+        (
+            "tools/stdin_tty.ts",
+            "export function run() {\n  return { tty: process.stdin.isTTY ?? false, pid: process.pid };\n}\n",
         ),
         (
             "tools/env.ts",
@@ -341,17 +347,18 @@ fn queued_requests_fail_when_no_worker_can_start() {
     std::fs::remove_file(&bun).unwrap();
     // The crash ends the only worker; no replacement can start for the requests behind it.
     serve.send(&json!({"id": "crash", "tool_id": "crash"}));
-    for i in 0..3 {
+    for i in 0..10 {
         serve.send(&json!({"id": i, "tool_id": "add", "input": {"a": i, "b": 1}}));
     }
-    serve.close_stdin();
+    // Every answer comes while stdin is still open: no other event is needed to reach them.
     let mut failed = std::collections::BTreeSet::new();
-    for _ in 0..4 {
+    for _ in 0..11 {
         let answer = serve.recv();
         assert_eq!(answer["error"]["name"], "WorkerExitedError", "{answer}");
         failed.insert(answer["id"].to_string());
     }
-    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert_eq!(failed.len(), 11, "{failed:?}");
+    serve.close_stdin();
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
@@ -408,7 +415,27 @@ fn bursts_of_mixed_sizes_arrive_whole(runtime: &str) {
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
+/// A tool that touches `process.stdin` (Node then makes the worker's stdin non-blocking) does not
+/// break the worker's next reads.
+fn a_tool_touching_stdin_keeps_its_worker(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1);
+    let mut pids = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        serve.send(&json!({"id": i, "tool_id": "stdin_tty"}));
+        let answer = serve.recv();
+        assert_eq!(answer["result"]["tty"], json!(false), "{answer}");
+        pids.insert(answer["result"]["pid"].to_string());
+        // Long enough for the worker to stop polling and sleep on its next read.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(pids.len(), 1, "the worker was replaced: {pids:?}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
 on_both_runtimes!(
+    a_tool_touching_stdin_keeps_its_worker,
     bursts_of_mixed_sizes_arrive_whole,
     large_requests_arrive_whole,
     pipelined_requests_are_all_answered_by_id,

@@ -145,15 +145,22 @@ const CLOSE_MS = 0.3;
 // request can overtake another (a stream would read ahead of the poll). Returns a function that
 // resolves to the bytes read, an empty array at end of input.
 async function stdinReader() {
+  // Imported here, not at the top: only a persistent worker pays for it (~3 ms under Bun).
   const fs = await import("node:fs");
   const buf = Buffer.allocUnsafe(1 << 16);
+  let yieldCpu = () => {};
+  try {
+    // Between two polls, a process waiting for this core (the client, often) runs first.
+    const { dlopen } = await import("bun:ffi");
+    yieldCpu = dlopen("libc.so.6", { sched_yield: { args: [], returns: "i32" } }).symbols
+      .sched_yield;
+  } catch {
+    // Not glibc: the worker polls without yielding.
+  }
   let poll = null;
-  if (process.platform === "linux") {
+  // A second description of a file would start at its beginning: pipes only.
+  if (process.platform === "linux" && fs.fstatSync(0).isFIFO()) {
     try {
-      // Between two polls, a process waiting for this core (the client, often) runs first.
-      const { dlopen } = await import("bun:ffi");
-      const libc = dlopen("libc.so.6", { sched_yield: { args: [], returns: "i32" } });
-      const yieldCpu = libc.symbols.sched_yield;
       const fd = fs.openSync("/proc/self/fd/0", fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       poll = () => {
         const until = performance.now() + POLL_MS;
@@ -171,9 +178,17 @@ async function stdinReader() {
       // The worker only sleeps.
     }
   }
+  // fd 0 is blocking as compozy creates it, but a tool that touches process.stdin makes Node
+  // switch it to non-blocking: then the read comes back empty-handed, and is tried again shortly.
   const wait = () =>
     new Promise((resolve, reject) => {
-      fs.read(0, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n)));
+      const attempt = () =>
+        fs.read(0, buf, 0, buf.length, null, (err, n) => {
+          if (err?.code === "EAGAIN") setTimeout(attempt, 1);
+          else if (err) reject(err);
+          else resolve(n);
+        });
+      attempt();
     });
   // Whether the next read polls first.
   let polling = false;
