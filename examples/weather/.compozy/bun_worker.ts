@@ -148,25 +148,30 @@ async function stdinReader() {
   // Imported here, not at the top: only a persistent worker pays for it (~3 ms under Bun).
   const fs = await import("node:fs");
   const buf = Buffer.allocUnsafe(1 << 16);
-  let yieldCpu = () => {};
-  try {
-    // Between two polls, a process waiting for this core (the client, often) runs first.
-    const { dlopen } = await import("bun:ffi");
-    yieldCpu = dlopen("libc.so.6", { sched_yield: { args: [], returns: "i32" } }).symbols
-      .sched_yield;
-  } catch {
-    // Not glibc: the worker polls without yielding.
-  }
   let poll = null;
+  // The fd a sleeping read uses. On Linux, a description of the pipe of the worker's own: a tool
+  // that touches process.stdin makes Node switch fd 0 to non-blocking, and a sleeping read on fd 0
+  // would then come back empty-handed.
+  let waitFd = 0;
   // A second description of a file would start at its beginning: pipes only.
   if (process.platform === "linux" && fs.fstatSync(0).isFIFO()) {
     try {
-      const fd = fs.openSync("/proc/self/fd/0", fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      waitFd = fs.openSync("/proc/self/fd/0", fs.constants.O_RDONLY);
+      const pollFd = fs.openSync("/proc/self/fd/0", fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      let yieldCpu = () => {};
+      try {
+        // Between two polls, a process waiting for this core (the client, often) runs first.
+        const { dlopen } = await import("bun:ffi");
+        yieldCpu = dlopen("libc.so.6", { sched_yield: { args: [], returns: "i32" } }).symbols
+          .sched_yield;
+      } catch {
+        // Not glibc: the worker polls without yielding.
+      }
       poll = () => {
         const until = performance.now() + POLL_MS;
         do {
           try {
-            return fs.readSync(fd, buf, 0, buf.length, null);
+            return fs.readSync(pollFd, buf, 0, buf.length, null);
           } catch (err) {
             if (err.code !== "EAGAIN") throw err;
           }
@@ -178,12 +183,11 @@ async function stdinReader() {
       // The worker only sleeps.
     }
   }
-  // fd 0 is blocking as compozy creates it, but a tool that touches process.stdin makes Node
-  // switch it to non-blocking: then the read comes back empty-handed, and is tried again shortly.
+  // Elsewhere fd 0 itself may have been made non-blocking: its read is then tried again shortly.
   const wait = () =>
     new Promise((resolve, reject) => {
       const attempt = () =>
-        fs.read(0, buf, 0, buf.length, null, (err, n) => {
+        fs.read(waitFd, buf, 0, buf.length, null, (err, n) => {
           if (err?.code === "EAGAIN") setTimeout(attempt, 1);
           else if (err) reject(err);
           else resolve(n);
