@@ -17,6 +17,7 @@ mod parallel;
 pub mod paths;
 pub mod runtime;
 pub mod source;
+pub mod suggest;
 pub mod watch;
 
 pub use generate::{Generation, prepare, up_to_date};

@@ -17,7 +17,13 @@ use crate::runtime::{self, Limits, Request, check_schema, merge_defaults};
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("unknown tool `{id}`")]
-    UnknownTool { id: String, available: Vec<String> },
+    UnknownTool {
+        id: String,
+        /// The closest ids, best first.
+        suggestions: Vec<String>,
+        /// How many tools the project has.
+        count: usize,
+    },
     #[error("{what} is not valid JSON: {reason}")]
     BadJson { what: &'static str, reason: String },
     #[error("cannot read {path}: {reason}")]
@@ -28,6 +34,21 @@ pub enum ExecError {
     InvalidOutput { tool: String, reason: String },
     #[error("invalid --timeout `{value}`: {reason}")]
     BadTimeout { value: String, reason: String },
+}
+
+impl ExecError {
+    /// `id` is not a tool of `project`: with the closest ids, never the whole list.
+    pub fn unknown_tool(id: &str, project: &crate::config::Project) -> Self {
+        let ids = project.tools.iter().map(|t| t.id.as_str());
+        Self::UnknownTool {
+            id: id.to_owned(),
+            suggestions: crate::suggest::closest(id, ids)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            count: project.tools.len(),
+        }
+    }
 }
 
 impl Explain for ExecError {
@@ -44,12 +65,15 @@ impl Explain for ExecError {
 
     fn help(&self) -> Option<String> {
         match self {
-            Self::UnknownTool { available, .. } if available.is_empty() => {
-                Some("the project declares no tools".into())
+            Self::UnknownTool { count: 0, .. } => Some("the project declares no tools".into()),
+            Self::UnknownTool {
+                id, suggestions, ..
+            } if !suggestions.is_empty() => {
+                crate::suggest::did_you_mean(id, suggestions.iter().map(String::as_str))
             }
-            Self::UnknownTool { available, .. } => {
-                Some(format!("available tools: {}", available.join(", ")))
-            }
+            Self::UnknownTool { count, .. } => Some(format!(
+                "the project has {count} tools; `compozy inspect` lists them"
+            )),
             Self::BadJson { .. } => {
                 Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into())
             }
@@ -121,10 +145,10 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         }
     };
     let Some(tool) = project.tool(&args.tool_id) else {
-        return fail(Problem::new(ExecError::UnknownTool {
-            id: args.tool_id.clone(),
-            available: project.tools.iter().map(|t| t.id.clone()).collect(),
-        }));
+        return fail(Problem::new(ExecError::unknown_tool(
+            &args.tool_id,
+            &project,
+        )));
     };
 
     let input = match read_input(args, cwd) {
@@ -200,6 +224,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         // only make the worker rebuild process.env on its hot start-up path.
         env: None,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        progress: false,
     };
     let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {
         Ok(r) => r,

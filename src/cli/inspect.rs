@@ -46,12 +46,9 @@ struct Report {
 /// The environment `tool_id` would get; values that do not come from the project are masked, so
 /// that the executor's own secrets are not printed.
 fn tool_env(project: &crate::config::Project, tool_id: &str) -> Result<Vec<JsonVar>, Problem> {
-    let tool = project.tool(tool_id).ok_or_else(|| {
-        Problem::new(super::exec::ExecError::UnknownTool {
-            id: tool_id.to_owned(),
-            available: project.tools.iter().map(|t| t.id.clone()).collect(),
-        })
-    })?;
+    let tool = project
+        .tool(tool_id)
+        .ok_or_else(|| Problem::new(super::exec::ExecError::unknown_tool(tool_id, project)))?;
     let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let env = crate::env::resolve(project, tool, &process_env).map_err(Problem::new)?;
     Ok(env

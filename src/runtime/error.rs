@@ -36,6 +36,8 @@ pub enum RuntimeError {
     BadResponse { reason: String },
     #[error("interrupted; the tool's processes were stopped")]
     Interrupted,
+    #[error("the call was cancelled; the tool's processes were stopped")]
+    Cancelled,
     #[error("i/o error while talking to the worker: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -49,7 +51,7 @@ impl RuntimeError {
             }
             Self::Spawn { .. } => ExitCode::RuntimeNotFound,
             Self::Timeout { .. } => ExitCode::Timeout,
-            Self::Interrupted => ExitCode::Interrupted,
+            Self::Interrupted | Self::Cancelled => ExitCode::Interrupted,
             _ => ExitCode::Failure,
         }
     }
@@ -68,6 +70,7 @@ impl Explain for RuntimeError {
             Self::LogTooLarge { .. } => "runtime::log-too-large",
             Self::BadResponse { .. } => "runtime::bad-response",
             Self::Interrupted => "runtime::interrupted",
+            Self::Cancelled => "runtime::cancelled",
             Self::Io(_) => "runtime::io",
         }
     }
@@ -98,7 +101,7 @@ impl Explain for RuntimeError {
             Self::BadResponse { .. } => {
                 "regenerate the workers with `compozy gen`; if it persists, this is a bug".into()
             }
-            Self::Interrupted | Self::Io(_) => return None,
+            Self::Interrupted | Self::Cancelled | Self::Io(_) => return None,
         })
     }
 }

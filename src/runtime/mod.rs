@@ -21,8 +21,8 @@ pub use input::{Validators, check_schema, merge_defaults};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
 pub use pool::Pool;
-pub use protocol::{Metadata, Request, Response, ToolError, new_exec_id};
-pub use server::Server;
+pub use protocol::{Metadata, Note, Notes, Progress, Request, Response, ToolError, new_exec_id};
+pub use server::{Call, Refusal, Server};
 pub use spawn::WorkerCommand;
 
 use crate::config::{Project, RuntimeKind};

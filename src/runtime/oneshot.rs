@@ -53,6 +53,7 @@ pub fn answer(
             timeout,
         }),
         Event::Interrupted => Err(RuntimeError::Interrupted),
+        Event::Cancelled => Err(RuntimeError::Cancelled),
     }
 }
 

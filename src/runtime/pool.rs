@@ -19,7 +19,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::error::RuntimeError;
 use super::oneshot::answer;
-use super::protocol::{Request, Response};
+use super::protocol::{Note, Notes, PROGRESS_PREFIX, Request, Response, parse_progress};
 use super::worker::{Event, SLICE, WorkerProcess};
 use super::{Limits, Runtime};
 use crate::config::Project;
@@ -39,7 +39,13 @@ pub struct Job {
     pub timeout: Duration,
     /// Where the answer goes.
     pub reply: Reply,
+    /// Where the request's log lines and progress reports go before its answer (besides
+    /// stderr); `None` for callers that only want the answer.
+    pub notes: Option<Notes>,
 }
+
+/// How long an answer waits for the log lines written before it to be passed on.
+const LOG_SYNC: Duration = Duration::from_millis(100);
 
 /// How long the loop keeps polling without sleeping after a request went out or an answer came
 /// back: a sleeping thread takes tens of microseconds to wake on another core, more than a warm
@@ -71,6 +77,8 @@ struct State {
     /// Pids (= process groups) of the running workers, and of those being stopped, for
     /// [`Pool::kill_all`].
     pids: Vec<u32>,
+    /// Execution ids of requests in flight that [`Pool::cancel`] asked to stop.
+    cancelled: Vec<String>,
 }
 
 struct Shared {
@@ -123,6 +131,7 @@ impl Pool {
                 closing: false,
                 input: None,
                 pids: Vec::new(),
+                cancelled: Vec::new(),
             }),
             waker,
             runtime,
@@ -159,6 +168,33 @@ impl Pool {
             return;
         }
         state.queue.push_back(job);
+        drop(state);
+        self.shared.wake();
+    }
+
+    /// Stops the request with execution id `tool_exec_id`: a queued one is dropped, one in flight
+    /// has its worker's process group stopped (SIGTERM, which aborts `ctx.signal`, then SIGKILL)
+    /// and the worker replaced. Its reply gets a `CancelledError`; an unknown or finished id is
+    /// ignored.
+    pub fn cancel(&self, tool_exec_id: &str) {
+        let mut state = self.shared.lock();
+        if let Some(at) = state
+            .queue
+            .iter()
+            .position(|job| job.request.tool_exec_id == tool_exec_id)
+        {
+            let job = state.queue.remove(at);
+            drop(state);
+            if let Some(job) = job {
+                (job.reply)(failure(
+                    &job.request,
+                    &RuntimeError::Cancelled,
+                    Duration::ZERO,
+                ));
+            }
+            return;
+        }
+        state.cancelled.push(tool_exec_id.to_owned());
         drop(state);
         self.shared.wake();
     }
@@ -237,6 +273,7 @@ struct InFlight {
     reply: Reply,
     timeout: Duration,
     started: Instant,
+    notes: Option<Notes>,
 }
 
 #[derive(Default)]
@@ -315,13 +352,27 @@ impl Loop {
         self.shared.lock().pids.clear();
     }
 
-    /// Takes over a new input; returns whether the pool is closing, and the current generation.
+    /// Takes over a new input and stops cancelled requests; returns whether the pool is
+    /// closing, and the current generation.
     fn take_work(&mut self) -> (bool, u64) {
         let mut state = self.shared.lock();
         if let Some(input) = state.input.take() {
             self.input = Some(input);
         }
-        (state.closing, state.generation)
+        let cancelled = std::mem::take(&mut state.cancelled);
+        let work = (state.closing, state.generation);
+        drop(state);
+        for id in cancelled {
+            let at = self.slots.iter().position(|slot| {
+                slot.job
+                    .as_ref()
+                    .is_some_and(|job| job.request.tool_exec_id == id)
+            });
+            if let Some(index) = at {
+                self.fail(index, Event::Cancelled);
+            }
+        }
+        work
     }
 
     /// Replaces a stale or missing worker of an idle slot, and gives it the next queued job.
@@ -398,11 +449,13 @@ impl Loop {
             .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
         // A slow tool's answer is not worth spinning for, even right after another answer.
         self.hot_until = self.answers_close.then(|| started + SPIN);
+        worker.set_log_notes(job.notes.clone());
         slot.job = Some(InFlight {
             request: job.request,
             reply: job.reply,
             timeout: job.timeout,
             started,
+            notes: job.notes,
         });
         if sent.is_err() {
             // The worker is gone; its exit status says why.
@@ -487,7 +540,20 @@ impl Loop {
         let Some(worker) = slot.worker.as_mut() else {
             return;
         };
-        let Some(event) = worker.read_answer() else {
+        let mut event = worker.read_answer();
+        // Progress reports come on the answer's channel, before the answer.
+        while let Some(Event::Answer(Ok(line))) = &event
+            && line.starts_with(PROGRESS_PREFIX)
+        {
+            if let (Some(progress), Some(notes)) = (
+                parse_progress(line),
+                slot.job.as_ref().and_then(|job| job.notes.as_ref()),
+            ) {
+                notes(Note::Progress(progress));
+            }
+            event = worker.take_answer();
+        }
+        let Some(event) = event else {
             return;
         };
         if slot.job.is_none() {
@@ -507,6 +573,13 @@ impl Loop {
     fn succeed(&mut self, index: usize, line: &[u8]) {
         let slot = &mut self.slots[index];
         let Some(job) = slot.job.take() else { return };
+        if job.notes.is_some()
+            && let Some(worker) = slot.worker.as_mut()
+        {
+            // The request's log lines reach its caller before its answer.
+            worker.sync_logs(LOG_SYNC);
+            worker.set_log_notes(None);
+        }
         let now = Instant::now();
         self.answers_close = now.saturating_duration_since(job.started) < CLOSE;
         self.answered = Some(now);
@@ -533,6 +606,7 @@ impl Loop {
         let (Some(job), Some(mut worker)) = (slot.job.take(), slot.worker.take()) else {
             return;
         };
+        worker.set_log_notes(None);
         let pid = worker.pid();
         let shared = Arc::clone(&self.shared);
         // Waiting for an exit status or a grace period must not hold up the other workers.
@@ -638,6 +712,7 @@ fn failure(request: &Request, error: &RuntimeError, elapsed: Duration) -> Respon
         RuntimeError::ResultTooLarge { .. } | RuntimeError::LogTooLarge { .. } => {
             "LimitExceededError"
         }
+        RuntimeError::Cancelled => "CancelledError",
         _ => "WorkerError",
     };
     let help = crate::diagnostic::Explain::help(error)

@@ -28,7 +28,50 @@ pub struct Request {
     pub env: Option<Arc<BTreeMap<String, String>>>,
     /// The deadline, enforced by the executor.
     pub timeout_ms: u64,
+    /// Whether the caller wants `ctx.progress` reports (as `{"progress": …}` lines on fd 3
+    /// before the answer); otherwise `ctx.progress` does nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub progress: bool,
 }
+
+/// What a running request reports before its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// A line the tool wrote to its stdout or stderr (without the newline).
+    Log(String),
+    /// A `ctx.progress(progress, total?, message?)` call.
+    Progress(Progress),
+}
+
+/// A `ctx.progress` report, as the worker writes it on fd 3: `{"progress": {…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// How far the call has got (increasing).
+    pub progress: f64,
+    /// The total, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    /// A message for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The line prefix that marks a progress report on fd 3 (an answer starts with `{"id":`).
+pub const PROGRESS_PREFIX: &[u8] = br#"{"progress":"#;
+
+/// Parses a progress line (one that starts with [`PROGRESS_PREFIX`]).
+pub fn parse_progress(line: &[u8]) -> Option<Progress> {
+    #[derive(Deserialize)]
+    struct Line {
+        progress: Progress,
+    }
+    serde_json::from_slice::<Line>(line)
+        .ok()
+        .map(|l| l.progress)
+}
+
+/// Where a request's [`Note`]s go (called on pool and log threads).
+pub type Notes = Arc<dyn Fn(Note) + Send + Sync>;
 
 /// A tool's error, as the worker reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

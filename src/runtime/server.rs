@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::input::{Validators, merge_defaults};
 use super::pool::{Job, Pool, Reply};
-use super::protocol::{Request, Response, new_exec_id};
+use super::protocol::{Notes, Request, Response, new_exec_id};
 use crate::config::Project;
 use crate::env::ToolEnv;
 
@@ -59,6 +59,83 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
     }
 }
 
+/// One call from a front end (serve's NDJSON, MCP): only `tool_id` is required; the rest
+/// defaults as `serve` documents.
+#[derive(Debug, Default)]
+pub struct Call {
+    /// Echoed back in the answer.
+    pub id: Value,
+    /// The tool to call.
+    pub tool_id: String,
+    /// Generated when absent.
+    pub tool_exec_id: Option<String>,
+    /// The tool's input before `with:` defaults (`{}` when absent).
+    pub input: Option<Value>,
+    /// The tool's `config:` when absent.
+    pub config: Option<Value>,
+    /// The tool's timeout when absent.
+    pub timeout: Option<Duration>,
+    /// Variables the request adds to the tool's environment.
+    pub env: BTreeMap<String, String>,
+    /// Whether the caller wants `ctx.progress` reports.
+    pub progress: bool,
+}
+
+/// Why a call was refused before it reached a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The request itself is malformed.
+    InvalidRequest(String),
+    /// No tool has this id; the closest ids, best first.
+    UnknownTool {
+        /// The id asked for.
+        id: String,
+        /// The closest ids of the project.
+        suggestions: Vec<String>,
+    },
+    /// The input breaks the tool's input schema (every violation, with JSON pointers).
+    InvalidInput {
+        /// The tool.
+        tool: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Refusal {
+    /// The error name an answer carries (`InvalidRequestError`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "InvalidRequestError",
+            Self::UnknownTool { .. } => "UnknownToolError",
+            Self::InvalidInput { .. } => "InvalidInputError",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InvalidRequest(message) => f.write_str(message),
+            Self::UnknownTool { id, suggestions } => {
+                write!(f, "unknown tool `{id}`")?;
+                let quoted: Vec<String> = suggestions.iter().map(|s| format!("`{s}`")).collect();
+                match quoted.as_slice() {
+                    [] => Ok(()),
+                    [one] => write!(f, "; did you mean {one}?"),
+                    [init @ .., last] => write!(f, "; did you mean {} or {last}?", init.join(", ")),
+                }
+            }
+            Self::InvalidInput { tool, reason } => {
+                write!(
+                    f,
+                    "the input does not match the schema of `{tool}`: {reason}"
+                )
+            }
+        }
+    }
+}
+
 impl Server {
     /// A server feeding `pool`.
     pub fn new(pool: Pool) -> Self {
@@ -79,145 +156,197 @@ impl Server {
         self.pool.reload(project);
     }
 
+    /// The project calls are checked against.
+    pub fn project(&self) -> Arc<Project> {
+        Arc::clone(&self.project)
+    }
+
+    /// The pool calls run on.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Handles one line; `reply` gets its answer (possibly later, on a pool thread).
     pub fn handle_line(&mut self, line: &str, reply: Reply) {
-        match self.prepare(line) {
-            Ok((request, timeout)) => {
-                // As exec does: a result that breaks the tool's `output` schema is an error.
-                let project = Arc::clone(&self.project);
-                let output = project.tool(&request.tool_id).and_then(|tool| {
-                    self.validators
-                        .get(&tool.id, "output", tool.output.as_ref())
-                });
-                let reply: Reply = match output {
-                    None => reply,
-                    Some(validator) => Box::new(move |response: Response| {
-                        reply(check_output(response, &validator))
-                    }),
-                };
-                self.pool.submit(Job {
-                    request,
-                    timeout,
-                    reply,
-                });
-            }
-            Err(response) => reply(*response),
+        let call = match parse_line(line) {
+            Ok(call) => call,
+            Err(response) => return reply(*response),
+        };
+        let (id, tool_id) = (call.id.clone(), call.tool_id.clone());
+        if let Err((refusal, reply)) = self.submit(call, reply, None) {
+            reply(*reject(
+                id,
+                Some(&tool_id),
+                refusal.name(),
+                refusal.to_string(),
+            ));
         }
     }
 
-    fn prepare(&mut self, line: &str) -> Result<(Request, Duration), Box<Response>> {
-        let value: Value = serde_json::from_str(line).map_err(|e| {
-            reject(
-                Value::Null,
-                None,
-                "InvalidRequestError",
-                format!("the line is not JSON: {e}"),
-            )
-        })?;
-        let Value::Object(mut fields) = value else {
-            return Err(reject(
-                Value::Null,
-                None,
-                "InvalidRequestError",
-                "a request is a JSON object with at least `tool_id`".into(),
-            ));
+    /// Checks `call` (tool id, `with:` defaults, input schema, env) and queues it on the pool;
+    /// `reply` gets the answer (a result that breaks the `output` schema becomes an
+    /// `InvalidOutputError`), `notes` the call's log lines and progress. A refused call gets its
+    /// `reply` back, unused.
+    pub fn submit(
+        &mut self,
+        call: Call,
+        reply: Reply,
+        notes: Option<Notes>,
+    ) -> Result<(), (Refusal, Reply)> {
+        let (request, timeout) = match self.prepare(call) {
+            Ok(prepared) => prepared,
+            Err(refusal) => return Err((refusal, reply)),
         };
-        let id = fields.remove("id").unwrap_or(Value::Null);
-        let bad = |message: String| reject(id.clone(), None, "InvalidRequestError", message);
-        let tool_id = match fields.remove("tool_id") {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(bad("`tool_id` must be a string".into())),
-            None => return Err(bad("`tool_id` is required".into())),
-        };
+        // As exec does: a result that breaks the tool's `output` schema is an error.
         let project = Arc::clone(&self.project);
-        let Some(tool) = project.tool(&tool_id) else {
-            let available: Vec<&str> = project.tools.iter().map(|t| t.id.as_str()).collect();
-            return Err(reject(
-                id,
-                Some(&tool_id),
-                "UnknownToolError",
-                format!(
-                    "unknown tool `{tool_id}`; available tools: {}",
-                    available.join(", ")
-                ),
-            ));
+        let output = project.tool(&request.tool_id).and_then(|tool| {
+            self.validators
+                .get(&tool.id, "output", tool.output.as_ref())
+        });
+        let reply: Reply = match output {
+            None => reply,
+            Some(validator) => {
+                Box::new(move |response: Response| reply(check_output(response, &validator)))
+            }
         };
-        let bad =
-            |message: String| reject(id.clone(), Some(&tool_id), "InvalidRequestError", message);
-        let tool_exec_id = match fields.remove("tool_exec_id") {
-            Some(Value::String(s)) => s,
-            None | Some(Value::Null) => new_exec_id(),
-            Some(_) => return Err(bad("`tool_exec_id` must be a string".into())),
+        self.pool.submit(Job {
+            request,
+            timeout,
+            reply,
+            notes,
+        });
+        Ok(())
+    }
+
+    fn prepare(&mut self, call: Call) -> Result<(Request, Duration), Refusal> {
+        let project = Arc::clone(&self.project);
+        let Some(tool) = project.tool(&call.tool_id) else {
+            let suggestions =
+                crate::suggest::closest(&call.tool_id, project.tools.iter().map(|t| t.id.as_str()));
+            return Err(Refusal::UnknownTool {
+                id: call.tool_id,
+                suggestions: suggestions.into_iter().map(str::to_owned).collect(),
+            });
         };
         let input = merge_defaults(
             tool.with.as_ref(),
-            fields.remove("input").unwrap_or(Value::Object(Map::new())),
+            call.input.unwrap_or(Value::Object(Map::new())),
         );
         if let Err(reason) = self
             .validators
             .check(&tool.id, "input", tool.input.as_ref(), &input)
         {
-            return Err(reject(
-                id,
-                Some(&tool_id),
-                "InvalidInputError",
-                format!("the input does not match the schema of `{tool_id}`: {reason}"),
-            ));
+            return Err(Refusal::InvalidInput {
+                tool: tool.id.clone(),
+                reason,
+            });
         }
-        let config = fields
-            .remove("config")
+        let config = call
+            .config
             .or_else(|| tool.config.clone())
             .unwrap_or(Value::Object(Map::new()));
-        let timeout = match fields.remove("timeout_ms") {
-            None | Some(Value::Null) => tool.timeout.unwrap_or(project.runtime.timeout),
-            Some(v) => match v.as_u64() {
-                Some(ms) if ms > 0 => Duration::from_millis(ms),
-                _ => return Err(bad("`timeout_ms` must be a positive integer".into())),
-            },
-        };
-        let mut request_env = BTreeMap::new();
-        match fields.remove("env") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(env)) => {
-                for (name, value) in env {
-                    let Value::String(value) = value else {
-                        return Err(bad(format!("env `{name}` must be a string")));
-                    };
-                    crate::env::check_request_name(&name).map_err(|e| bad(e.to_string()))?;
-                    request_env.insert(name, value);
-                }
-            }
-            Some(_) => return Err(bad("`env` must be an object of strings".into())),
-        }
-        if let Some(unknown) = fields.keys().next() {
-            return Err(bad(format!("unknown field `{unknown}`")));
+        let timeout = call
+            .timeout
+            .unwrap_or_else(|| tool.timeout.unwrap_or(project.runtime.timeout));
+        for name in call.env.keys() {
+            crate::env::check_request_name(name)
+                .map_err(|e| Refusal::InvalidRequest(e.to_string()))?;
         }
         let (base, map) = match self.envs.get(&tool.id) {
             Some(env) => env,
             None => {
                 let env = crate::env::resolve(&project, tool, &self.process_env)
-                    .map_err(|e| bad(e.to_string()))?;
+                    .map_err(|e| Refusal::InvalidRequest(e.to_string()))?;
                 let map = Arc::new(env.to_map());
                 self.envs.entry(tool.id.clone()).or_insert((env, map))
             }
         };
         // Most requests bring no variables of their own: they share the tool's map.
-        let env = if request_env.is_empty() {
+        let env = if call.env.is_empty() {
             Arc::clone(map)
         } else {
-            Arc::new(crate::env::with_request(base.clone(), &request_env).to_map())
+            Arc::new(crate::env::with_request(base.clone(), &call.env).to_map())
         };
         Ok((
             Request {
-                id,
-                tool_id,
-                tool_exec_id,
+                id: call.id,
+                tool_id: call.tool_id,
+                tool_exec_id: call.tool_exec_id.unwrap_or_else(new_exec_id),
                 input,
                 config,
                 env: Some(env),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                progress: call.progress,
             },
             timeout,
         ))
     }
+}
+
+/// Reads a request line of `serve` into a [`Call`]; a malformed one gets its error answer.
+fn parse_line(line: &str) -> Result<Call, Box<Response>> {
+    let value: Value = serde_json::from_str(line).map_err(|e| {
+        reject(
+            Value::Null,
+            None,
+            "InvalidRequestError",
+            format!("the line is not JSON: {e}"),
+        )
+    })?;
+    let Value::Object(mut fields) = value else {
+        return Err(reject(
+            Value::Null,
+            None,
+            "InvalidRequestError",
+            "a request is a JSON object with at least `tool_id`".into(),
+        ));
+    };
+    let id = fields.remove("id").unwrap_or(Value::Null);
+    let bad = |message: String| reject(id.clone(), None, "InvalidRequestError", message);
+    let tool_id = match fields.remove("tool_id") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(bad("`tool_id` must be a string".into())),
+        None => return Err(bad("`tool_id` is required".into())),
+    };
+    let bad = |message: String| reject(id.clone(), Some(&tool_id), "InvalidRequestError", message);
+    let tool_exec_id = match fields.remove("tool_exec_id") {
+        Some(Value::String(s)) => Some(s),
+        None | Some(Value::Null) => None,
+        Some(_) => return Err(bad("`tool_exec_id` must be a string".into())),
+    };
+    let timeout = match fields.remove("timeout_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(ms) if ms > 0 => Some(Duration::from_millis(ms)),
+            _ => return Err(bad("`timeout_ms` must be a positive integer".into())),
+        },
+    };
+    let mut env = BTreeMap::new();
+    match fields.remove("env") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(vars)) => {
+            for (name, value) in vars {
+                let Value::String(value) = value else {
+                    return Err(bad(format!("env `{name}` must be a string")));
+                };
+                env.insert(name, value);
+            }
+        }
+        Some(_) => return Err(bad("`env` must be an object of strings".into())),
+    }
+    let input = fields.remove("input");
+    let config = fields.remove("config");
+    if let Some(unknown) = fields.keys().next() {
+        return Err(bad(format!("unknown field `{unknown}`")));
+    }
+    Ok(Call {
+        id,
+        tool_id,
+        tool_exec_id,
+        input,
+        config,
+        timeout,
+        env,
+        progress: false,
+    })
 }

@@ -1,10 +1,10 @@
 //! A worker process: spawned in its own process group, requests in on stdin, answers out on fd 3,
 //! the tool's stdout and stderr forwarded to compozy's stderr (counted against a cap).
 
-use std::io::{BufRead, BufReader, PipeWriter, Read, Write};
-use std::sync::Arc;
+use std::io::{PipeWriter, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -12,6 +12,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::error::RuntimeError;
+use super::protocol::{Note, Notes};
 use super::spawn::{WorkerCommand, WorkerFds};
 /// How long a worker gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_millis(500);
@@ -28,6 +29,8 @@ pub enum Event {
     TimedOut,
     /// The interrupt flag was raised (Ctrl-C).
     Interrupted,
+    /// The caller cancelled the request.
+    Cancelled,
 }
 
 /// How often a wait wakes up to look at the interrupt flag and the log cap.
@@ -58,6 +61,12 @@ pub struct WorkerProcess {
     /// Raised by a forwarder when the log cap is passed.
     log_overflow: Arc<AtomicBool>,
     log_done: mpsc::Receiver<()>,
+    /// Where the tool's log lines go besides stderr, while a request that wants them runs.
+    log_notes: Arc<Mutex<Option<Notes>>>,
+    /// A byte here asks the log forwarder to pass on everything the pipe holds, then to say so
+    /// on `log_synced`.
+    log_sync: PipeWriter,
+    log_synced: mpsc::Receiver<()>,
 }
 
 impl WorkerProcess {
@@ -90,13 +99,20 @@ impl WorkerProcess {
         let logged = Arc::new(AtomicUsize::new(0));
         let log_overflow = Arc::new(AtomicBool::new(false));
         let (done_tx, log_done) = mpsc::channel::<()>();
-        forward_logs(
-            Box::new(log_rx),
-            Arc::clone(&logged),
-            max_log,
-            Arc::clone(&log_overflow),
-            done_tx,
-        );
+        let (sync_rx, log_sync) = std::io::pipe()?;
+        let (synced_tx, log_synced) = mpsc::channel::<()>();
+        let log_notes = Arc::new(Mutex::new(None));
+        LogForwarder {
+            from: log_rx,
+            sync: sync_rx,
+            synced: synced_tx,
+            total: Arc::clone(&logged),
+            max: max_log,
+            overflow: Arc::clone(&log_overflow),
+            notes: Arc::clone(&log_notes),
+            pending: Vec::new(),
+        }
+        .spawn(done_tx);
         Ok(Self {
             pid,
             ended: None,
@@ -109,7 +125,26 @@ impl WorkerProcess {
             logged,
             log_overflow,
             log_done,
+            log_notes,
+            log_sync,
+            log_synced,
         })
+    }
+
+    /// Sends the tool's log lines to `notes` too (besides stderr) from now on; `None` stops that.
+    pub fn set_log_notes(&self, notes: Option<Notes>) {
+        *self
+            .log_notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = notes;
+    }
+
+    /// Waits (up to `limit`) until every log line the worker wrote so far has been passed on:
+    /// called after an answer, so that a request's logs reach its caller before its answer.
+    pub fn sync_logs(&mut self, limit: Duration) {
+        if self.log_sync.write_all(&[1]).is_ok() {
+            let _ = self.log_synced.recv_timeout(limit);
+        }
     }
 
     /// The worker's pid (also its process group id).
@@ -206,7 +241,7 @@ impl WorkerProcess {
     /// The outcome that the bytes read so far (and the log cap) decide, if any. A line, not EOF,
     /// ends an answer: a process the tool started inherits fd 3 and could keep it open long
     /// after the worker is gone.
-    fn take_answer(&mut self) -> Option<Event> {
+    pub fn take_answer(&mut self) -> Option<Event> {
         // Over the log cap, the answer (if any) does not count: the tool broke a limit.
         if self.log_cap_exceeded() {
             return Some(Event::LogTooLarge);
@@ -299,36 +334,129 @@ fn describe(status: WaitStatus) -> String {
     }
 }
 
-fn forward_logs(
-    from: Box<dyn Read + Send>,
+/// The thread that passes the tool's stdout and stderr on, whole lines at a time, so that the
+/// output of several workers does not interleave mid-line.
+struct LogForwarder {
+    from: std::io::PipeReader,
+    sync: std::io::PipeReader,
+    synced: mpsc::Sender<()>,
     total: Arc<AtomicUsize>,
     max: usize,
     overflow: Arc<AtomicBool>,
-    done: mpsc::Sender<()>,
-) {
-    std::thread::spawn(move || {
-        let _done = DropSignal(done);
-        // Whole lines, so that the output of several workers does not interleave mid-line.
-        let mut reader = BufReader::with_capacity(1 << 14, from);
-        let mut line = Vec::new();
+    notes: Arc<Mutex<Option<Notes>>>,
+    /// Bytes after the last complete line.
+    pending: Vec<u8>,
+}
+
+impl LogForwarder {
+    fn spawn(mut self, done: mpsc::Sender<()>) {
+        std::thread::spawn(move || {
+            let _done = DropSignal(done);
+            self.run();
+        });
+    }
+
+    fn run(&mut self) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let mut sync_open = true;
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => return,
-                Ok(n) => {
-                    if total.fetch_add(n, Ordering::Relaxed) + n > max {
-                        // Keep draining (a closed pipe would make the tool fail with EPIPE and
-                        // hide the real reason); the executor stops the worker.
-                        overflow.store(true, Ordering::Relaxed);
-                        continue;
-                    }
-                    let _ = std::io::stderr().lock().write_all(&line);
+            let (from_ready, sync_ready) = {
+                let mut fds = vec![PollFd::new(self.from.as_fd(), PollFlags::POLLIN)];
+                if sync_open {
+                    fds.push(PollFd::new(self.sync.as_fd(), PollFlags::POLLIN));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return,
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return,
+                }
+                let ready = |fd: &PollFd| fd.any().unwrap_or(true);
+                (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            };
+            if from_ready && !self.read_once() {
+                return self.flush_partial();
+            }
+            if sync_ready {
+                let mut byte = [0u8; 64];
+                if matches!(self.sync.read(&mut byte), Ok(0) | Err(_)) {
+                    sync_open = false;
+                }
+                // Everything the worker wrote before its answer is in the pipe by now.
+                let ended = !self.drain();
+                self.flush_partial();
+                let _ = self.synced.send(());
+                if ended {
+                    return;
+                }
             }
         }
-    });
+    }
+
+    /// Reads what the pipe holds without waiting; false at its end.
+    fn drain(&mut self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        loop {
+            let mut fds = [PollFd::new(self.from.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(0) => return true,
+                Ok(_) if !self.read_once() => return false,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// One read (the pipe is readable) and the complete lines it brings; false at the end.
+    fn read_once(&mut self) -> bool {
+        let mut chunk = [0u8; 1 << 14];
+        let n = match self.from.read(&mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return true,
+            Err(_) => return false,
+        };
+        self.pending.extend_from_slice(&chunk[..n]);
+        let mut start = 0;
+        while let Some(i) = self.pending[start..].iter().position(|&b| b == b'\n') {
+            let end = start + i + 1;
+            let line = self.pending[start..end].to_vec();
+            self.emit(&line);
+            start = end;
+        }
+        self.pending.drain(..start);
+        true
+    }
+
+    /// Passes on a last line that has no newline.
+    fn flush_partial(&mut self) {
+        if !self.pending.is_empty() {
+            let mut line = std::mem::take(&mut self.pending);
+            line.push(b'\n');
+            self.emit(&line);
+        }
+    }
+
+    fn emit(&self, line: &[u8]) {
+        let n = line.len();
+        if self.total.fetch_add(n, Ordering::Relaxed) + n > self.max {
+            // Keep draining (a closed pipe would make the tool fail with EPIPE and hide the
+            // real reason); the executor stops the worker.
+            self.overflow.store(true, Ordering::Relaxed);
+            return;
+        }
+        let _ = std::io::stderr().lock().write_all(line);
+        let notes = self
+            .notes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(notes) = notes {
+            let text = String::from_utf8_lossy(line);
+            notes(Note::Log(text.trim_end_matches(['\n', '\r']).to_owned()));
+        }
+    }
 }
 
 /// Signals "finished" when dropped, whichever way the thread ends.

@@ -287,13 +287,20 @@ fn invalid_input_is_refused_before_running(runtime: &str) {
         .stderr_has(&["does not match its output schema"]);
 }
 
-fn unknown_tool_lists_the_available_ones(runtime: &str) {
+fn unknown_tool_suggests_the_closest_ids(runtime: &str) {
     let p = project();
-    let (out, _) = exec(&p, runtime, &["nope"]);
-    out.expect_code(2).stderr_has(&[
-        "unknown tool `nope`",
-        "available tools: async_default, bad_output, big",
-    ]);
+    let (out, _) = exec(&p, runtime, &["bad_outpt"]);
+    out.expect_code(2)
+        .stderr_has(&["unknown tool `bad_outpt`", "did you mean `bad_output`?"]);
+    assert!(
+        !out.stderr.contains("async_default"),
+        "the whole list of ids was printed:\n{}",
+        out.stderr
+    );
+    let (out, _) = exec(&p, runtime, &["zzzzzz"]);
+    out.expect_code(2)
+        .stderr_has(&["unknown tool `zzzzzz`", "`compozy inspect` lists them"]);
+    assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
 }
 
 fn environment_is_minimal_and_layered(runtime: &str) {
@@ -343,7 +350,7 @@ on_both_runtimes!(
     bigint_result_is_a_clear_error,
     process_exit_in_the_tool,
     invalid_input_is_refused_before_running,
-    unknown_tool_lists_the_available_ones,
+    unknown_tool_suggests_the_closest_ids,
     environment_is_minimal_and_layered,
 );
 

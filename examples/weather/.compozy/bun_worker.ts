@@ -13,11 +13,14 @@ const loaders = {
 const PROTOCOL_FD = 3;
 
 // Bun's own file API: importing node:fs would add ~3 ms to every start. Bun.write resolves once
-// every byte is written.
+// every byte is written; writes are chained so that progress reports and the answer keep their
+// order.
 const protocol = Bun.file(PROTOCOL_FD);
+let written = Promise.resolve();
 
 function writeAll(text) {
-  return Bun.write(protocol, text);
+  written = written.then(() => Bun.write(protocol, text));
+  return written;
 }
 
 function readStdin() {
@@ -81,6 +84,46 @@ function errorInfo(err, req) {
   };
 }
 
+// The call in flight: `controller` exists once the tool has looked at `ctx.signal`.
+let current = null;
+let terminating = false;
+
+// The executor ends a call (timeout, cancel, Ctrl-C) with SIGTERM to the worker's process group,
+// then SIGKILL after a grace period. A tool that looked at `ctx.signal` sees it aborted and may
+// clean up in that period; the worker ends as soon as the tool settles. Otherwise it ends at once.
+process.on("SIGTERM", () => {
+  if (current?.controller == null) process.exit(143);
+  terminating = true;
+  const reason = new Error("the call was cancelled or ran out of time");
+  reason.name = "AbortError";
+  current.controller.abort(reason);
+});
+
+// The tool's third argument.
+function context(req) {
+  const call = { controller: null };
+  current = call;
+  return {
+    get signal() {
+      call.controller ??= new AbortController();
+      return call.controller.signal;
+    },
+    progress: req.progress === true ? (progress, total, message) => reportProgress(progress, total, message) : () => {},
+    toolId: req.tool_id,
+    execId: req.tool_exec_id,
+  };
+}
+
+function reportProgress(progress, total, message) {
+  if (typeof progress !== "number" || !Number.isFinite(progress)) {
+    throw new TypeError("ctx.progress(progress, total?, message?): `progress` must be a finite number");
+  }
+  const report = { progress };
+  if (typeof total === "number" && Number.isFinite(total)) report.total = total;
+  if (message !== undefined && message !== null) report.message = String(message);
+  writeAll(`{"progress":${JSON.stringify(report)}}\n`);
+}
+
 async function respond(req, resultJson, error, started) {
   const metadata = {
     tool_id: req.tool_id ?? null,
@@ -126,10 +169,14 @@ async function handle(req) {
     if (typeof fn !== "function") {
       throw new TypeError(`tool \`${req.tool_id}\` is not a function (its export is ${typeof fn})`);
     }
-    const result = await fn(req.input ?? {}, req.config ?? {});
+    const result = await fn(req.input ?? {}, req.config ?? {}, context(req));
+    if (terminating) process.exit(143);
     await respond(req, serialize(result), null, started);
   } catch (err) {
+    if (terminating) process.exit(143);
     await respond(req, "null", errorInfo(err, req), started);
+  } finally {
+    current = null;
   }
 }
 
