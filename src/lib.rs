@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod env;
 pub mod exit;
 pub mod generate;
+pub mod mcp;
 mod parallel;
 pub mod paths;
 pub mod runtime;

@@ -80,6 +80,34 @@ pub enum Command {
     Watch(WatchArgs),
     /// Show what compozy sees: a project's tools and modules' exports.
     Inspect(InspectArgs),
+    /// Serve every tool as a Model Context Protocol server (stdio, or Streamable HTTP).
+    Mcp(McpArgs),
+}
+
+/// `compozy mcp`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+A host config that runs it (Claude Code, Claude Desktop, Cursor, VS Code):
+  {\"command\": \"compozy\", \"args\": [\"mcp\", \"--project\", \"/path/to/project\"]}
+
+stdout carries nothing but JSON-RPC; logs go to stderr. stdin closing ends the server.")]
+pub struct McpArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Run on this runtime instead of `runtime.type`.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeArg>,
+    /// Number of workers (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub workers: Option<usize>,
+    /// Regenerate on every change, reload the workers and tell clients when the tool list changes.
+    #[arg(long)]
+    pub watch: bool,
+    /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8808; port 0
+    /// picks a free one and prints it).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 /// `compozy watch`.

@@ -4,6 +4,7 @@ mod args;
 mod exec;
 mod generate;
 mod inspect;
+mod mcp;
 mod output;
 mod serve;
 mod watch;
@@ -55,7 +56,18 @@ pub fn init(args: &Args) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(default_level));
+        .unwrap_or_else(|| {
+            // rmcp reports every error answer it sends as a warning; `compozy mcp` has already
+            // told the client, so only -v shows them.
+            let rmcp = if default_level == LevelFilter::WARN {
+                LevelFilter::ERROR
+            } else {
+                default_level
+            };
+            Targets::new()
+                .with_default(default_level)
+                .with_target("rmcp", rmcp)
+        });
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(Output::new(&args.global).color)
@@ -82,6 +94,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Serve(a) => serve::run(a, &out, &cwd),
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
+        Command::Mcp(a) => mcp::run(a, &out, &cwd),
     }
 }
 

@@ -14,8 +14,8 @@ use crate::runtime::Server;
 use crate::watch::{Change, ProjectWatcher};
 
 /// What one regeneration produced.
-struct Regenerated {
-    project: Arc<crate::config::Project>,
+pub(super) struct Regenerated {
+    pub(super) project: Arc<crate::config::Project>,
     /// Output files written or removed.
     changed_output: bool,
     /// Files whose change means the workers must reload (modules, configs).
@@ -23,7 +23,7 @@ struct Regenerated {
 }
 
 /// Runs the pipeline once, printing what changed or what is wrong.
-fn regenerate(dir: Option<&Path>, cwd: &Path, out: &Output) -> Option<Regenerated> {
+pub(super) fn regenerate(dir: Option<&Path>, cwd: &Path, out: &Output) -> Option<Regenerated> {
     let started = Instant::now();
     let generation = match crate::prepare(dir, cwd) {
         Ok(g) => g,
@@ -71,9 +71,12 @@ fn is_env_file(path: &Path) -> bool {
         .is_some_and(|n| n == ".env" || n.starts_with(".env."))
 }
 
-/// Runs `watch`.
-pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
-    let dir = args.project.project.as_deref();
+/// The project root `watch` (or `mcp --watch`) works on, and a watcher for it.
+pub(super) fn start_watcher(
+    dir: Option<&Path>,
+    cwd: &Path,
+    out: &Output,
+) -> Result<ProjectWatcher, ExitCode> {
     let root = match dir {
         Some(d) => cwd.join(d).canonicalize().ok(),
         None => cwd
@@ -85,18 +88,68 @@ pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
         out.problems([&Problem::new(crate::config::ConfigError::NotFound(
             dir.map_or_else(|| cwd.to_path_buf(), |d| cwd.join(d)),
         ))]);
-        return ExitCode::Error;
+        return Err(ExitCode::Error);
     };
-    let mut watcher = match ProjectWatcher::new(&root) {
-        Ok(w) => w,
-        Err(e) => {
-            out.problems([&Problem::new(e)]);
-            return ExitCode::Error;
+    ProjectWatcher::new(&root).map_err(|e| {
+        out.problems([&Problem::new(e)]);
+        ExitCode::Error
+    })
+}
+
+/// Regenerates on every relevant change until the watcher ends; `reload` gets the new project
+/// after each change the workers must see (new output, a module, a config or a `.env` file).
+/// A broken edit prints its diagnostics and keeps the last good project.
+pub(super) fn watch_loop(
+    watcher: &mut ProjectWatcher,
+    dir: Option<&Path>,
+    cwd: &Path,
+    out: &Output,
+    first: Option<&Regenerated>,
+    mut reload: impl FnMut(Arc<crate::config::Project>),
+) {
+    let mut failing = first.is_none();
+    let mut inputs = first.map(|r| r.inputs.clone()).unwrap_or_default();
+    out.status(&format!(
+        "compozy: watching {} directories under {}",
+        watcher.watched().count(),
+        watcher.root().display()
+    ));
+    while let Some(change) = watcher.next_change() {
+        let paths = match change {
+            Change::Paths(paths) => paths,
+            Change::Error(e) => {
+                out.problems([&Problem::new(e)]);
+                continue;
+            }
+        };
+        for path in &paths {
+            out.detail(&format!("compozy: changed {}", path.display()));
         }
+        let Some(regenerated) = regenerate(dir, cwd, out) else {
+            failing = true;
+            continue;
+        };
+        if std::mem::take(&mut failing) && !regenerated.changed_output {
+            out.status("compozy: fixed; .compozy/ is up to date");
+        }
+        let touches_inputs = paths
+            .iter()
+            .any(|p| inputs.contains(p) || regenerated.inputs.contains(p) || is_env_file(p));
+        inputs = regenerated.inputs;
+        if regenerated.changed_output || touches_inputs {
+            reload(regenerated.project);
+        }
+    }
+}
+
+/// Runs `watch`.
+pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
+    let dir = args.project.project.as_deref();
+    let mut watcher = match start_watcher(dir, cwd, out) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     let first = regenerate(dir, cwd, out);
-    let mut failing = first.is_none();
-    let mut inputs = first.as_ref().map(|r| r.inputs.clone()).unwrap_or_default();
 
     let server = if args.serve {
         let Some(first) = &first else {
@@ -126,43 +179,15 @@ pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
         None
     };
 
-    out.status(&format!(
-        "compozy: watching {} directories under {}",
-        watcher.watched().count(),
-        root.display()
-    ));
-    while let Some(change) = watcher.next_change() {
-        let paths = match change {
-            Change::Paths(paths) => paths,
-            Change::Error(e) => {
-                out.problems([&Problem::new(e)]);
-                continue;
-            }
-        };
-        for path in &paths {
-            out.detail(&format!("compozy: changed {}", path.display()));
-        }
-        let Some(regenerated) = regenerate(dir, cwd, out) else {
-            failing = true;
-            continue;
-        };
-        if std::mem::take(&mut failing) && !regenerated.changed_output {
-            out.status("compozy: fixed; .compozy/ is up to date");
-        }
-        let touches_inputs = paths
-            .iter()
-            .any(|p| inputs.contains(p) || regenerated.inputs.contains(p) || is_env_file(p));
-        inputs = regenerated.inputs;
-        if let Some(server) = &server
-            && (regenerated.changed_output || touches_inputs)
-        {
+    watch_loop(&mut watcher, dir, cwd, out, first.as_ref(), |project| {
+        if let Some(server) = &server {
             server
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .reload(regenerated.project);
+                .reload(project);
             out.status("compozy: workers reloaded");
         }
-    }
+    });
     ExitCode::Ok
 }
 

@@ -101,6 +101,11 @@ impl ProjectWatcher {
         Ok(())
     }
 
+    /// The project root being watched.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The directories being watched (for tests and `-v`).
     pub fn watched(&self) -> impl Iterator<Item = &Path> {
         self.watched.iter().map(PathBuf::as_path)

@@ -8,6 +8,7 @@ mod errors;
 mod exec;
 mod exports;
 mod generate;
+mod mcp;
 mod runtimes;
 mod serve;
 mod watch;

@@ -1,0 +1,160 @@
+//! `compozy mcp`: the project's tools as an MCP server (stdio, or Streamable HTTP).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::args::McpArgs;
+use super::output::Output;
+use crate::diagnostic::Problem;
+use crate::exit::ExitCode;
+use crate::mcp::{Handler, Shared};
+use crate::runtime::Server;
+
+/// A problem starting the MCP server.
+#[derive(Debug, thiserror::Error)]
+pub enum McpError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl crate::diagnostic::Explain for McpError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Listen { .. } => "mcp::listen",
+            Self::Runtime(_) => "mcp::runtime",
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            Self::Listen { .. } => {
+                Some("pick a free port (or 0 for any), e.g. --http 127.0.0.1:8808".into())
+            }
+            Self::Runtime(_) => None,
+        }
+    }
+}
+
+/// Runs `mcp`.
+pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
+    let dir = args.project.project.as_deref();
+    // With --watch, the watcher starts before the first generation, so that no edit is missed.
+    let mut watcher = if args.watch {
+        match super::watch::start_watcher(dir, cwd, out) {
+            Ok(w) => Some(w),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    let first = if watcher.is_some() {
+        match super::watch::regenerate(dir, cwd, out) {
+            Some(first) => Some(first),
+            None => {
+                out.status("compozy: fix the errors above to start serving");
+                return ExitCode::Error;
+            }
+        }
+    } else {
+        None
+    };
+    let project = match &first {
+        Some(first) => Arc::clone(&first.project),
+        None => match super::fresh_project(dir, out, cwd) {
+            Ok(p) => Arc::new(p),
+            Err(problems) => {
+                out.problems(&problems.0);
+                return ExitCode::Error;
+            }
+        },
+    };
+    for tool in &project.tools {
+        if !crate::mcp::tools::is_mcp_name(&tool.id) {
+            tracing::warn!(
+                "tool id `{}` is outside what MCP hosts accept ([A-Za-z0-9_.-], 1 to 128 \
+                 characters); some hosts will refuse it",
+                tool.id
+            );
+        }
+    }
+    let pool = match super::serve::start_pool(Arc::clone(&project), args.runtime, args.workers, out)
+    {
+        Ok(pool) => pool,
+        Err(code) => return code,
+    };
+    super::serve::exit_on_signal(pool.clone());
+    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
+    let shared = Shared::new(server);
+
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.problems([&Problem::new(McpError::Runtime(e))]);
+            pool.shutdown();
+            return ExitCode::Error;
+        }
+    };
+
+    if let Some(mut watcher) = watcher.take() {
+        let handle = rt.handle().clone();
+        let shared = Arc::clone(&shared);
+        let (dir, cwd, out) = (dir.map(Path::to_path_buf), cwd.to_path_buf(), *out);
+        std::thread::spawn(move || {
+            let first = first.as_ref();
+            super::watch::watch_loop(&mut watcher, dir.as_deref(), &cwd, &out, first, |project| {
+                let shared = Arc::clone(&shared);
+                handle.spawn(async move { shared.reload(project).await });
+                out.status("compozy: workers reloaded");
+            });
+        });
+    }
+
+    let handler = Handler::new(shared);
+    let code = match &args.http {
+        None => match rt.block_on(crate::mcp::serve_stdio(handler)) {
+            Ok(()) => ExitCode::Ok,
+            Err(e) => {
+                tracing::error!("MCP over stdio: {e}");
+                ExitCode::Failure
+            }
+        },
+        Some(addr) => {
+            let listener = match rt.block_on(tokio::net::TcpListener::bind(addr.as_str())) {
+                Ok(l) => l,
+                Err(source) => {
+                    out.problems([&Problem::new(McpError::Listen {
+                        addr: addr.clone(),
+                        source,
+                    })]);
+                    pool.shutdown();
+                    return ExitCode::Error;
+                }
+            };
+            if let Ok(local) = listener.local_addr() {
+                out.status(&format!(
+                    "compozy: MCP over HTTP at http://{local}{}",
+                    crate::mcp::HTTP_PATH
+                ));
+            }
+            match rt.block_on(crate::mcp::serve_http(handler, listener)) {
+                Ok(()) => ExitCode::Ok,
+                Err(e) => {
+                    tracing::error!("MCP over HTTP: {e}");
+                    ExitCode::Failure
+                }
+            }
+        }
+    };
+    // Tokio's stdin reader cannot be interrupted: do not wait for it.
+    rt.shutdown_background();
+    pool.shutdown();
+    code
+}

@@ -1,0 +1,182 @@
+//! A project's tools as MCP tool descriptors (`tools/list`).
+
+use serde_json::{Map, Value, json};
+
+use crate::config::{Project, Tool};
+
+/// A tool left out of `tools/list`, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftOut {
+    /// The tool's id.
+    pub id: String,
+    /// What is wrong with it, for a warning.
+    pub reason: String,
+}
+
+/// Whether `id` is a name every MCP host accepts (`[A-Za-z0-9_.-]{1,128}`).
+pub fn is_mcp_name(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The `inputSchema` of a tool: its `input:` exactly as written (every keyword kept), or
+/// `{"type": "object"}` without one. MCP arguments are always an object and clients refuse a
+/// tool list whose input schema is not an object schema, so a schema without a root `type` gets
+/// `"type": "object"` added, and one whose root `type` allows no object is refused.
+pub fn input_schema(tool: &Tool) -> Result<Map<String, Value>, String> {
+    match &tool.input {
+        None | Some(Value::Bool(true)) => Ok(object_schema()),
+        Some(Value::Bool(false)) => {
+            Err("its `input:` schema is `false`, which accepts no input".into())
+        }
+        Some(Value::Object(schema)) => match schema.get("type") {
+            Some(Value::String(t)) if t == "object" => Ok(schema.clone()),
+            None => {
+                let mut with_type = Map::with_capacity(schema.len() + 1);
+                with_type.insert("type".into(), json!("object"));
+                with_type.extend(schema.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Ok(with_type)
+            }
+            Some(other) => Err(format!(
+                "its `input:` schema has `type: {other}`; MCP tools take an object of \
+                 arguments, so the root of `input:` must be `type: object`"
+            )),
+        },
+        Some(other) => Err(format!(
+            "its `input:` schema is not a schema object: {other}"
+        )),
+    }
+}
+
+/// The `outputSchema` of a tool: its `output:` when that is an object schema (root
+/// `type: object`); clients reject a tool list with any other kind of output schema.
+pub fn output_schema(tool: &Tool) -> Option<Map<String, Value>> {
+    match &tool.output {
+        Some(Value::Object(schema)) if schema.get("type") == Some(&json!("object")) => {
+            Some(schema.clone())
+        }
+        _ => None,
+    }
+}
+
+fn object_schema() -> Map<String, Value> {
+    let mut schema = Map::new();
+    schema.insert("type".into(), json!("object"));
+    schema
+}
+
+/// One tool's descriptor: `name` (the id, never renamed), `description`, `inputSchema` and
+/// `outputSchema`.
+pub fn descriptor(tool: &Tool) -> Result<Value, LeftOut> {
+    let input = input_schema(tool).map_err(|reason| LeftOut {
+        id: tool.id.clone(),
+        reason,
+    })?;
+    let mut out = Map::new();
+    out.insert("name".into(), json!(tool.id));
+    if let Some(description) = &tool.description {
+        out.insert("description".into(), json!(description));
+    }
+    out.insert("inputSchema".into(), Value::Object(input));
+    if let Some(output) = output_schema(tool) {
+        out.insert("outputSchema".into(), Value::Object(output));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Every tool of `project` that MCP can list, sorted by id, and those left out.
+pub fn list(project: &Project) -> (Vec<Value>, Vec<LeftOut>) {
+    let mut listed = Vec::with_capacity(project.tools.len());
+    let mut left_out = Vec::new();
+    // `project.tools` is sorted by id already.
+    for tool in &project.tools {
+        match descriptor(tool) {
+            Ok(d) => listed.push(d),
+            Err(l) => left_out.push(l),
+        }
+    }
+    (listed, left_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(input: Option<Value>, output: Option<Value>) -> Tool {
+        Tool {
+            id: "t".into(),
+            description: Some("d".into()),
+            module: None,
+            module_declared: None,
+            timeout: None,
+            input,
+            output,
+            with: None,
+            config: None,
+            env: Default::default(),
+            declared: crate::config::Declared {
+                file: crate::source::SourceFile::new(
+                    "t.yaml".into(),
+                    "t.yaml".into(),
+                    String::new(),
+                ),
+                line: 1,
+                column: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn input_schema_is_kept_verbatim() {
+        let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object", "$defs": {"c": {"type": "string"}},
+            "properties": {"city": {"$ref": "#/$defs/c"}}, "additionalProperties": false});
+        let d = descriptor(&tool(Some(schema.clone()), None)).unwrap();
+        assert_eq!(d["inputSchema"], schema);
+        assert_eq!(d["name"], "t");
+        assert_eq!(d["description"], "d");
+        assert!(d.get("outputSchema").is_none());
+    }
+
+    #[test]
+    fn missing_or_typeless_input_becomes_an_object_schema() {
+        let d = descriptor(&tool(None, None)).unwrap();
+        assert_eq!(d["inputSchema"], json!({"type": "object"}));
+        let d = descriptor(&tool(Some(json!({"properties": {"a": {}}})), None)).unwrap();
+        assert_eq!(
+            d["inputSchema"],
+            json!({"type": "object", "properties": {"a": {}}})
+        );
+    }
+
+    #[test]
+    fn non_object_input_is_left_out_with_a_reason() {
+        let err = descriptor(&tool(Some(json!({"type": "string"})), None)).unwrap_err();
+        assert!(
+            err.reason.contains("must be `type: object`"),
+            "{}",
+            err.reason
+        );
+        assert!(descriptor(&tool(Some(json!(false)), None)).is_err());
+    }
+
+    #[test]
+    fn output_schema_only_for_object_schemas() {
+        let obj = json!({"type": "object", "properties": {"n": {"type": "number"}}});
+        let d = descriptor(&tool(None, Some(obj.clone()))).unwrap();
+        assert_eq!(d["outputSchema"], obj);
+        let d = descriptor(&tool(None, Some(json!({"type": "number"})))).unwrap();
+        assert!(d.get("outputSchema").is_none());
+    }
+
+    #[test]
+    fn mcp_names() {
+        assert!(is_mcp_name("math.add"));
+        assert!(is_mcp_name("a-b_c.1"));
+        assert!(!is_mcp_name("api/caller"));
+        assert!(!is_mcp_name(""));
+        assert!(!is_mcp_name(&"x".repeat(129)));
+    }
+}

@@ -1,0 +1,156 @@
+// Drives `compozy mcp` with the official MCP TypeScript SDK client, for the integration tests in
+// tests/it/mcp.rs. It runs the steps it reads as JSON on stdin and prints one JSON object with
+// what each step observed; the assertions live in the Rust tests.
+//
+//   node client.mjs --era legacy|auto|modern [--version V] (--stdio CMD ARGS... | --url URL)
+//
+// Steps: {"op":"list"} · {"op":"call","name","args","progress":bool,"logLevel"} ·
+// {"op":"calls","calls":[…]} (concurrently) · {"op":"cancel","name","args","pidFile"} ·
+// {"op":"setLevel","level"} · {"op":"write","path","text"} · {"op":"sleep","ms"} ·
+// {"op":"waitListChanged","name","ms"} (until a refreshed list has `name`).
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { Client, StreamableHTTPClientTransport, LOG_LEVEL_META_KEY } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+
+const argv = process.argv.slice(2);
+const opt = (name) => {
+  const i = argv.indexOf(name);
+  return i < 0 ? undefined : argv[i + 1];
+};
+const era = opt("--era") ?? "legacy";
+const version = opt("--version");
+const url = opt("--url");
+const stdioAt = argv.indexOf("--stdio");
+const [command, ...args] = stdioAt < 0 ? [] : argv.slice(stdioAt + 1);
+const steps = JSON.parse(readFileSync(0, "utf8"));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const changed = [];
+const client = new Client(
+  { name: "compozy-tests", version: "1.0.0" },
+  {
+    versionNegotiation:
+      era === "legacy" ? { mode: "legacy" } : era === "modern" ? { mode: { pin: "2026-07-28" } } : { mode: "auto" },
+    ...(version && { supportedProtocolVersions: [version, "2026-07-28"] }),
+    listChanged: {
+      tools: { autoRefresh: true, debounceMs: 0, onChanged: (err, tools) => changed.push(err ? String(err) : tools.map((t) => t.name)) },
+    },
+  },
+);
+const logs = [];
+client.setNotificationHandler("notifications/message", (n) => logs.push(n.params));
+const errors = [];
+client.onerror = (e) => errors.push(String(e?.message ?? e));
+
+const transport = url
+  ? new StreamableHTTPClientTransport(new URL(url))
+  : new StdioClientTransport({ command, args, stderr: "inherit", env: { ...process.env } });
+await client.connect(transport);
+const negotiated = {
+  era: client.getProtocolEra(),
+  version: client.getNegotiatedProtocolVersion(),
+  server: client.getServerVersion(),
+};
+const modern = negotiated.era === "modern";
+
+function outcome(result) {
+  return {
+    isError: result.isError === true,
+    content: result.content,
+    structuredContent: result.structuredContent ?? null,
+  };
+}
+
+async function call(step) {
+  const progress = [];
+  const logsBefore = logs.length;
+  const meta = step.logLevel && modern ? { [LOG_LEVEL_META_KEY]: step.logLevel } : undefined;
+  try {
+    const result = await client.callTool(
+      { name: step.name, arguments: step.args ?? {}, ...(meta && { _meta: meta }) },
+      step.progress ? { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true } : {},
+    );
+    // Notifications are handled a turn after the answer.
+    await sleep(20);
+    return { ...outcome(result), progress, logs: logs.slice(logsBefore) };
+  } catch (e) {
+    return { thrown: { code: e.code ?? null, message: String(e.message) }, progress, logs: logs.slice(logsBefore) };
+  }
+}
+
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const results = [];
+for (const step of steps) {
+  switch (step.op) {
+    case "list": {
+      const { tools } = await client.listTools(undefined, modern ? { cacheMode: "refresh" } : undefined);
+      results.push({ tools });
+      break;
+    }
+    case "call":
+      results.push(await call(step));
+      break;
+    case "calls":
+      results.push({ results: await Promise.all(step.calls.map(call)) });
+      break;
+    case "cancel": {
+      const ac = new AbortController();
+      const pending = client.callTool({ name: step.name, arguments: step.args ?? {} }, { signal: ac.signal });
+      let pids = null;
+      for (let i = 0; i < 200 && pids === null; i++) {
+        if (existsSync(step.pidFile)) {
+          const text = readFileSync(step.pidFile, "utf8");
+          if (text.endsWith("\n")) pids = text.trim().split(/\s+/).map(Number);
+        }
+        if (pids === null) await sleep(25);
+      }
+      const aliveBefore = (pids ?? []).map(alive);
+      ac.abort("cancelled by the test");
+      const settled = await pending.then(() => "answered", (e) => `rejected: ${e.message}`);
+      let aliveAfter = (pids ?? []).map(alive);
+      for (let i = 0; i < 80 && aliveAfter.some(Boolean); i++) {
+        await sleep(25);
+        aliveAfter = (pids ?? []).map(alive);
+      }
+      results.push({ pids, aliveBefore, aliveAfter, settled });
+      break;
+    }
+    case "setLevel":
+      await client.setLoggingLevel(step.level);
+      results.push({});
+      break;
+    case "write":
+      writeFileSync(step.path, step.text);
+      results.push({});
+      break;
+    case "sleep":
+      await sleep(step.ms);
+      results.push({});
+      break;
+    case "waitListChanged": {
+      const until = Date.now() + (step.ms ?? 5000);
+      while (Date.now() < until && !changed.some((c) => Array.isArray(c) && c.includes(step.name))) await sleep(25);
+      results.push({ changed });
+      break;
+    }
+    default:
+      throw new Error(`unknown step ${step.op}`);
+  }
+}
+await client.close();
+console.log(
+  JSON.stringify({
+    ...negotiated,
+    results,
+    errors,
+  }),
+);
+process.exit(0);
