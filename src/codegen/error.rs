@@ -19,6 +19,10 @@ pub enum GenError {
     },
     #[error("permissions are not enforced under Bun: {flags}")]
     PermissionsIgnoredByBun { flags: String },
+    #[error("tool id `{id}` is not a valid MCP tool name; MCP hosts may refuse it")]
+    NotAnMcpName { id: String },
+    #[error("{count} tool(s) have no description: {ids}")]
+    NoDescription { count: usize, ids: String },
 }
 
 impl Explain for GenError {
@@ -28,6 +32,8 @@ impl Explain for GenError {
             Self::Write { .. } => "gen::write",
             Self::Read { .. } => "gen::read",
             Self::PermissionsIgnoredByBun { .. } => "gen::permissions-not-enforced",
+            Self::NotAnMcpName { .. } => "gen::mcp-name",
+            Self::NoDescription { .. } => "gen::no-description",
         }
     }
 
@@ -39,6 +45,12 @@ impl Explain for GenError {
             }
             Self::PermissionsIgnoredByBun { .. } => {
                 "Bun has no permission model; use `runtime.type: node` (or `--runtime node`) to enforce them".into()
+            }
+            Self::NotAnMcpName { .. } => {
+                "MCP tool names use only letters, digits, `_`, `.` and `-` (1 to 128 characters); compozy never renames a tool, so rename it if MCP hosts should call it".into()
+            }
+            Self::NoDescription { .. } => {
+                "add `description:` to each tool: MCP hosts show it to the model to decide when to call the tool".into()
             }
         })
     }

@@ -20,6 +20,9 @@ pub struct Generation {
     pub plan: Plan,
     /// Problems that do not stop generation.
     pub warnings: Vec<Problem>,
+    /// Whether every warning is advice (shown when the project is generated, not on every run
+    /// of an unchanged project).
+    advice_only: bool,
 }
 
 impl Generation {
@@ -59,9 +62,9 @@ impl Generation {
     }
 
     fn save_fingerprint(&self) {
-        // Warnings must be shown on every run, so a project with warnings always takes the
-        // full path.
-        if self.warnings.is_empty() {
+        // Warnings other than advice must be shown on every run, so a project with them always
+        // takes the full path.
+        if self.advice_only {
             let (inputs, outputs) = self.inputs_and_outputs();
             fingerprint::save(&self.project.root, inputs, outputs);
         }
@@ -104,12 +107,52 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     {
         warnings.push(permissions_not_enforced(permissions));
     }
+    let advice_only = warnings.is_empty();
+    warnings.extend(mcp_advice(&project));
     Ok(Generation {
         project,
         analysis,
         plan,
         warnings,
+        advice_only,
     })
+}
+
+/// What MCP hosts will stumble on: ids outside `[A-Za-z0-9_.-]{1,128}` (never renamed), and tools
+/// without a description (hosts show it to the model).
+fn mcp_advice(project: &Project) -> Vec<Problem> {
+    let mut advice: Vec<Problem> = project
+        .tools
+        .iter()
+        .filter(|t| !crate::mcp::tools::is_mcp_name(&t.id))
+        .map(|t| {
+            let d = &t.declared;
+            Problem::new(GenError::NotAnMcpName { id: t.id.clone() })
+                .warning()
+                .at_line(&d.file, d.line, d.column, "this tool")
+        })
+        .collect();
+    let undescribed: Vec<&config::Tool> = project
+        .tools
+        .iter()
+        .filter(|t| t.description.as_deref().is_none_or(|d| d.trim().is_empty()))
+        .collect();
+    if let Some(first) = undescribed.first() {
+        let mut ids: Vec<String> = undescribed.iter().take(5).map(|t| format!("`{}`", t.id)).collect();
+        if undescribed.len() > ids.len() {
+            ids.push(format!("and {} more", undescribed.len() - ids.len()));
+        }
+        let d = &first.declared;
+        advice.push(
+            Problem::new(GenError::NoDescription {
+                count: undescribed.len(),
+                ids: ids.join(", "),
+            })
+            .warning()
+            .at_line(&d.file, d.line, d.column, "no `description:`"),
+        );
+    }
+    advice
 }
 
 /// The warning shown whenever permissions are configured but the tools run under Bun.

@@ -44,8 +44,9 @@ pub struct Job {
     pub notes: Option<Notes>,
 }
 
-/// How long an answer waits for the log lines written before it to be passed on.
-const LOG_SYNC: Duration = Duration::from_millis(100);
+/// How long an answer waits at most for the log lines written before it to be passed on (a
+/// forwarder that answers later leaves the lines on stderr only).
+const LOG_SYNC: Duration = Duration::from_secs(1);
 
 /// How long the loop keeps polling without sleeping after a request went out or an answer came
 /// back: a sleeping thread takes tens of microseconds to wake on another core, more than a warm
@@ -436,6 +437,8 @@ impl Loop {
         } else {
             slot.last_env.clone_from(&job.request.env);
         }
+        // Before the request goes out: the tool may log before this thread runs again.
+        worker.set_log_notes(job.notes.clone());
         let started = Instant::now();
         let sent = serde_json::to_vec(&job.request)
             .map_err(std::io::Error::from)
@@ -449,7 +452,6 @@ impl Loop {
             .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
         // A slow tool's answer is not worth spinning for, even right after another answer.
         self.hot_until = self.answers_close.then(|| started + SPIN);
-        worker.set_log_notes(job.notes.clone());
         slot.job = Some(InFlight {
             request: job.request,
             reply: job.reply,

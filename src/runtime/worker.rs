@@ -142,9 +142,13 @@ impl WorkerProcess {
     /// Waits (up to `limit`) until every log line the worker wrote so far has been passed on:
     /// called after an answer, so that a request's logs reach its caller before its answer.
     pub fn sync_logs(&mut self, limit: Duration) {
-        if self.log_sync.write_all(&[1]).is_ok() {
-            let _ = self.log_synced.recv_timeout(limit);
+        // The answer to an earlier sync that timed out must not stand for this one.
+        while self.log_synced.try_recv().is_ok() {}
+        let started = Instant::now();
+        if self.log_sync.write_all(&[1]).is_ok() && self.log_synced.recv_timeout(limit).is_err() {
+            tracing::debug!("the log forwarder did not answer within {limit:?}");
         }
+        tracing::trace!(elapsed = ?started.elapsed(), "logs synced");
     }
 
     /// The worker's pid (also its process group id).
