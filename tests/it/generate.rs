@@ -1,8 +1,9 @@
 //! `compozy gen`: output, determinism, only-write-if-changed, atomicity, `--check`.
 
+use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{Fixture, nothing_generated, snapshot_settings};
+use crate::common::{Fixture, Output, nothing_generated, snapshot_settings};
 
 /// A project using both config styles, every id shape and several export forms.
 pub fn demo_project() -> Fixture {
@@ -76,38 +77,50 @@ fn generates_entrypoint_and_workers() {
     }
 }
 
+/// Runs `compozy ARGS` in `cwd`, for `project`.
+fn run_in(project: &Fixture, cwd: &Path, args: &[&str]) -> Output {
+    Output::from(
+        project
+            .compozy(args)
+            .current_dir(cwd)
+            .output()
+            .expect("run compozy"),
+    )
+}
+
 #[test]
 fn output_is_byte_identical_in_another_directory() {
     let a = demo_project();
     let b = demo_project();
+    let c = demo_project();
     a.run(&["gen"]).expect_code(0);
-    // From a subdirectory, so that discovery walks up, and through --project from elsewhere.
-    b.compozy(&["gen", "--project", b.root().to_str().unwrap()])
-        .current_dir(std::env::temp_dir())
-        .status()
-        .expect("run");
+    // Through --project from elsewhere, and from a subdirectory, so that discovery walks up.
+    run_in(
+        &b,
+        &std::env::temp_dir(),
+        &["gen", "--project", b.root().to_str().unwrap()],
+    )
+    .expect_code(0);
+    run_in(&c, &c.path("tools/nested"), &["gen"]).expect_code(0);
     for file in [
         ".compozy/tools.ts",
         ".compozy/bun_worker.ts",
         ".compozy/node_worker.mjs",
     ] {
-        assert_eq!(
-            std::fs::read(a.path(file)).unwrap(),
-            std::fs::read(b.path(file)).unwrap(),
-            "{file}"
-        );
+        let expected = std::fs::read(a.path(file)).unwrap();
+        assert_eq!(expected, std::fs::read(b.path(file)).unwrap(), "{file}");
+        assert_eq!(expected, std::fs::read(c.path(file)).unwrap(), "{file}");
     }
 }
 
 #[test]
 fn project_is_found_from_a_subdirectory() {
     let project = demo_project();
-    project
-        .compozy(&["gen"])
-        .current_dir(project.path("tools/nested"))
-        .status()
-        .expect("run");
+    run_in(&project, &project.path("tools/nested"), &["gen"])
+        .expect_code(0)
+        .stderr_has(&["created .compozy/tools.ts"]);
     assert!(project.path(".compozy/tools.ts").is_file());
+    assert!(!project.path("tools/nested/.compozy").exists());
 }
 
 #[test]
