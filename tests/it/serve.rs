@@ -76,9 +76,19 @@ fn project() -> Fixture {
         ),
         (
             "tools/env.ts",
-            "export function run() {\n  return { tool: process.env.FROM_TOOL ?? null, request: process.env.FROM_REQUEST ?? null };\n}\n",
+            "import { writeFileSync } from \"node:fs\";\nexport function run(i: { marker?: string }) {\n  if (i.marker) writeFileSync(i.marker, \"ran\");\n  return { tool: process.env.FROM_TOOL ?? null, request: process.env.FROM_REQUEST ?? null };\n}\n",
         ),
     ])
+}
+
+/// Asserts that `answer` has the field `key`, and that it is null (a missing field would read
+/// as null too).
+#[track_caller]
+fn assert_null(answer: &Value, key: &str) {
+    assert!(
+        answer.get(key).is_some_and(Value::is_null),
+        "`{key}` is missing or not null: {answer}"
+    );
 }
 
 struct Serve {
@@ -175,7 +185,7 @@ fn pipelined_requests_are_all_answered_by_id(runtime: &str) {
     let mut seen = std::collections::BTreeMap::new();
     for _ in 0..41 {
         let answer = serve.recv();
-        assert_eq!(answer["error"], Value::Null, "{answer}");
+        assert_null(&answer, "error");
         assert!(answer["metadata"]["tool_exec_id"].is_string(), "{answer}");
         seen.insert(answer["id"].to_string(), answer["result"].clone());
     }
@@ -242,8 +252,16 @@ fn invalid_lines_get_error_answers(runtime: &str) {
     );
     serve.send(&json!({"id": 7, "tool_id": "add", "input": {"a": 1}}));
     assert_eq!(serve.recv()["error"]["name"], "InvalidInputError");
-    serve.send(&json!({"id": 8, "tool_id": "env", "env": {"LD_PRELOAD": "x"}}));
+    let refused = p.path("refused.txt");
+    serve.send(&json!({
+        "id": 8,
+        "tool_id": "env",
+        "input": {"marker": refused},
+        "env": {"LD_PRELOAD": "x"},
+    }));
     let answer = serve.recv();
+    assert_eq!(answer["id"], 8, "{answer}");
+    assert_eq!(answer["error"]["name"], "InvalidRequestError", "{answer}");
     assert!(
         answer["error"]["message"]
             .as_str()
@@ -251,14 +269,28 @@ fn invalid_lines_get_error_answers(runtime: &str) {
             .contains("LD_PRELOAD"),
         "{answer}"
     );
+    assert_null(&answer, "result");
     serve.send(&json!({"id": "o", "tool_id": "bad_output", "input": {"a": 1, "b": 2}}));
     let answer = serve.recv();
     assert_eq!(answer["error"]["name"], "InvalidOutputError", "{answer}");
-    assert_eq!(answer["result"], Value::Null);
-    serve.send(&json!({"id": 9, "tool_id": "env", "env": {"FROM_REQUEST": "r"}}));
+    assert_null(&answer, "result");
+    let ran = p.path("ran.txt");
+    serve.send(&json!({
+        "id": 9,
+        "tool_id": "env",
+        "input": {"marker": ran},
+        "env": {"FROM_REQUEST": "r"},
+    }));
     assert_eq!(
         serve.recv()["result"],
         json!({"tool": "tool", "request": "r"})
+    );
+    // The one worker ran request 9 after anything sent before it: the marker shows it does run
+    // requests, and the refused one was not.
+    assert!(ran.exists(), "the tool did not write its marker");
+    assert!(
+        !refused.exists(),
+        "the tool ran despite a refused LD_PRELOAD"
     );
     // The next request of the same tool does not see the previous request's env.
     serve.send(&json!({"id": 10, "tool_id": "env"}));
