@@ -21,9 +21,37 @@ fn help_documents_every_exit_code() {
             "README lacks exit code {code}"
         );
     }
-    for command in ["gen", "exec", "serve", "watch", "inspect"] {
-        assert!(out.stdout.contains(command), "--help lacks `{command}`");
-    }
+    // The subcommand list: one `  NAME  description` line each, up to the first blank line.
+    let commands: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next().unwrap_or_default();
+            assert!(words.next().is_some(), "no description for `{name}`: {l:?}");
+            name
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        ["gen", "exec", "serve", "watch", "inspect", "help"],
+        "{}",
+        out.stdout
+    );
+    // The README's synopsis lists the same commands, in the same order.
+    let synopsis: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "## Commands")
+        .skip_while(|l| *l != "```")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .filter_map(|l| l.strip_prefix("compozy "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(synopsis, commands[..commands.len() - 1], "README synopsis");
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Fixture projects on disk and the real binary.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// A temporary project directory.
 pub struct Fixture {
@@ -162,13 +165,98 @@ pub fn nothing_generated(fixture: &Fixture) -> bool {
             .unwrap_or(true)
 }
 
-/// True while `pid` exists and is not a zombie.
+/// True while `pid` exists and is not a zombie. Panics when `/proc` cannot be read: a test that
+/// cannot see processes must not conclude that they are gone.
 pub fn alive(pid: i64) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status.is_empty()
-        && !status
-            .lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    assert!(
+        Path::new("/proc/self/status").is_file(),
+        "/proc is not mounted: this test needs it to see processes"
+    );
+    let status = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(status) => status,
+        // ESRCH: the process went away while its status was read.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(3) => {
+            return false;
+        }
+        Err(e) => panic!("cannot read /proc/{pid}/status: {e}"),
+    };
+    !status
+        .lines()
+        .any(|l| l.starts_with("State:") && l.contains('Z'))
+}
+
+/// Waits up to `limit` for `pid` to be gone; returns whether it is.
+pub fn gone_within(pid: i64, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while alive(pid) {
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Runs `cmd` (stdin closed, stdout and stderr captured) like [`Command::output`], but gives
+/// up after `limit`: a hung compozy is killed and the test fails instead of hanging the suite.
+#[track_caller]
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn compozy");
+    wait_within(child, limit)
+}
+
+/// Waits for `child` (spawned with piped stdout and stderr) to exit and collects its output;
+/// after `limit`, kills it and panics.
+#[track_caller]
+pub fn wait_within(mut child: Child, limit: Duration) -> Output {
+    let until = Instant::now() + limit;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for compozy") {
+            break status;
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("compozy did not exit within {limit:?}; killed it");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // A process left behind holding a pipe open would keep the reader waiting.
+    let collect = |rx: mpsc::Receiver<Vec<u8>>, name: &str| {
+        let left = until.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+        match rx.recv_timeout(left) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => String::new(),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("compozy exited but its {name} stayed open: a process outlived it")
+            }
+        }
+    };
+    Output {
+        code: status.code().unwrap_or(-1),
+        stdout: collect(stdout, "stdout"),
+        stderr: collect(stderr, "stderr"),
+    }
+}
+
+/// Reads `pipe` to its end on a thread; the bytes arrive on the returned channel.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = tx.send(bytes);
+        });
+    }
+    rx
 }
 
 /// Sends `signal` to `pid`.

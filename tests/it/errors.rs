@@ -1,8 +1,11 @@
-//! Bad input: exit 2, a message naming the file and line, and nothing written.
+//! Bad input: exit 2, a message naming the file, line and column, and nothing written.
+
+use serde_json::Value;
 
 use crate::common::{Fixture, nothing_generated};
 
-/// Runs `gen` on a broken project and checks the contract for errors.
+/// Runs `gen` on a broken project and checks the contract for errors: exit 2, nothing written,
+/// and every diagnostic (and every note attached to one) placed at a `file:line:col`.
 #[track_caller]
 fn fails(project: &Fixture, fragments: &[&str]) -> String {
     let out = project.run(&["gen"]);
@@ -11,7 +14,39 @@ fn fails(project: &Fixture, fragments: &[&str]) -> String {
         nothing_generated(project),
         "a file was written despite errors"
     );
+    let json = project.run(&["gen", "--format", "json"]);
+    let report = json.expect_code(2).json();
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    assert!(!diagnostics.is_empty(), "no diagnostics: {report}");
+    let mut pending: Vec<&Value> = diagnostics.iter().collect();
+    while let Some(d) = pending.pop() {
+        assert!(
+            d["file"].is_string()
+                && d["line"].as_u64() >= Some(1)
+                && d["column"].as_u64() >= Some(1),
+            "a diagnostic without file:line:col: {d}"
+        );
+        pending.extend(d["related"].as_array().expect("related"));
+    }
     out.stderr
+}
+
+/// Asserts that the diagnostic (or note) whose message contains `message` shows its code frame
+/// at `position` (`file:line:col`).
+#[track_caller]
+fn points_at(stderr: &str, message: &str, position: &str) {
+    let at = stderr
+        .find(message)
+        .unwrap_or_else(|| panic!("stderr lacks {message:?}\n--- stderr\n{stderr}"));
+    let frame = stderr[at..]
+        .split("╭─[")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next());
+    assert_eq!(
+        frame,
+        Some(position),
+        "{message:?} is not shown at {position}\n--- stderr\n{stderr}"
+    );
 }
 
 fn ok_tool() -> (&'static str, &'static str) {
@@ -23,11 +58,22 @@ fn broken_yaml_syntax() {
     let project = Fixture::with(&[
         (
             "compozy.yaml",
-            "tools:\n  - id: a\n    execute: [unclosed\n",
+            "tools:\n  - id: a\n  execute: ./tools/ok.ts\n   x: y\n",
         ),
         ok_tool(),
     ]);
-    fails(&project, &["compozy.yaml:", "config::yaml"]);
+    let stderr = fails(&project, &["config::yaml"]);
+    points_at(
+        &stderr,
+        "did not find expected '-' indicator",
+        "compozy.yaml:3:3",
+    );
+    project.write(
+        "compozy.yaml",
+        "tools:\n  - id: a\n    execute: [unclosed\n",
+    );
+    let stderr = fails(&project, &["config::yaml"]);
+    points_at(&stderr, "expected string scalar", "compozy.yaml:3:14");
 }
 
 #[test]
@@ -39,7 +85,8 @@ fn unknown_keys_are_errors_with_position() {
         ),
         ok_tool(),
     ]);
-    fails(&project, &["unknown field `exectue`", "[compozy.yaml:3:5]"]);
+    let stderr = fails(&project, &[]);
+    points_at(&stderr, "unknown field `exectue`", "compozy.yaml:3:5");
 }
 
 #[test]
@@ -49,7 +96,8 @@ fn unknown_keys_in_a_standalone_tool_file() {
         ("tools/a.yaml", "id: a\nexecute: ./ok.ts\ntimout: 5s\n"),
         ("tools/ok.ts", "export function run() {}\n"),
     ]);
-    fails(&project, &["unknown field `timout`", "[tools/a.yaml:3:1]"]);
+    let stderr = fails(&project, &[]);
+    points_at(&stderr, "unknown field `timout`", "tools/a.yaml:3:1");
 }
 
 #[test]
@@ -62,13 +110,16 @@ fn duplicate_ids_across_files_point_at_both() {
         ("tools/other.yaml", "id: same\nexecute: ./ok.ts\n"),
         ok_tool(),
     ]);
-    fails(
-        &project,
-        &[
-            "tool id `same` is declared more than once",
-            "[tools/other.yaml:1:5]",
-            "[compozy.yaml:2:5]",
-        ],
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "tool id `same` is declared more than once",
+        "tools/other.yaml:1:5",
+    );
+    points_at(
+        &stderr,
+        "`same` was first declared here",
+        "compozy.yaml:2:5",
     );
 }
 
@@ -78,9 +129,11 @@ fn missing_module() {
         "compozy.yaml",
         "tools:\n  - id: a\n    execute: ./tools/nope.ts\n",
     )]);
-    fails(
-        &project,
-        &["`./tools/nope.ts` does not exist", "[compozy.yaml:3:14]"],
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "`./tools/nope.ts` does not exist",
+        "compozy.yaml:3:14",
     );
 }
 
@@ -97,8 +150,12 @@ fn execute_escaping_the_root() {
         .output()
         .unwrap();
     let out = crate::common::Output::from(out);
-    out.expect_code(2)
-        .stderr_has(&["points outside the project root", "[compozy.yaml:3:14]"]);
+    out.expect_code(2);
+    points_at(
+        &out.stderr,
+        "`../outside.ts` points outside the project root",
+        "compozy.yaml:3:14",
+    );
     assert!(!project.path("project/.compozy").exists());
 }
 
@@ -121,12 +178,13 @@ fn execute_escaping_the_root_through_a_symlink() {
         .current_dir(project.path("project"))
         .output()
         .unwrap();
-    crate::common::Output::from(out)
-        .expect_code(2)
-        .stderr_has(&[
-            "`./tools/link.ts` points outside the project root",
-            "[compozy.yaml:3:14]",
-        ]);
+    let out = crate::common::Output::from(out);
+    out.expect_code(2);
+    points_at(
+        &out.stderr,
+        "`./tools/link.ts` points outside the project root",
+        "compozy.yaml:3:14",
+    );
     assert!(!project.path("project/.compozy").exists());
 }
 
@@ -136,7 +194,12 @@ fn absolute_execute_outside_the_root() {
         "compozy.yaml",
         "tools:\n  - id: a\n    execute: /etc/hostname.ts\n",
     )]);
-    fails(&project, &["points outside the project root"]);
+    let stderr = fails(&project, &["points outside the project root"]);
+    points_at(
+        &stderr,
+        "`/etc/hostname.ts` points outside the project root",
+        "compozy.yaml:3:14",
+    );
 }
 
 #[test]
@@ -148,12 +211,11 @@ fn wrong_extension() {
         ),
         ("tools/a.py", "print(1)\n"),
     ]);
-    fails(
-        &project,
-        &[
-            "is not a TypeScript or JavaScript module",
-            ".ts .tsx .mts .cts .js .mjs .cjs",
-        ],
+    let stderr = fails(&project, &[".ts .tsx .mts .cts .js .mjs .cjs"]);
+    points_at(
+        &stderr,
+        "`./tools/a.py` is not a TypeScript or JavaScript module",
+        "compozy.yaml:3:14",
     );
 }
 
@@ -169,15 +231,9 @@ fn typescript_syntax_error_points_at_the_module_line() {
             "// a tool\nexport function run() {\n  return 1 +;\n}\n",
         ),
     ]);
-    fails(
-        &project,
-        &[
-            "syntax error in `tools/a.ts`",
-            "[tools/a.ts:3:13]",
-            "return 1 +;",
-            "[compozy.yaml:3:14]",
-        ],
-    );
+    let stderr = fails(&project, &["return 1 +;"]);
+    points_at(&stderr, "syntax error in `tools/a.ts`", "tools/a.ts:3:13");
+    points_at(&stderr, "tool `a` is declared here", "compozy.yaml:3:14");
 }
 
 #[test]
@@ -190,10 +246,9 @@ fn syntax_error_in_a_re_exported_module() {
         ("tools/a.ts", "export * from \"./b.ts\";\n"),
         ("tools/b.ts", "export const = 1;\n"),
     ]);
-    fails(
-        &project,
-        &["syntax error in `tools/b.ts`", "[tools/b.ts:1:"],
-    );
+    let stderr = fails(&project, &[]);
+    points_at(&stderr, "syntax error in `tools/b.ts`", "tools/b.ts:1:14");
+    points_at(&stderr, "tool `a` is declared here", "compozy.yaml:3:14");
 }
 
 #[test]
@@ -208,15 +263,16 @@ fn module_without_run_or_default_lists_its_exports() {
             "export function weatherTool() {}\nexport const helper = 1;\nexport type Run = string;\n",
         ),
     ]);
-    fails(
-        &project,
-        &[
-            "`tools/w.ts` exports `helper`, `weatherTool`; expected `run` or `default`",
-            "[tools/w.ts:1:1]",
-            "tool `weather` is declared here",
-            "[compozy.yaml:3:14]",
-            "export { weatherTool as run }",
-        ],
+    let stderr = fails(&project, &["export { weatherTool as run }"]);
+    points_at(
+        &stderr,
+        "`tools/w.ts` exports `helper`, `weatherTool`; expected `run` or `default`",
+        "tools/w.ts:1:1",
+    );
+    points_at(
+        &stderr,
+        "tool `weather` is declared here",
+        "compozy.yaml:3:14",
     );
 }
 
@@ -232,10 +288,13 @@ fn type_only_run_is_not_callable() {
             "export interface run { x: number }\nexport type { run as default };\n",
         ),
     ]);
-    fails(
-        &project,
-        &["`tools/a.ts` exports nothing; expected `run` or `default`"],
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "`tools/a.ts` exports nothing; expected `run` or `default`",
+        "tools/a.ts:1:1",
     );
+    points_at(&stderr, "tool `a` is declared here", "compozy.yaml:3:14");
 }
 
 #[test]
@@ -250,26 +309,29 @@ fn hand_written_entrypoint_missing_ids() {
             "export function present() {}\nexport function api_caller() {}\n",
         ),
     ]);
-    let stderr = fails(
-        &project,
-        &[
+    let stderr = fails(&project, &["export { yourFunction as \"api-caller\" }"]);
+    for (message, position) in [
+        (
             "the entrypoint `src/index.ts` does not export tool `api-caller`",
+            "src/index.ts:1:1",
+        ),
+        ("tool `api-caller` is declared here", "compozy.yaml:5:5"),
+        (
             "the entrypoint `src/index.ts` does not export tool `absent`",
-            "[compozy.yaml:5:5]",
-            "[compozy.yaml:6:5]",
-            "export { yourFunction as \"api-caller\" }",
-        ],
-    );
+            "src/index.ts:1:1",
+        ),
+        ("tool `absent` is declared here", "compozy.yaml:6:5"),
+    ] {
+        points_at(&stderr, message, position);
+    }
     assert!(!stderr.contains("tool `present`"), "{stderr}");
 }
 
 #[test]
 fn missing_execute_in_generated_mode() {
     let project = Fixture::with(&[("compozy.yaml", "tools:\n  - id: a\n    description: x\n")]);
-    fails(
-        &project,
-        &["tool `a` has no `execute`", "[compozy.yaml:2:5]"],
-    );
+    let stderr = fails(&project, &[]);
+    points_at(&stderr, "tool `a` has no `execute`", "compozy.yaml:2:5");
 }
 
 #[test]
@@ -284,17 +346,22 @@ fn invalid_ids_durations_env_names_and_schemas_are_all_reported_together() {
         ),
         ok_tool(),
     ]);
-    fails(
-        &project,
-        &[
+    let stderr = fails(&project, &[]);
+    for (message, position) in [
+        (
             "invalid duration `10`: a unit is required",
+            "compozy.yaml:2:12",
+        ),
+        (
             "invalid environment variable name `1BAD`",
-            "invalid tool id `../escape`",
-            "invalid duration `soon`",
-            "`input` is not a valid JSON Schema",
-            "[compozy.yaml:10:12]",
-        ],
-    );
+            "compozy.yaml:3:16",
+        ),
+        ("invalid tool id `../escape`", "compozy.yaml:5:9"),
+        ("invalid duration `soon`", "compozy.yaml:9:14"),
+        ("`input` is not a valid JSON Schema", "compozy.yaml:10:12"),
+    ] {
+        points_at(&stderr, message, position);
+    }
 }
 
 #[test]
@@ -303,9 +370,12 @@ fn unknown_runtime_and_permission() {
         "compozy.yaml",
         "runtime:\n  type: deno\n  permissions: [--allow-net]\n",
     )]);
-    fails(
-        &project,
-        &["unknown runtime `deno`", "unknown permission `--allow-net`"],
+    let stderr = fails(&project, &[]);
+    points_at(&stderr, "unknown runtime `deno`", "compozy.yaml:2:9");
+    points_at(
+        &stderr,
+        "unknown permission `--allow-net`",
+        "compozy.yaml:3:17",
     );
 }
 

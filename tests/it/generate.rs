@@ -1,8 +1,9 @@
 //! `compozy gen`: output, determinism, only-write-if-changed, atomicity, `--check`.
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::common::{Fixture, nothing_generated, snapshot_settings};
+use crate::common::{Fixture, Output, nothing_generated, snapshot_settings};
 
 /// A project using both config styles, every id shape and several export forms.
 pub fn demo_project() -> Fixture {
@@ -76,38 +77,50 @@ fn generates_entrypoint_and_workers() {
     }
 }
 
+/// Runs `compozy ARGS` in `cwd`, for `project`.
+fn run_in(project: &Fixture, cwd: &Path, args: &[&str]) -> Output {
+    Output::from(
+        project
+            .compozy(args)
+            .current_dir(cwd)
+            .output()
+            .expect("run compozy"),
+    )
+}
+
 #[test]
 fn output_is_byte_identical_in_another_directory() {
     let a = demo_project();
     let b = demo_project();
+    let c = demo_project();
     a.run(&["gen"]).expect_code(0);
-    // From a subdirectory, so that discovery walks up, and through --project from elsewhere.
-    b.compozy(&["gen", "--project", b.root().to_str().unwrap()])
-        .current_dir(std::env::temp_dir())
-        .status()
-        .expect("run");
+    // Through --project from elsewhere, and from a subdirectory, so that discovery walks up.
+    run_in(
+        &b,
+        &std::env::temp_dir(),
+        &["gen", "--project", b.root().to_str().unwrap()],
+    )
+    .expect_code(0);
+    run_in(&c, &c.path("tools/nested"), &["gen"]).expect_code(0);
     for file in [
         ".compozy/tools.ts",
         ".compozy/bun_worker.ts",
         ".compozy/node_worker.mjs",
     ] {
-        assert_eq!(
-            std::fs::read(a.path(file)).unwrap(),
-            std::fs::read(b.path(file)).unwrap(),
-            "{file}"
-        );
+        let expected = std::fs::read(a.path(file)).unwrap();
+        assert_eq!(expected, std::fs::read(b.path(file)).unwrap(), "{file}");
+        assert_eq!(expected, std::fs::read(c.path(file)).unwrap(), "{file}");
     }
 }
 
 #[test]
 fn project_is_found_from_a_subdirectory() {
     let project = demo_project();
-    project
-        .compozy(&["gen"])
-        .current_dir(project.path("tools/nested"))
-        .status()
-        .expect("run");
+    run_in(&project, &project.path("tools/nested"), &["gen"])
+        .expect_code(0)
+        .stderr_has(&["created .compozy/tools.ts"]);
     assert!(project.path(".compozy/tools.ts").is_file());
+    assert!(!project.path("tools/nested/.compozy").exists());
 }
 
 #[test]
@@ -260,67 +273,170 @@ fn permissions_under_bun_are_reported_as_not_enforced() {
     assert!(!quiet.stderr.contains("not enforced"), "{}", quiet.stderr);
 }
 
-/// Kills `gen` with SIGKILL at many points while it rewrites a large entrypoint: every reader
-/// must find either the complete old file or the complete new one, never a mix.
-#[cfg(unix)]
+/// Names of the temporary files in `.compozy/`.
+fn temp_files(project: &Fixture) -> Vec<String> {
+    std::fs::read_dir(project.path(".compozy"))
+        .expect("read .compozy")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".compozy-tmp"))
+        .collect()
+}
+
+/// Kills `gen` with SIGKILL at many points after it starts writing (the moment it creates its
+/// first temporary file, seen through inotify, plus a delay that grows with each attempt) while
+/// it rewrites three large files: every reader must find each file either complete and old or
+/// complete and new, never a mix, and the temporary files a killed run leaves are removed by the
+/// next run.
+#[cfg(target_os = "linux")]
 #[test]
 fn killed_gen_never_leaves_a_partial_file() {
-    const TOOLS: usize = 1500;
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+    use notify::Watcher;
+
+    const FILES: [&str; 3] = [
+        ".compozy/bun_worker.ts",
+        ".compozy/node_worker.mjs",
+        ".compozy/tools.ts",
+    ];
+    const ATTEMPTS: u64 = 16;
     let project = Fixture::new();
+    // Long ids make files of a few MiB, which take milliseconds to write.
+    let pad = "x".repeat(12_000);
     let mut yaml = String::from("tools:\n");
-    for i in 0..TOOLS {
+    for i in 0..200 {
         project.write(
             &format!("tools/t{i}.ts"),
             "export function run() { return 1; }\n",
         );
-        yaml.push_str(&format!("  - id: tool_{i}\n    execute: ./tools/t{i}.ts\n"));
+        yaml.push_str(&format!(
+            "  - id: tool_{i}_{pad}\n    execute: ./tools/t{i}.ts\n"
+        ));
     }
-    project.write("compozy.yaml", &yaml);
-    project.run(&["gen"]).expect_code(0);
-    let old = project.read(".compozy/tools.ts");
+    // A change that rewrites every generated file.
+    let configs = [yaml.clone(), yaml.replace("tool_", "renamed_")];
+    let read_all = || -> Vec<String> { FILES.iter().map(|f| project.read(f)).collect() };
+    let mut versions = Vec::new();
+    for config in &configs {
+        project.write("compozy.yaml", config);
+        project.run(&["gen"]).expect_code(0);
+        versions.push(read_all());
+    }
+    for (f, file) in FILES.iter().enumerate() {
+        assert!(versions[0][f] != versions[1][f], "{file} does not change");
+    }
 
-    // A change that rewrites every line of the generated files.
-    project.write("compozy.yaml", &yaml.replace("tool_", "renamed_"));
-    let mut new = None;
-    let mut killed_mid_run = 0;
-    for attempt in 0..30u64 {
-        let mut child = project.compozy(&["gen"]).spawn().expect("spawn");
-        std::thread::sleep(Duration::from_micros(attempt * 1500));
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
-        if !status.success() {
-            killed_mid_run += 1;
+    // The pid to kill once gen creates a temporary file in .compozy/, and how long to wait first.
+    let target = Arc::new(AtomicI32::new(0));
+    let delay_us = Arc::new(AtomicU64::new(0));
+    let mut watcher = notify::recommended_watcher({
+        let target = Arc::clone(&target);
+        let delay_us = Arc::clone(&delay_us);
+        move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            let temp_created = matches!(event.kind, notify::EventKind::Create(_))
+                && event.paths.iter().any(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(".compozy-tmp"))
+                });
+            let pid = if temp_created {
+                target.swap(0, Ordering::SeqCst)
+            } else {
+                0
+            };
+            if pid != 0 {
+                let at = Instant::now() + Duration::from_micros(delay_us.load(Ordering::SeqCst));
+                while Instant::now() < at {
+                    std::hint::spin_loop();
+                }
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
-        let now = project.read(".compozy/tools.ts");
-        if now != old {
-            let expected = new.get_or_insert_with(|| now.clone());
-            assert_eq!(
-                &now, expected,
-                "attempt {attempt}: a partial tools.ts was visible"
-            );
+    })
+    .expect("start an inotify watcher");
+    watcher
+        .watch(
+            &project.path(".compozy"),
+            notify::RecursiveMode::NonRecursive,
+        )
+        .expect("watch .compozy");
+
+    let mut killed_mid_write = 0;
+    let mut left_behind: Vec<String> = Vec::new();
+    for attempt in 0..ATTEMPTS {
+        let before = read_all();
+        // The side tools.ts (written last) is not on, so that every run has files to write.
+        let next = usize::from(before[2] == versions[0][2]);
+        project.write("compozy.yaml", &configs[next]);
+        delay_us.store(attempt % 8 * 250, Ordering::SeqCst);
+        let mut child = project
+            .compozy(&["gen"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn gen");
+        target.store(i32::try_from(child.id()).unwrap(), Ordering::SeqCst);
+        let until = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for gen") {
+                break status;
+            }
+            if Instant::now() >= until {
+                let _ = child.kill();
+                panic!("attempt {attempt}: gen did not finish within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        target.store(0, Ordering::SeqCst);
+
+        let now = read_all();
+        for (f, file) in FILES.iter().enumerate() {
             assert!(
-                now.trim_end().ends_with("};"),
-                "attempt {attempt}: truncated file"
+                now[f] == versions[0][f] || now[f] == versions[1][f],
+                "attempt {attempt}: a partial {file} was visible ({} bytes)",
+                now[f].len()
             );
         }
+        let temps = temp_files(&project);
+        let killed = status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32);
+        if !killed {
+            assert!(status.success(), "attempt {attempt}: gen failed: {status}");
+            assert!(
+                now == versions[next],
+                "attempt {attempt}: gen finished, not all written"
+            );
+        }
+        // Evidence that this run got as far as writing, and so past removing old temp files.
+        let wrote = !killed || !temps.is_empty() || now != before;
+        if wrote {
+            for old in &left_behind {
+                assert!(
+                    !temps.contains(old),
+                    "attempt {attempt}: {old}, left by a killed run, was not removed"
+                );
+            }
+            left_behind.clear();
+        }
+        if killed && !temps.is_empty() {
+            killed_mid_write += 1;
+        }
+        left_behind.extend(temps);
     }
     assert!(
-        killed_mid_run > 0,
-        "no run was killed before finishing; the test proved nothing"
+        killed_mid_write > 0,
+        "no kill landed while gen was writing a temporary file; the test proved nothing"
     );
     // A later run finishes the job and cleans up temp files left by killed runs.
     project.run(&["gen"]).expect_code(0);
-    let leftovers: Vec<_> = std::fs::read_dir(project.path(".compozy"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".compozy-tmp"))
-        .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temp files left behind: {leftovers:?}"
-    );
-    assert!(project.read(".compozy/tools.ts").contains("renamed_0"));
+    assert_eq!(temp_files(&project), Vec::<String>::new());
+    let last = usize::from(project.read("compozy.yaml") == configs[1]);
+    assert!(read_all() == versions[last], "gen did not finish the job");
 }
 
 /// The fast path for unchanged projects must notice every kind of change.

@@ -1,5 +1,6 @@
 //! `compozy watch` and `compozy watch --serve`: real file changes, real inotify, real workers.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
@@ -194,23 +195,97 @@ fn syntax_error_then_fix() {
     w.wait_for_stderr("fixed; .compozy/ is up to date");
 }
 
+/// The inodes of the directories a process watches through inotify, from `/proc`.
+#[cfg(target_os = "linux")]
+fn watched_inodes(pid: u32) -> BTreeSet<u64> {
+    let mut inodes = BTreeSet::new();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fdinfo")).expect("read /proc/PID/fdinfo");
+    for fd in fds {
+        // A descriptor closed since the listing has no info left to read.
+        let Ok(info) = std::fs::read_to_string(fd.expect("an fdinfo entry").path()) else {
+            continue;
+        };
+        for line in info.lines().filter(|l| l.starts_with("inotify wd:")) {
+            let ino = line
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix("ino:"))
+                .unwrap_or_else(|| panic!("no inode in {line:?}"));
+            inodes.insert(u64::from_str_radix(ino, 16).expect("a hexadecimal inode"));
+        }
+    }
+    inodes
+}
+
+/// Skipped and git-ignored directories are never watched, whether they exist when the watch
+/// starts or appear later, and changes in them are not reported; other new directories are
+/// watched.
+#[cfg(target_os = "linux")]
 #[test]
-fn ignored_directories_do_not_trigger_work() {
+fn ignored_directories_are_not_watched() {
+    use std::os::unix::fs::MetadataExt;
+
     let p = project();
+    // No .git: the project's .gitignore applies without one.
+    for dir in ["node_modules/pkg", "ignored/deep", "lib/sub"] {
+        std::fs::create_dir_all(p.path(dir)).unwrap();
+    }
     let w = Watch::start(&p, &[]);
-    p.write("node_modules/pkg/index.ts", "export {};\n");
-    p.write("ignored/x.ts", "export {};\n");
-    p.write(".compozy/notes.md", "x\n");
-    // A real change afterwards proves the watcher was alive while the others were ignored.
-    p.write("tools/second.yaml", "id: second\nexecute: ./first.ts\n");
-    w.wait_until("the new tool", || tools_ts(&p).contains(" as second,"));
     let stderr = w.stderr();
-    for ignored in ["node_modules", "ignored/x.ts", "notes.md"] {
+    let count = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("compozy: watching "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no directory count:\n{stderr}"));
+    assert_eq!(count, "4", "the root, tools, lib and lib/sub:\n{stderr}");
+
+    // New skipped and ignored directories inside watched ones.
+    p.write("lib/node_modules/pkg/index.ts", "export {};\n");
+    p.write("lib/.git/objects/x", "x\n");
+    p.write("tools/ignored/deep/x.ts", "export {};\n");
+    p.write(".compozy/notes/x.md", "x\n");
+    // A real change in a new directory, after the others: once it is seen, so were they.
+    p.write(
+        "tools/more/second.yaml",
+        "id: second\nexecute: ../first.ts\n",
+    );
+    w.wait_until("the new tool", || tools_ts(&p).contains(" as second,"));
+
+    let inode = |dir: &str| std::fs::metadata(p.path(dir)).unwrap().ino();
+    let expected: BTreeSet<u64> = ["", "tools", "lib", "lib/sub", "tools/more"]
+        .into_iter()
+        .map(inode)
+        .collect();
+    let watched = watched_inodes(w.child.id());
+    for dir in [
+        "node_modules",
+        "node_modules/pkg",
+        "ignored",
+        "ignored/deep",
+        "lib/.git",
+        "lib/.git/objects",
+        "lib/node_modules",
+        "lib/node_modules/pkg",
+        "tools/ignored",
+        "tools/ignored/deep",
+        ".compozy",
+        ".compozy/notes",
+    ] {
+        assert!(!watched.contains(&inode(dir)), "{dir} is watched");
+    }
+    assert_eq!(watched, expected, "watched inodes");
+    let stderr = w.stderr();
+    for line in stderr.lines().filter(|l| l.starts_with("compozy: changed")) {
         assert!(
-            !stderr.contains(ignored),
-            "{ignored} triggered a change:\n{stderr}"
+            ["node_modules", "ignored", ".git", ".compozy"]
+                .iter()
+                .all(|dir| !line.contains(&format!("/{dir}"))),
+            "a change in an ignored directory was reported: {line}\n{stderr}"
         );
     }
+    assert!(
+        stderr.contains("compozy: changed"),
+        "no change was reported:\n{stderr}"
+    );
 }
 
 #[test]
