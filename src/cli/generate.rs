@@ -75,12 +75,17 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
                     })
                     .collect(),
                 diff: (args.check && stale).then(|| generation.plan.unified_diff()),
-                diagnostics: generation.warnings.iter().map(|w| w.to_json()).collect(),
+                diagnostics: generation
+                    .warnings
+                    .iter()
+                    .chain(&generation.advice)
+                    .map(|w| w.to_json())
+                    .collect(),
             };
             print_json(&report);
         }
         Format::Human => {
-            out.problems(&generation.warnings);
+            out.problems(generation.warnings.iter().chain(&generation.advice));
             if args.check && stale {
                 print!("{}", generation.plan.unified_diff());
                 out.status("compozy: .compozy/ is out of date; run `compozy gen` to update it");

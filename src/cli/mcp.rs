@@ -73,14 +73,9 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
             }
         },
     };
-    for tool in &project.tools {
-        if !crate::mcp::tools::is_mcp_name(&tool.id) {
-            tracing::warn!(
-                "tool id `{}` is outside what MCP hosts accept ([A-Za-z0-9_.-], 1 to 128 \
-                 characters); some hosts will refuse it",
-                tool.id
-            );
-        }
+    if first.is_none() {
+        // `regenerate` printed it already.
+        out.problems(&crate::generate::mcp_advice(&project));
     }
     let pool = match super::serve::start_pool(Arc::clone(&project), args.runtime, args.workers, out)
     {

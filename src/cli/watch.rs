@@ -33,7 +33,7 @@ pub(super) fn regenerate(dir: Option<&Path>, cwd: &Path, out: &Output) -> Option
             return None;
         }
     };
-    out.problems(&generation.warnings);
+    out.problems(generation.warnings.iter().chain(&generation.advice));
     if let Err(problems) = generation.write() {
         out.problems(&problems.0);
         return None;

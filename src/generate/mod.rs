@@ -18,11 +18,11 @@ pub struct Generation {
     pub analysis: Analysis,
     /// What would be written or removed.
     pub plan: Plan,
-    /// Problems that do not stop generation.
+    /// Problems that do not stop generation (shown on every run).
     pub warnings: Vec<Problem>,
-    /// Whether every warning is advice (shown when the project is generated, not on every run
-    /// of an unchanged project).
-    advice_only: bool,
+    /// Advice for MCP hosts (shown by `gen`, `watch` and `mcp` when the project is generated;
+    /// it does not keep an unchanged project off the fast path).
+    pub advice: Vec<Problem>,
 }
 
 impl Generation {
@@ -64,7 +64,7 @@ impl Generation {
     fn save_fingerprint(&self) {
         // Warnings other than advice must be shown on every run, so a project with them always
         // takes the full path.
-        if self.advice_only {
+        if self.warnings.is_empty() {
             let (inputs, outputs) = self.inputs_and_outputs();
             fingerprint::save(&self.project.root, inputs, outputs);
         }
@@ -107,20 +107,19 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     {
         warnings.push(permissions_not_enforced(permissions));
     }
-    let advice_only = warnings.is_empty();
-    warnings.extend(mcp_advice(&project));
+    let advice = mcp_advice(&project);
     Ok(Generation {
         project,
         analysis,
         plan,
         warnings,
-        advice_only,
+        advice,
     })
 }
 
 /// What MCP hosts will stumble on: ids outside `[A-Za-z0-9_.-]{1,128}` (never renamed), and tools
 /// without a description (hosts show it to the model).
-fn mcp_advice(project: &Project) -> Vec<Problem> {
+pub fn mcp_advice(project: &Project) -> Vec<Problem> {
     let mut advice: Vec<Problem> = project
         .tools
         .iter()
@@ -138,7 +137,11 @@ fn mcp_advice(project: &Project) -> Vec<Problem> {
         .filter(|t| t.description.as_deref().is_none_or(|d| d.trim().is_empty()))
         .collect();
     if let Some(first) = undescribed.first() {
-        let mut ids: Vec<String> = undescribed.iter().take(5).map(|t| format!("`{}`", t.id)).collect();
+        let mut ids: Vec<String> = undescribed
+            .iter()
+            .take(5)
+            .map(|t| format!("`{}`", t.id))
+            .collect();
         if undescribed.len() > ids.len() {
             ids.push(format!("and {} more", undescribed.len() - ids.len()));
         }

@@ -18,9 +18,13 @@ pub fn max_request_bytes() -> usize {
 pub async fn serve(handler: Handler) -> std::io::Result<()> {
     let limit = max_request_bytes();
     let (to_rmcp, from_pump) = tokio::io::duplex(1 << 16);
-    let stdin = tokio::io::BufReader::with_capacity(1 << 16, tokio::io::stdin());
+    // Pipes (as hosts start servers) are read and written on the runtime's own thread; tokio's
+    // stdin and stdout would hand every read and write to a thread of their own, a wake-up each
+    // way that cost more than the rest of a call.
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let stdin = tokio::io::BufReader::with_capacity(1 << 16, stdin);
     tokio::spawn(pump(stdin, to_rmcp, limit));
-    let transport = AsyncRwTransport::new_server(from_pump, tokio::io::stdout())
+    let transport = AsyncRwTransport::new_server(from_pump, stdout)
         .with_max_line_length(limit.saturating_add(1024));
     let running = match handler.serve(transport).await {
         Ok(running) => running,

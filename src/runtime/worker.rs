@@ -67,6 +67,10 @@ pub struct WorkerProcess {
     /// on `log_synced`.
     log_sync: PipeWriter,
     log_synced: mpsc::Receiver<()>,
+    /// A second handle on the log pipe's read end, to see whether it holds unread output.
+    log_probe: std::os::fd::OwnedFd,
+    /// Raised by the log forwarder from before it reads until it has passed the lines on.
+    log_busy: Arc<AtomicBool>,
 }
 
 impl WorkerProcess {
@@ -102,7 +106,10 @@ impl WorkerProcess {
         let (sync_rx, log_sync) = std::io::pipe()?;
         let (synced_tx, log_synced) = mpsc::channel::<()>();
         let log_notes = Arc::new(Mutex::new(None));
+        let log_probe = std::os::fd::AsFd::as_fd(&log_rx).try_clone_to_owned()?;
+        let log_busy = Arc::new(AtomicBool::new(false));
         LogForwarder {
+            busy: Arc::clone(&log_busy),
             from: log_rx,
             sync: sync_rx,
             synced: synced_tx,
@@ -128,6 +135,8 @@ impl WorkerProcess {
             log_notes,
             log_sync,
             log_synced,
+            log_probe,
+            log_busy,
         })
     }
 
@@ -142,6 +151,17 @@ impl WorkerProcess {
     /// Waits (up to `limit`) until every log line the worker wrote so far has been passed on:
     /// called after an answer, so that a request's logs reach its caller before its answer.
     pub fn sync_logs(&mut self, limit: Duration) {
+        // Nothing to wait for when the pipe is empty and the forwarder is not between a read
+        // and passing its lines on (it raises `busy` before it reads; the pipe is checked first).
+        let mut probe = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&self.log_probe),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut probe, nix::poll::PollTimeout::ZERO) == Ok(0)
+            && !self.log_busy.load(Ordering::SeqCst)
+        {
+            return;
+        }
         // The answer to an earlier sync that timed out must not stand for this one.
         while self.log_synced.try_recv().is_ok() {}
         let started = Instant::now();
@@ -341,6 +361,9 @@ fn describe(status: WaitStatus) -> String {
 /// The thread that passes the tool's stdout and stderr on, whole lines at a time, so that the
 /// output of several workers does not interleave mid-line.
 struct LogForwarder {
+    /// Raised from before a read until its lines are passed on (and while a line waits for its
+    /// newline).
+    busy: Arc<AtomicBool>,
     from: std::io::PipeReader,
     sync: std::io::PipeReader,
     synced: mpsc::Sender<()>,
@@ -414,6 +437,14 @@ impl LogForwarder {
 
     /// One read (the pipe is readable) and the complete lines it brings; false at the end.
     fn read_once(&mut self) -> bool {
+        self.busy.store(true, Ordering::SeqCst);
+        let more = self.read_lines();
+        // A line still without its newline is passed on by the next sync.
+        self.busy.store(!self.pending.is_empty(), Ordering::SeqCst);
+        more
+    }
+
+    fn read_lines(&mut self) -> bool {
         let mut chunk = [0u8; 1 << 14];
         let n = match self.from.read(&mut chunk) {
             Ok(0) => return false,
@@ -440,6 +471,7 @@ impl LogForwarder {
             line.push(b'\n');
             self.emit(&line);
         }
+        self.busy.store(false, Ordering::SeqCst);
     }
 
     fn emit(&self, line: &[u8]) {

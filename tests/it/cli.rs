@@ -37,7 +37,7 @@ fn help_documents_every_exit_code() {
         .collect();
     assert_eq!(
         commands,
-        ["gen", "exec", "serve", "watch", "inspect", "help"],
+        ["gen", "exec", "serve", "watch", "inspect", "mcp", "help"],
         "{}",
         out.stdout
     );

@@ -338,8 +338,6 @@ fn invalid_input_is_refused_before_running(runtime: &str) {
 
 fn unknown_tool_suggests_the_closest_ids(runtime: &str) {
     let p = project();
-    // Generated first: what exec prints is then only about the call.
-    p.run(&["gen"]).expect_code(0);
     let (out, _) = exec(&p, runtime, &["bad_outpt"]);
     out.expect_code(2)
         .stderr_has(&["unknown tool `bad_outpt`", "did you mean `bad_output`?"]);
