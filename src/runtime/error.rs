@@ -32,7 +32,7 @@ pub enum RuntimeError {
     ResultTooLarge { limit: usize },
     #[error("the tool wrote more than {limit} bytes of log output")]
     LogTooLarge { limit: usize },
-    #[error("the worker's answer is not valid protocol JSON: {reason}")]
+    #[error("the worker's protocol channel (fd 3) carried a line that is not the answer: {reason}")]
     BadResponse { reason: String },
     #[error("interrupted; the tool's processes were stopped")]
     Interrupted,
@@ -99,7 +99,7 @@ impl Explain for RuntimeError {
             }
             Self::LogTooLarge { .. } => "log less, or raise COMPOZY_MAX_LOG_BYTES".into(),
             Self::BadResponse { .. } => {
-                "regenerate the workers with `compozy gen`; if it persists, this is a bug".into()
+                "fd 3 is the worker's protocol channel: a tool must not write to it (use stdout or stderr); otherwise regenerate the workers with `compozy gen`".into()
             }
             Self::Interrupted | Self::Cancelled | Self::Io(_) => return None,
         })

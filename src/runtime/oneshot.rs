@@ -29,18 +29,16 @@ pub fn answer(
     event: Event,
     worker: &mut WorkerProcess,
     limits: &Limits,
-    tool: &str,
+    request: &Request,
     timeout: Duration,
 ) -> Result<Response, RuntimeError> {
+    let tool = request.tool_id.as_str();
     match event {
         Event::Answer(Ok(bytes)) if bytes.is_empty() => Err(RuntimeError::WorkerExited {
             status: worker.exit_status(GRACE),
         }),
-        Event::Answer(Ok(bytes)) => {
-            serde_json::from_slice::<Response>(&bytes).map_err(|e| RuntimeError::BadResponse {
-                reason: e.to_string(),
-            })
-        }
+        Event::Answer(Ok(bytes)) => super::protocol::parse_answer(&bytes, request)
+            .map_err(|reason| RuntimeError::BadResponse { reason }),
         Event::Answer(Err(e)) => Err(RuntimeError::Io(e)),
         Event::ResultTooLarge => Err(RuntimeError::ResultTooLarge {
             limit: limits.max_result_bytes,
@@ -73,7 +71,7 @@ pub fn run(
     let _ = worker.send(line, true);
 
     let event = worker.next_answer(started + timeout, Some(interrupt));
-    let outcome = answer(event, &mut worker, limits, &request.tool_id, timeout);
+    let outcome = answer(event, &mut worker, limits, request, timeout);
     worker.stop(outcome.is_err());
     tracing::debug!(elapsed = ?started.elapsed(), "worker finished");
     outcome

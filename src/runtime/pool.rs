@@ -19,7 +19,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::error::RuntimeError;
 use super::oneshot::answer;
-use super::protocol::{Note, Notes, PROGRESS_PREFIX, Request, Response, parse_progress};
+use super::protocol::{
+    Note, Notes, PROGRESS_PREFIX, Request, Response, parse_answer, parse_progress,
+};
 use super::worker::{Event, SLICE, WorkerProcess};
 use super::{Limits, Runtime};
 use crate::config::Project;
@@ -589,12 +591,10 @@ impl Loop {
         if self.requests_close {
             self.hot_until = Some(now + SPIN);
         }
-        match serde_json::from_slice::<Response>(line) {
+        match parse_answer(line, &job.request) {
             Ok(response) => (job.reply)(response),
-            Err(e) => {
-                let error = RuntimeError::BadResponse {
-                    reason: e.to_string(),
-                };
+            Err(reason) => {
+                let error = RuntimeError::BadResponse { reason };
                 (job.reply)(failure(&job.request, &error, job.started.elapsed()));
                 self.retire(index);
             }
@@ -613,13 +613,7 @@ impl Loop {
         let shared = Arc::clone(&self.shared);
         // Waiting for an exit status or a grace period must not hold up the other workers.
         self.helper(move || {
-            let outcome = answer(
-                event,
-                &mut worker,
-                &limits,
-                &job.request.tool_id,
-                job.timeout,
-            );
+            let outcome = answer(event, &mut worker, &limits, &job.request, job.timeout);
             worker.stop(true);
             forget_pid(&shared, pid);
             let error = outcome.err().unwrap_or(RuntimeError::WorkerExited {

@@ -130,6 +130,24 @@ pub fn new_exec_id() -> String {
     )
 }
 
+/// Reads an answer line and checks that it answers `request`: a line that is not protocol JSON,
+/// or that names another execution (something other than the worker wrote on fd 3, such as the
+/// tool itself), is refused, never taken as the result.
+pub fn parse_answer(line: &[u8], request: &Request) -> Result<Response, String> {
+    let response: Response = serde_json::from_slice(line).map_err(|e| {
+        let shown = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
+        format!("{e} (the line starts with {shown:?})")
+    })?;
+    // The execution id, not `id`: a JSON number's form may change on its way through JavaScript.
+    if response.metadata.tool_exec_id.as_deref() != Some(request.tool_exec_id.as_str()) {
+        return Err(format!(
+            "it answers another execution (tool_exec_id {})",
+            response.metadata.tool_exec_id.as_deref().unwrap_or("null")
+        ));
+    }
+    Ok(response)
+}
+
 impl Response {
     /// The result as a JSON tree (for a schema check).
     pub fn result_value(&self) -> serde_json::Result<Value> {

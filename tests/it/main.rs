@@ -9,6 +9,7 @@ mod exec;
 mod exports;
 mod generate;
 mod mcp;
+mod protocol;
 mod runtimes;
 mod serve;
 mod watch;
