@@ -21,4 +21,4 @@ pub mod source;
 pub mod suggest;
 pub mod watch;
 
-pub use generate::{Generation, prepare, up_to_date};
+pub use generate::{Generation, prepare, up_to_date, up_to_date_project};

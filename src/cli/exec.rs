@@ -137,13 +137,14 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         out.problems([&problem]);
         ExitCode::Error
     };
-    let project = match super::fresh_project(args.project.project.as_deref(), out, cwd) {
-        Ok(p) => p,
-        Err(problems) => {
-            out.problems(&problems.0);
-            return ExitCode::Error;
-        }
-    };
+    let project =
+        match super::fresh_project_for(args.project.project.as_deref(), out, cwd, &args.tool_id) {
+            Ok(p) => p,
+            Err(problems) => {
+                out.problems(&problems.0);
+                return ExitCode::Error;
+            }
+        };
     let Some(tool) = project.tool(&args.tool_id) else {
         return fail(Problem::new(ExecError::unknown_tool(
             &args.tool_id,

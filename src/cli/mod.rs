@@ -98,11 +98,39 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// Regenerates stale output (as `gen` would) and returns the project.
+/// Regenerates stale output (as `gen` would) and returns the project; an unchanged project comes
+/// from the one stored by the last generation.
 fn fresh_project(dir: Option<&Path>, out: &Output, cwd: &Path) -> Result<Project, Problems> {
-    if crate::up_to_date(dir, cwd).is_some() {
-        return crate::config::load(dir, cwd);
+    if let Some(project) = crate::up_to_date_project(dir, cwd).and_then(|c| c.project()) {
+        return Ok(project);
     }
+    regenerate(dir, out, cwd)
+}
+
+/// [`fresh_project`] for a caller that needs only the tool `tool_id`: an unchanged project's
+/// other tools are not even parsed. A project without that tool comes whole (for the error's
+/// suggestions).
+fn fresh_project_for(
+    dir: Option<&Path>,
+    out: &Output,
+    cwd: &Path,
+    tool_id: &str,
+) -> Result<Project, Problems> {
+    if let Some(compiled) = crate::up_to_date_project(dir, cwd) {
+        let project = if compiled.has(tool_id) {
+            compiled.project_with(tool_id)
+        } else {
+            compiled.project()
+        };
+        if let Some(project) = project {
+            return Ok(project);
+        }
+    }
+    regenerate(dir, out, cwd)
+}
+
+/// The full pipeline, as `gen` runs it (also when a stored project did not load).
+fn regenerate(dir: Option<&Path>, out: &Output, cwd: &Path) -> Result<Project, Problems> {
     let generation = crate::prepare(dir, cwd)?;
     out.problems(&generation.warnings);
     generation.write()?;

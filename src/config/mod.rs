@@ -22,7 +22,7 @@ pub use validate::is_env_name;
 use crate::source::SourceFile;
 
 /// The runtime a project's tools run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     /// Bun (the default).
@@ -42,7 +42,7 @@ impl RuntimeKind {
 }
 
 /// Whether `gen` writes the entrypoint or checks a hand-written one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntrypointMode {
     /// The entrypoint lies under `.compozy/` and is generated.
     Generated,
@@ -51,7 +51,7 @@ pub enum EntrypointMode {
 }
 
 /// A file inside the project.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectPath {
     /// Absolute path on disk.
     pub abs: PathBuf,
@@ -60,7 +60,7 @@ pub struct ProjectPath {
 }
 
 /// `runtime:` after validation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeConfig {
     /// bun or node.
     pub kind: RuntimeKind,

@@ -1,7 +1,7 @@
 //! `runtime.permissions`: grants of Node's permission model.
 
 /// One permission, as Node's `--allow-*` flag names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NodePermission {
     /// `--allow-fs-read=PATH` (`*` for everything); paths are relative to the project root.
     FsRead(String),

@@ -73,7 +73,8 @@ pub fn fresh(root: &Path) -> Option<Vec<String>> {
         if stamp(&path)? != (Stamp { len, mtime_ns }) {
             return None;
         }
-        if is_output {
+        // The cache's own files are outputs only for the fingerprint.
+        if is_output && !rel.starts_with(&format!("{OUTPUT_DIR}/{CACHE_DIR}/")) {
             outputs.push(rel.to_owned());
         }
     }

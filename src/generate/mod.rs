@@ -1,6 +1,9 @@
 //! The whole generation pipeline, as `gen`, `exec` and `watch` use it.
 
+mod compiled;
 mod fingerprint;
+
+pub use compiled::Compiled;
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +68,12 @@ impl Generation {
         // Warnings other than advice must be shown on every run, so a project with them always
         // takes the full path.
         if self.warnings.is_empty() {
-            let (inputs, outputs) = self.inputs_and_outputs();
+            let (inputs, mut outputs) = self.inputs_and_outputs();
+            // The stored project is an output: the fingerprint vouches for it.
+            match compiled::save(&self.project) {
+                Ok(()) => outputs.push(compiled::location(&self.project.root)),
+                Err(e) => tracing::debug!("cannot store the compiled project: {e}"),
+            }
             fingerprint::save(&self.project.root, inputs, outputs);
         }
     }
@@ -74,11 +82,22 @@ impl Generation {
 /// When nothing changed since the last successful `gen` (judged from file metadata alone), the
 /// generated files (root-relative); `None` when a full run is needed.
 pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Vec<String>> {
-    let root = match project_dir {
-        Some(dir) => cwd.join(dir).canonicalize().ok()?,
-        None => config::find_root(&cwd.canonicalize().ok()?)?,
-    };
-    fingerprint::fresh(&root)
+    fingerprint::fresh(&project_root(project_dir, cwd)?)
+}
+
+/// When nothing changed since the last successful generation, the project as it was stored
+/// then (nothing else of the project is read); `None` when a full run is needed.
+pub fn up_to_date_project(project_dir: Option<&Path>, cwd: &Path) -> Option<Compiled> {
+    let root = project_root(project_dir, cwd)?;
+    fingerprint::fresh(&root)?;
+    Compiled::load(&root)
+}
+
+fn project_root(project_dir: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
+    match project_dir {
+        Some(dir) => cwd.join(dir).canonicalize().ok(),
+        None => config::find_root(&cwd.canonicalize().ok()?),
+    }
 }
 
 /// Loads, checks and renders a project without writing anything.

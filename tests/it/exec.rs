@@ -397,6 +397,7 @@ on_both_runtimes!(
     process_exit_in_the_tool,
     invalid_input_is_refused_before_running,
     unknown_tool_suggests_the_closest_ids,
+    unchanged_project_runs_from_the_stored_project,
     environment_is_minimal_and_layered,
 );
 
@@ -552,4 +553,70 @@ fn inspect_env_shows_sources_and_masks_what_the_project_does_not_declare() {
         json!({"kind": "runtime_env"})
     );
     assert!(!out.stdout.contains("s3cret") && !out.stdout.contains("passed-value"));
+}
+
+/// Rewrites `rel` with `text` of the same length and puts its modification time back, so that
+/// only its content tells the change (which compozy's fast path, by design, does not read).
+fn rewrite_keeping_stamp(p: &Fixture, rel: &str, text: &str) {
+    let path = p.path(rel);
+    let before = std::fs::metadata(&path).unwrap();
+    assert_eq!(
+        before.len() as usize,
+        text.len(),
+        "the new text must keep the size"
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+}
+
+fn unchanged_project_runs_from_the_stored_project(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: add\n    execute: ./add.ts\n    with: { a: 1, b: 2 }\n",
+        ),
+        (
+            "add.ts",
+            "export function run(i: { a: number; b: number }) {\n  return i.a + i.b;\n}\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    // Inputs modified within the last second are not trusted; let them age.
+    std::thread::sleep(Duration::from_millis(1100));
+    p.run(&["gen"]).expect_code(0);
+    let stored = p.path(".compozy/.cache/project");
+    assert!(stored.is_file(), "gen stored no compiled project");
+    let (out, _) = exec(&p, runtime, &["add"]);
+    assert_eq!(result(&out), json!(3));
+
+    // An edit that keeps the file's size and mtime is not seen: exec read the stored project,
+    // not the YAML.
+    let yaml = p.read("compozy.yaml");
+    rewrite_keeping_stamp(&p, "compozy.yaml", &yaml.replace("a: 1", "a: 5"));
+    let (out, _) = exec(&p, runtime, &["add"]);
+    assert_eq!(result(&out), json!(3), "exec re-read the YAML");
+
+    // A real edit (a new mtime) is: the project is regenerated and stored again.
+    p.write("compozy.yaml", &yaml.replace("a: 1", "a: 7"));
+    let (out, _) = exec(&p, runtime, &["add"]);
+    assert_eq!(result(&out), json!(9));
+
+    // A corrupt stored project (same size and mtime) is ignored, and rebuilt.
+    std::thread::sleep(Duration::from_millis(1100));
+    p.run(&["gen"]).expect_code(0);
+    let len = std::fs::metadata(&stored).unwrap().len() as usize;
+    rewrite_keeping_stamp(&p, ".compozy/.cache/project", &"x".repeat(len));
+    let (out, _) = exec(&p, runtime, &["add"]);
+    assert_eq!(result(&out), json!(9));
+    assert!(
+        std::fs::read_to_string(&stored)
+            .unwrap()
+            .starts_with("compozy-project "),
+        "the corrupt stored project was not rebuilt"
+    );
 }
