@@ -21,6 +21,18 @@ pub enum ConfigError {
     },
     #[error("{message}")]
     Yaml { message: String },
+    #[error("unknown key `{key}` in {place}")]
+    UnknownKey {
+        key: String,
+        place: &'static str,
+        help: String,
+    },
+    #[error("{what} must be {expected}, not {found}")]
+    WrongType {
+        what: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("a tool has no `id`")]
     MissingId,
     #[error("`tools:` cannot be nested inside a tool")]
@@ -66,6 +78,8 @@ impl Explain for ConfigError {
             Self::BadProjectDir { .. } => "config::project-dir",
             Self::Read { .. } => "config::read",
             Self::Yaml { .. } => "config::yaml",
+            Self::UnknownKey { .. } => "config::unknown-key",
+            Self::WrongType { .. } => "config::wrong-type",
             Self::MissingId => "config::missing-id",
             Self::NestedTools => "config::nested-tools",
             Self::MixedToolFile { .. } => "config::mixed-tool-file",
@@ -95,6 +109,10 @@ impl Explain for ConfigError {
             Self::BadProjectDir { .. } => "pass an existing directory to --project".into(),
             Self::Read { .. } => "check that the file exists and is readable".into(),
             Self::Yaml { .. } => {
+                "see the configuration reference in the README (`compozy.yaml`, tool files)".into()
+            }
+            Self::UnknownKey { help, .. } => help.clone(),
+            Self::WrongType { .. } => {
                 "see the configuration reference in the README (`compozy.yaml`, tool files)".into()
             }
             Self::MissingId => "add `id: my_tool` to the tool".into(),

@@ -73,7 +73,7 @@ fn broken_yaml_syntax() {
         "tools:\n  - id: a\n    execute: [unclosed\n",
     );
     let stderr = fails(&project, &["config::yaml"]);
-    points_at(&stderr, "expected string scalar", "compozy.yaml:3:14");
+    points_at(&stderr, "unclosed bracket '['", "compozy.yaml:3:14");
 }
 
 #[test]
@@ -85,8 +85,14 @@ fn unknown_keys_are_errors_with_position() {
         ),
         ok_tool(),
     ]);
-    let stderr = fails(&project, &[]);
-    points_at(&stderr, "unknown field `exectue`", "compozy.yaml:3:5");
+    let stderr = fails(&project, &["config::unknown-key"]);
+    points_at(
+        &stderr,
+        "unknown key `exectue` in a tool",
+        "compozy.yaml:3:5",
+    );
+    // The misspelt `execute` is reported once, not a second time as a missing one.
+    assert!(!stderr.contains("has no `execute`"), "{stderr}");
 }
 
 #[test]
@@ -97,7 +103,11 @@ fn unknown_keys_in_a_standalone_tool_file() {
         ("tools/ok.ts", "export function run() {}\n"),
     ]);
     let stderr = fails(&project, &[]);
-    points_at(&stderr, "unknown field `timout`", "tools/a.yaml:3:1");
+    points_at(
+        &stderr,
+        "unknown key `timout` in a tool",
+        "tools/a.yaml:3:1",
+    );
 }
 
 #[test]
@@ -426,4 +436,148 @@ fn yaml_1_2_scalars_stay_strings() {
         tools.contains(" as on,") && tools.contains(" as y,"),
         "{tools}"
     );
+}
+
+/// The diagnostics of `gen --format json` (which exits 2).
+fn diagnostics(project: &Fixture) -> Vec<Value> {
+    let report = project
+        .run(&["gen", "--format", "json"])
+        .expect_code(2)
+        .json();
+    report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .clone()
+}
+
+/// The help line of the one diagnostic whose message contains `message`.
+#[track_caller]
+fn help_of(diagnostics: &[Value], message: &str) -> String {
+    let found: Vec<&Value> = diagnostics
+        .iter()
+        .filter(|d| d["message"].as_str().is_some_and(|m| m.contains(message)))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one diagnostic {message:?} in {diagnostics:#?}"
+    );
+    found[0]["help"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn two_typos_in_one_file_are_both_reported() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    exectue: ./tools/ok.ts\n    descripton: Adds\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::unknown-key"]);
+    points_at(
+        &stderr,
+        "unknown key `exectue` in a tool",
+        "compozy.yaml:3:5",
+    );
+    points_at(
+        &stderr,
+        "unknown key `descripton` in a tool",
+        "compozy.yaml:4:5",
+    );
+}
+
+#[test]
+fn typos_in_compozy_yaml_and_in_tool_files_are_reported_together() {
+    let project = Fixture::with(&[
+        ("compozy.yaml", "nmae: demo\nruntime:\n  tpye: node\n"),
+        (
+            "tools/a.yaml",
+            "id: a\nexecute: ./ok.ts\ntimeout: 5s\ndescripton: x\n",
+        ),
+        (
+            "tools/b.yaml",
+            "tools:\n  - id: b\n    execute: ./ok.ts\n    wiht: { a: 1 }\n",
+        ),
+        ("tools/ok.ts", "export function run() { return 1; }\n"),
+    ]);
+    let stderr = fails(&project, &[]);
+    for (message, position) in [
+        ("unknown key `nmae` in compozy.yaml", "compozy.yaml:1:1"),
+        ("unknown key `tpye` in `runtime:`", "compozy.yaml:3:3"),
+        ("unknown key `descripton` in a tool", "tools/a.yaml:4:1"),
+        ("unknown key `wiht` in a tool", "tools/b.yaml:4:5"),
+    ] {
+        points_at(&stderr, message, position);
+    }
+}
+
+#[test]
+fn a_typo_gets_the_closest_key_not_the_list_of_keys() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    timeot: 5s\n    zzz: 1\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "unknown key `timeot` in a tool",
+        "compozy.yaml:4:5",
+    );
+    points_at(&stderr, "unknown key `zzz` in a tool", "compozy.yaml:5:5");
+    let all = diagnostics(&project);
+    assert_eq!(help_of(&all, "`timeot`"), "did you mean `timeout`?");
+    // Nothing close: then, and only then, the keys a tool has.
+    let far = help_of(&all, "`zzz`");
+    assert!(
+        far.contains("`execute`") && far.contains("`timeout`"),
+        "{far}"
+    );
+}
+
+#[test]
+fn a_project_setting_in_the_wrong_place_says_where_it_belongs() {
+    let project = Fixture::with(&[("compozy.yaml", "timeout: 5s\n")]);
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "unknown key `timeout` in compozy.yaml",
+        "compozy.yaml:1:1",
+    );
+    assert_eq!(
+        help_of(&diagnostics(&project), "`timeout`"),
+        "`timeout` is a setting of `runtime:`; move it there"
+    );
+}
+
+#[test]
+fn values_of_the_wrong_type_are_all_reported() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  permissions: --allow-worker\n\
+             tools:\n  - id: a\n    execute: { path: ./tools/ok.ts }\n    timeout: [5s]\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::wrong-type"]);
+    for (message, position) in [
+        (
+            "`permissions` must be a list of strings, not a string",
+            "compozy.yaml:2:16",
+        ),
+        (
+            "`execute` must be a string, not a mapping",
+            "compozy.yaml:5:14",
+        ),
+        (
+            "`timeout` must be a string, a number or a boolean, not a list",
+            "compozy.yaml:6:14",
+        ),
+    ] {
+        points_at(&stderr, message, position);
+    }
 }
