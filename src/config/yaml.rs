@@ -57,6 +57,22 @@ pub struct Entry {
 }
 
 impl Node {
+    /// The entries of a mapping, or `None` for any other node.
+    pub fn entries(&self) -> Option<&[Entry]> {
+        match &self.kind {
+            Kind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entries()?
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
+    }
+
     /// What kind of node this is, in words ("a list", "a string").
     pub fn what(&self) -> &'static str {
         match self.kind {
@@ -253,13 +269,6 @@ impl<'de> Visitor<'de> for KindVisitor {
 mod tests {
     use super::*;
 
-    fn entries(node: &Node) -> Option<&[Entry]> {
-        match &node.kind {
-            Kind::Map(entries) => Some(entries),
-            _ => None,
-        }
-    }
-
     fn tree(text: &str) -> Node {
         let file = SourceFile::new("t.yaml".into(), "t.yaml".into(), text.to_owned());
         parse(&file).expect("parses").expect("not empty")
@@ -268,15 +277,15 @@ mod tests {
     #[test]
     fn keys_and_values_keep_their_positions() {
         let node = tree("a: 1\nb:\n  c: [x, {d: y}]\n");
-        let b = &entries(&node).unwrap()[1];
+        let b = &node.entries().unwrap()[1];
         assert_eq!((b.key.as_str(), line_col(b.key_at)), ("b", (2, 1)));
-        let c = &entries(&b.value).unwrap()[0];
+        let c = &b.value.entries().unwrap()[0];
         assert_eq!(line_col(c.key_at), (3, 3));
         let Kind::Seq(items) = &c.value.kind else {
             panic!("a list: {c:?}")
         };
         assert_eq!(line_col(items[1].at), (3, 10));
-        let d = &entries(&items[1]).unwrap()[0];
+        let d = &items[1].entries().unwrap()[0];
         assert_eq!((d.key.as_str(), line_col(d.key_at)), ("d", (3, 11)));
     }
 
@@ -284,7 +293,8 @@ mod tests {
     fn scalars_are_yaml_1_2_and_keep_their_spelling() {
         let text = "a: on\nb: 1.10\nc: true\nd: 0x1F\ne: ~\n8080: x\n";
         let node = tree(text);
-        let texts: Vec<Option<String>> = entries(&node)
+        let texts: Vec<Option<String>> = node
+            .entries()
             .unwrap()
             .iter()
             .map(|e| e.value.scalar_text(text))
@@ -301,7 +311,7 @@ mod tests {
             ]
             .map(|s| s.map(str::to_owned))
         );
-        assert_eq!(entries(&node).unwrap()[5].key, "8080");
+        assert_eq!(node.entries().unwrap()[5].key, "8080");
         assert_eq!(
             node.to_json(),
             serde_json::json!({"a": "on", "b": 1.1, "c": true, "d": 31, "e": null, "8080": "x"})

@@ -368,7 +368,10 @@ fn invalid_ids_durations_env_names_and_schemas_are_all_reported_together() {
         ),
         ("invalid tool id `../escape`", "compozy.yaml:5:9"),
         ("invalid duration `soon`", "compozy.yaml:9:14"),
-        ("`input` is not a valid JSON Schema", "compozy.yaml:10:12"),
+        (
+            "invalid JSON Schema at `input.type`: must be one of",
+            "compozy.yaml:10:20",
+        ),
     ] {
         points_at(&stderr, message, position);
     }
@@ -580,4 +583,81 @@ fn values_of_the_wrong_type_are_all_reported() {
     ] {
         points_at(&stderr, message, position);
     }
+}
+
+#[test]
+fn typos_in_a_json_schema_are_errors_at_their_line() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n\
+             \x20     properties:\n        n: { tpye: string }\n      requird: [n]\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::schema-keyword"]);
+    points_at(
+        &stderr,
+        "unknown JSON Schema keyword `tpye` in `input.properties.n`",
+        "compozy.yaml:7:14",
+    );
+    points_at(
+        &stderr,
+        "unknown JSON Schema keyword `requird` in `input`",
+        "compozy.yaml:8:7",
+    );
+    let all = diagnostics(&project);
+    assert_eq!(help_of(&all, "`tpye`"), "did you mean `type`?");
+    assert_eq!(help_of(&all, "`requird`"), "did you mean `required`?");
+}
+
+#[test]
+fn extensions_annotations_and_property_names_are_not_keyword_typos() {
+    // `x-` extensions, annotations, a property named like a misspelt keyword, and keyword-like
+    // keys inside values (`enum`, `const`, `default`, `examples`) are all fine.
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n\
+             \x20     title: Input\n      x-foo: { anything: [goes] }\n      $comment: checked\n\
+             \x20     properties:\n        requird: { type: string, description: a property }\n\
+             \x20       mode: { enum: [{ tpye: 1 }], default: { tpye: 1 }, examples: [{ tpye: 2 }] }\n\
+             \x20       fixed: { const: { requird: true }, deprecated: true, readOnly: true }\n\
+             \x20     required: [requird]\n",
+        ),
+        ok_tool(),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+}
+
+#[test]
+fn an_invalid_schema_is_shown_at_the_bad_value_with_its_path() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n\
+             \x20     properties:\n        count:\n          type: strng\n          minimum: \"a\"\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::schema"]);
+    points_at(
+        &stderr,
+        "invalid JSON Schema at `input.properties.count.type`: must be one of `array`",
+        "compozy.yaml:8:17",
+    );
+    points_at(
+        &stderr,
+        "invalid JSON Schema at `input.properties.count.minimum`: must be a number, not the string `a`",
+        "compozy.yaml:9:20",
+    );
+    assert_eq!(
+        help_of(&diagnostics(&project), "count.type"),
+        "did you mean `string`?"
+    );
+    // Validator jargon stays out.
+    assert!(
+        !stderr.contains("is not valid under any of the schemas"),
+        "{stderr}"
+    );
 }
