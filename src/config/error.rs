@@ -21,6 +21,18 @@ pub enum ConfigError {
     },
     #[error("{message}")]
     Yaml { message: String },
+    #[error("unknown key `{key}` in {place}")]
+    UnknownKey {
+        key: String,
+        place: &'static str,
+        help: String,
+    },
+    #[error("{what} must be {expected}, not {found}")]
+    WrongType {
+        what: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("a tool has no `id`")]
     MissingId,
     #[error("`tools:` cannot be nested inside a tool")]
@@ -39,8 +51,18 @@ pub enum ConfigError {
     InvalidEnvName(String),
     #[error("invalid glob `{glob}`: {reason}")]
     InvalidGlob { glob: String, reason: String },
-    #[error("`{field}` is not a valid JSON Schema: {reason}")]
-    InvalidSchema { field: &'static str, reason: String },
+    #[error("invalid JSON Schema at `{path}`: {reason}")]
+    InvalidSchema {
+        path: String,
+        reason: String,
+        help: Option<String>,
+    },
+    #[error("unknown JSON Schema keyword `{keyword}` in `{path}`")]
+    UnknownKeyword {
+        keyword: String,
+        path: String,
+        help: Option<String>,
+    },
     #[error("tool `{id}` has no `execute`")]
     MissingExecute { id: String },
     #[error("`{path}` points outside the project root")]
@@ -66,6 +88,8 @@ impl Explain for ConfigError {
             Self::BadProjectDir { .. } => "config::project-dir",
             Self::Read { .. } => "config::read",
             Self::Yaml { .. } => "config::yaml",
+            Self::UnknownKey { .. } => "config::unknown-key",
+            Self::WrongType { .. } => "config::wrong-type",
             Self::MissingId => "config::missing-id",
             Self::NestedTools => "config::nested-tools",
             Self::MixedToolFile { .. } => "config::mixed-tool-file",
@@ -76,6 +100,7 @@ impl Explain for ConfigError {
             Self::InvalidEnvName(_) => "config::env-name",
             Self::InvalidGlob { .. } => "config::glob",
             Self::InvalidSchema { .. } => "config::schema",
+            Self::UnknownKeyword { .. } => "config::schema-keyword",
             Self::MissingExecute { .. } => "config::missing-execute",
             Self::OutsideRoot { .. } => "config::outside-root",
             Self::MissingModule { .. } => "config::missing-module",
@@ -97,6 +122,10 @@ impl Explain for ConfigError {
             Self::Yaml { .. } => {
                 "see the configuration reference in the README (`compozy.yaml`, tool files)".into()
             }
+            Self::UnknownKey { help, .. } => help.clone(),
+            Self::WrongType { .. } => {
+                "see the configuration reference in the README (`compozy.yaml`, tool files)".into()
+            }
             Self::MissingId => "add `id: my_tool` to the tool".into(),
             Self::NestedTools => "declare every tool at the top level of the file".into(),
             Self::MixedToolFile { .. } => {
@@ -112,10 +141,15 @@ impl Explain for ConfigError {
             Self::UnknownRuntime(_) => "use `bun` or `node`".into(),
             Self::InvalidEnvName(_) => "names match [A-Za-z_][A-Za-z0-9_]*".into(),
             Self::InvalidGlob { .. } => "fix the glob pattern (see globset syntax)".into(),
-            Self::InvalidSchema { .. } => {
-                "write a JSON Schema, e.g. { type: object, properties: { city: { type: string } } }"
+            Self::InvalidSchema { help, .. } => help.clone().unwrap_or_else(|| {
+                "what each keyword takes: https://json-schema.org/understanding-json-schema/reference"
                     .into()
-            }
+            }),
+            Self::UnknownKeyword { help, .. } => help.clone().unwrap_or_else(|| {
+                "unknown keywords are errors, so that a typo cannot switch a check off; \
+                 name your own annotations `x-…`"
+                    .into()
+            }),
             Self::MissingExecute { .. } => {
                 "add `execute: ./path/to/tool.ts` (relative to this YAML file), or point runtime.entrypoint at a hand-written entrypoint".into()
             }

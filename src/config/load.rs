@@ -2,11 +2,8 @@
 
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
-
 use super::error::ConfigError;
-use super::raw::{RawProject, RawTool};
-use super::{CONFIG_FILE, Project, discover, validate};
+use super::{CONFIG_FILE, Project, discover, read, validate, yaml};
 use crate::diagnostic::{Problem, Problems};
 use crate::paths::display_path;
 use crate::source::SourceFile;
@@ -51,17 +48,13 @@ pub fn load_lenient(
 
     let config_path = root.join(CONFIG_FILE);
     let config_file = read_source(&config_path, &root)?;
-    let raw: RawProject = match parse_yaml::<RawProject>(&config_file)? {
-        Some(raw) => raw,
-        None => RawProject {
-            name: None,
-            runtime: None,
-            autoload: None,
-            tools: None,
-        },
-    };
-
+    // A syntax error leaves nothing to read, not even `autoload:`: the tool files cannot be found.
+    let tree = yaml::parse(&config_file)?;
     let mut problems = Problems::default();
+    let raw = read::project(&config_file, tree.as_ref(), &mut problems);
+
+    // Unknown keys or wrong values in compozy.yaml do not hide the problems of the tool files,
+    // as long as `autoload:` itself can be read.
     let mut tool_files = Vec::new();
     let mut dirs = Vec::new();
     if let Some((include_globs, include, exclude)) =
@@ -70,19 +63,26 @@ pub fn load_lenient(
         let found = discover::tool_files(&root, &include_globs, &include, &exclude);
         dirs = found.dirs;
         let parsed = crate::parallel::map(&found.files, 4, |(path, _rel)| {
-            let file = read_source(path, &root)?;
-            match parse_yaml::<RawTool>(&file) {
-                Ok(Some(raw)) => Ok((file, raw)),
-                Ok(None) => Err(Problem::new(ConfigError::EmptyToolFile {
+            let file = read_source(path, &root).map_err(Problems::from)?;
+            match yaml::parse(&file) {
+                Ok(Some(tree)) => {
+                    let mut problems = Problems::default();
+                    let raw = read::tool_file(&file, &tree, &mut problems);
+                    Ok(((file, raw), problems))
+                }
+                Ok(None) => Err(Problems::from(Problem::new(ConfigError::EmptyToolFile {
                     name: file.name.clone(),
-                })),
-                Err(p) => Err(p),
+                }))),
+                Err(p) => Err(Problems::from(p)),
             }
         });
         for result in parsed {
             match result {
-                Ok(pair) => tool_files.push(pair),
-                Err(p) => problems.push(p),
+                Ok((pair, found)) => {
+                    problems.0.extend(found.0);
+                    tool_files.push(pair);
+                }
+                Err(found) => problems.0.extend(found.0),
             }
         }
     }
@@ -105,36 +105,4 @@ pub(crate) fn read_source(path: &Path, root: &Path) -> Result<SourceFile, Proble
         display_path(path, root),
         text,
     ))
-}
-
-/// Parses YAML 1.2 (only `true`/`false` are booleans); `None` for an empty document.
-fn parse_yaml<T: DeserializeOwned>(file: &SourceFile) -> Result<Option<T>, Problem> {
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        with_snippet: false,
-    };
-    serde_saphyr::from_str_with_options::<Option<T>>(&file.text, options).map_err(|err| {
-        let message = yaml_message(&err);
-        let problem = Problem::new(ConfigError::Yaml { message });
-        match err.location() {
-            Some(loc) if loc.line() > 0 => problem.at_line(
-                file,
-                usize::try_from(loc.line()).unwrap_or(usize::MAX),
-                usize::try_from(loc.column()).unwrap_or(1),
-                "here",
-            ),
-            _ => problem.at_line(file, 1, 1, "in this file"),
-        }
-    })
-}
-
-/// The error text without serde-saphyr's own position suffix (the code frame shows it).
-fn yaml_message(err: &serde_saphyr::Error) -> String {
-    let text = err.without_snippet().to_string();
-    let first = text.lines().next().unwrap_or_default().trim();
-    // serde-saphyr appends " at line L, column C"; the frame carries that.
-    match first.rfind(" at line ") {
-        Some(i) => first[..i].to_owned(),
-        None => first.to_owned(),
-    }
 }

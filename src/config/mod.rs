@@ -7,7 +7,10 @@ mod error;
 mod load;
 mod permissions;
 mod raw;
+mod read;
+mod schema;
 mod validate;
+mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

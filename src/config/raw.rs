@@ -1,14 +1,14 @@
-//! The YAML shapes exactly as written, with source locations; `validate` turns them into a
-//! [`Project`](super::Project).
+//! The YAML shapes exactly as written, with source locations; `read` builds them from the YAML
+//! tree and `validate` turns them into a [`Project`](super::Project).
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::yaml::Node;
+
 /// `compozy.yaml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawProject {
     pub name: Option<Spanned<String>>,
     pub runtime: Option<RawRuntime>,
@@ -16,11 +16,14 @@ pub struct RawProject {
     pub tools: Option<Vec<Spanned<RawTool>>>,
 }
 
+impl RawProject {
+    /// The keys of `compozy.yaml`.
+    pub const KEYS: &[&str] = &["name", "runtime", "autoload", "tools"];
+}
+
 /// `runtime:` in `compozy.yaml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawRuntime {
-    #[serde(rename = "type")]
     pub kind: Option<Spanned<String>>,
     pub entrypoint: Option<Spanned<String>>,
     pub permissions: Option<Vec<Spanned<String>>>,
@@ -30,33 +33,68 @@ pub struct RawRuntime {
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
 }
 
+impl RawRuntime {
+    /// The keys of `runtime:`.
+    pub const KEYS: &[&str] = &[
+        "type",
+        "entrypoint",
+        "permissions",
+        "timeout",
+        "env_files",
+        "env_passthrough",
+        "env",
+    ];
+}
+
 /// `autoload:` in `compozy.yaml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawAutoload {
     pub include: Option<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<Spanned<String>>>,
 }
 
+impl RawAutoload {
+    /// The keys of `autoload:`.
+    pub const KEYS: &[&str] = &["include", "exclude"];
+}
+
 /// One tool, inline or in a standalone file. A standalone file may instead hold `tools: [...]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct RawTool {
     pub id: Option<Spanned<String>>,
     pub description: Option<String>,
     pub execute: Option<Spanned<String>>,
     pub timeout: Option<Spanned<Scalar>>,
-    pub input: Option<Spanned<serde_json::Value>>,
-    pub output: Option<Spanned<serde_json::Value>>,
-    pub with: Option<Spanned<serde_json::Value>>,
-    pub config: Option<Spanned<serde_json::Value>>,
+    pub input: Option<Node>,
+    pub output: Option<Node>,
+    pub with: Option<serde_json::Value>,
+    pub config: Option<serde_json::Value>,
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
     pub tools: Option<Vec<Spanned<RawTool>>>,
+    /// Some of its keys were unknown or had values of the wrong type (already reported): the
+    /// tool is still checked, but problems that follow from those (a misspelt `execute` is a
+    /// missing one) are not reported again, and the tool is not generated.
+    pub misread: bool,
+}
+
+impl RawTool {
+    /// The keys of a tool.
+    pub const KEYS: &[&str] = &[
+        "id",
+        "description",
+        "execute",
+        "timeout",
+        "input",
+        "output",
+        "with",
+        "config",
+        "env",
+        "tools",
+    ];
 }
 
 /// A YAML scalar where a string is expected but numbers and booleans are tolerated (`PORT: 8080`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Scalar {
     String(String),
     Integer(i64),

@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
 use super::raw::{RawProject, RawTool, Scalar};
+use super::schema::{self, SchemaSite};
 use super::{
     Declared, EntrypointMode, NodePermission, Project, ProjectPath, RuntimeConfig, RuntimeKind,
     Tool, discover,
@@ -143,7 +144,7 @@ pub fn project(
         }
     }
 
-    let tools = check_schemas(tools, cx.schema_sites, &mut problems);
+    let tools = schema::check(tools, cx.schema_sites, &mut problems);
     let mut tools = tools;
     duplicates(&tools, &mut problems);
     tools.sort_by(|a, b| a.id.cmp(&b.id));
@@ -458,12 +459,15 @@ fn tool(
         ));
     }
     let Some(id) = raw_tool.id.as_ref() else {
-        problems.push(Problem::new(ConfigError::MissingId).at_line(
-            file,
-            line,
-            column,
-            "this tool",
-        ));
+        // A misread tool most likely has its `id` under a misspelt key, already reported.
+        if !raw_tool.misread {
+            problems.push(Problem::new(ConfigError::MissingId).at_line(
+                file,
+                line,
+                column,
+                "this tool",
+            ));
+        }
         return None;
     };
     if let Some(reason) = id_problem(&id.value) {
@@ -495,7 +499,7 @@ fn tool(
                 }
             }
         }
-        (None, Some(EntrypointMode::Generated)) => {
+        (None, Some(EntrypointMode::Generated)) if !raw_tool.misread => {
             problems.push(
                 Problem::new(ConfigError::MissingExecute {
                     id: id.value.clone(),
@@ -512,24 +516,27 @@ fn tool(
         .as_ref()
         .and_then(|t| duration(t, file, problems));
     // JSON Schemas are checked later, all together and in parallel (it is the costly part).
-    for (field, raw) in [("input", &raw_tool.input), ("output", &raw_tool.output)] {
-        if let Some(raw) = raw {
-            let (line, column) = line_col(raw);
+    let mut schemas = [None, None];
+    for (slot, (field, raw)) in schemas
+        .iter_mut()
+        .zip([("input", raw_tool.input), ("output", raw_tool.output)])
+    {
+        if let Some(node) = raw {
+            let json = node.to_json();
+            *slot = Some(json.clone());
             cx.schema_sites.push(SchemaSite {
                 tool: Some(tools_so_far),
-                schema: raw.value.clone(),
+                schema: json,
+                node,
                 field,
                 file: file.clone(),
-                line,
-                column,
             });
         }
     }
-    let input = raw_tool.input.map(|s| s.value);
-    let output = raw_tool.output.map(|s| s.value);
+    let [input, output] = schemas;
     let env = env_map(raw_tool.env.as_ref(), file, problems);
 
-    if problems.0.len() != before {
+    if problems.0.len() != before || raw_tool.misread {
         for site in &mut cx.schema_sites[sites_before..] {
             site.tool = None;
         }
@@ -543,50 +550,11 @@ fn tool(
         timeout,
         input,
         output,
-        with: raw_tool.with.map(|w| w.value),
-        config: raw_tool.config.map(|c| c.value),
+        with: raw_tool.with,
+        config: raw_tool.config,
         env,
         declared,
     })
-}
-
-/// Where a tool's `input` or `output` schema was written, to check it after all tools are read.
-struct SchemaSite {
-    /// Index of the tool in the project's list; `None` when the tool had other problems.
-    tool: Option<usize>,
-    schema: serde_json::Value,
-    field: &'static str,
-    file: SourceFile,
-    line: usize,
-    column: usize,
-}
-
-/// Checks every schema against its meta-schema in parallel; drops the tools with invalid ones.
-fn check_schemas(tools: Vec<Tool>, sites: Vec<SchemaSite>, problems: &mut Problems) -> Vec<Tool> {
-    let results = crate::parallel::map(&sites, 8, |site| {
-        jsonschema::meta::validate(&site.schema)
-            .err()
-            .map(|e| e.to_string())
-    });
-    let mut bad = std::collections::HashSet::new();
-    for (site, error) in sites.iter().zip(results) {
-        if let Some(reason) = error {
-            bad.extend(site.tool);
-            problems.push(
-                Problem::new(ConfigError::InvalidSchema {
-                    field: site.field,
-                    reason,
-                })
-                .at_line(&site.file, site.line, site.column, "this schema"),
-            );
-        }
-    }
-    tools
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !bad.contains(i))
-        .map(|(_, t)| t)
-        .collect()
 }
 
 /// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the

@@ -73,7 +73,7 @@ fn broken_yaml_syntax() {
         "tools:\n  - id: a\n    execute: [unclosed\n",
     );
     let stderr = fails(&project, &["config::yaml"]);
-    points_at(&stderr, "expected string scalar", "compozy.yaml:3:14");
+    points_at(&stderr, "unclosed bracket '['", "compozy.yaml:3:14");
 }
 
 #[test]
@@ -85,8 +85,14 @@ fn unknown_keys_are_errors_with_position() {
         ),
         ok_tool(),
     ]);
-    let stderr = fails(&project, &[]);
-    points_at(&stderr, "unknown field `exectue`", "compozy.yaml:3:5");
+    let stderr = fails(&project, &["config::unknown-key"]);
+    points_at(
+        &stderr,
+        "unknown key `exectue` in a tool",
+        "compozy.yaml:3:5",
+    );
+    // The misspelt `execute` is reported once, not a second time as a missing one.
+    assert!(!stderr.contains("has no `execute`"), "{stderr}");
 }
 
 #[test]
@@ -97,7 +103,11 @@ fn unknown_keys_in_a_standalone_tool_file() {
         ("tools/ok.ts", "export function run() {}\n"),
     ]);
     let stderr = fails(&project, &[]);
-    points_at(&stderr, "unknown field `timout`", "tools/a.yaml:3:1");
+    points_at(
+        &stderr,
+        "unknown key `timout` in a tool",
+        "tools/a.yaml:3:1",
+    );
 }
 
 #[test]
@@ -358,7 +368,10 @@ fn invalid_ids_durations_env_names_and_schemas_are_all_reported_together() {
         ),
         ("invalid tool id `../escape`", "compozy.yaml:5:9"),
         ("invalid duration `soon`", "compozy.yaml:9:14"),
-        ("`input` is not a valid JSON Schema", "compozy.yaml:10:12"),
+        (
+            "invalid JSON Schema at `input.type`: must be one of",
+            "compozy.yaml:10:20",
+        ),
     ] {
         points_at(&stderr, message, position);
     }
@@ -425,5 +438,226 @@ fn yaml_1_2_scalars_stay_strings() {
     assert!(
         tools.contains(" as on,") && tools.contains(" as y,"),
         "{tools}"
+    );
+}
+
+/// The diagnostics of `gen --format json` (which exits 2).
+fn diagnostics(project: &Fixture) -> Vec<Value> {
+    let report = project
+        .run(&["gen", "--format", "json"])
+        .expect_code(2)
+        .json();
+    report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .clone()
+}
+
+/// The help line of the one diagnostic whose message contains `message`.
+#[track_caller]
+fn help_of(diagnostics: &[Value], message: &str) -> String {
+    let found: Vec<&Value> = diagnostics
+        .iter()
+        .filter(|d| d["message"].as_str().is_some_and(|m| m.contains(message)))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one diagnostic {message:?} in {diagnostics:#?}"
+    );
+    found[0]["help"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn two_typos_in_one_file_are_both_reported() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    exectue: ./tools/ok.ts\n    descripton: Adds\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::unknown-key"]);
+    points_at(
+        &stderr,
+        "unknown key `exectue` in a tool",
+        "compozy.yaml:3:5",
+    );
+    points_at(
+        &stderr,
+        "unknown key `descripton` in a tool",
+        "compozy.yaml:4:5",
+    );
+}
+
+#[test]
+fn typos_in_compozy_yaml_and_in_tool_files_are_reported_together() {
+    let project = Fixture::with(&[
+        ("compozy.yaml", "nmae: demo\nruntime:\n  tpye: node\n"),
+        (
+            "tools/a.yaml",
+            "id: a\nexecute: ./ok.ts\ntimeout: 5s\ndescripton: x\n",
+        ),
+        (
+            "tools/b.yaml",
+            "tools:\n  - id: b\n    execute: ./ok.ts\n    wiht: { a: 1 }\n",
+        ),
+        ("tools/ok.ts", "export function run() { return 1; }\n"),
+    ]);
+    let stderr = fails(&project, &[]);
+    for (message, position) in [
+        ("unknown key `nmae` in compozy.yaml", "compozy.yaml:1:1"),
+        ("unknown key `tpye` in `runtime:`", "compozy.yaml:3:3"),
+        ("unknown key `descripton` in a tool", "tools/a.yaml:4:1"),
+        ("unknown key `wiht` in a tool", "tools/b.yaml:4:5"),
+    ] {
+        points_at(&stderr, message, position);
+    }
+}
+
+#[test]
+fn a_typo_gets_the_closest_key_not_the_list_of_keys() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    timeot: 5s\n    zzz: 1\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "unknown key `timeot` in a tool",
+        "compozy.yaml:4:5",
+    );
+    points_at(&stderr, "unknown key `zzz` in a tool", "compozy.yaml:5:5");
+    let all = diagnostics(&project);
+    assert_eq!(help_of(&all, "`timeot`"), "did you mean `timeout`?");
+    // Nothing close: then, and only then, the keys a tool has.
+    let far = help_of(&all, "`zzz`");
+    assert!(
+        far.contains("`execute`") && far.contains("`timeout`"),
+        "{far}"
+    );
+}
+
+#[test]
+fn a_project_setting_in_the_wrong_place_says_where_it_belongs() {
+    let project = Fixture::with(&[("compozy.yaml", "timeout: 5s\n")]);
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "unknown key `timeout` in compozy.yaml",
+        "compozy.yaml:1:1",
+    );
+    assert_eq!(
+        help_of(&diagnostics(&project), "`timeout`"),
+        "`timeout` is a setting of `runtime:`; move it there"
+    );
+}
+
+#[test]
+fn values_of_the_wrong_type_are_all_reported() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  permissions: --allow-worker\n\
+             tools:\n  - id: a\n    execute: { path: ./tools/ok.ts }\n    timeout: [5s]\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::wrong-type"]);
+    for (message, position) in [
+        (
+            "`permissions` must be a list of strings, not a string",
+            "compozy.yaml:2:16",
+        ),
+        (
+            "`execute` must be a string, not a mapping",
+            "compozy.yaml:5:14",
+        ),
+        (
+            "`timeout` must be a string, a number or a boolean, not a list",
+            "compozy.yaml:6:14",
+        ),
+    ] {
+        points_at(&stderr, message, position);
+    }
+}
+
+#[test]
+fn typos_in_a_json_schema_are_errors_at_their_line() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n\
+             \x20     properties:\n        n: { tpye: string }\n      requird: [n]\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::schema-keyword"]);
+    points_at(
+        &stderr,
+        "unknown JSON Schema keyword `tpye` in `input.properties.n`",
+        "compozy.yaml:7:14",
+    );
+    points_at(
+        &stderr,
+        "unknown JSON Schema keyword `requird` in `input`",
+        "compozy.yaml:8:7",
+    );
+    let all = diagnostics(&project);
+    assert_eq!(help_of(&all, "`tpye`"), "did you mean `type`?");
+    assert_eq!(help_of(&all, "`requird`"), "did you mean `required`?");
+}
+
+#[test]
+fn extensions_annotations_and_property_names_are_not_keyword_typos() {
+    // `x-` extensions, annotations, a property named like a misspelt keyword, and keyword-like
+    // keys inside values (`enum`, `const`, `default`, `examples`) are all fine.
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n\
+             \x20     title: Input\n      x-foo: { anything: [goes] }\n      $comment: checked\n\
+             \x20     properties:\n        requird: { type: string, description: a property }\n\
+             \x20       mode: { enum: [{ tpye: 1 }], default: { tpye: 1 }, examples: [{ tpye: 2 }] }\n\
+             \x20       fixed: { const: { requird: true }, deprecated: true, readOnly: true }\n\
+             \x20     required: [requird]\n",
+        ),
+        ok_tool(),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+}
+
+#[test]
+fn an_invalid_schema_is_shown_at_the_bad_value_with_its_path() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n\
+             \x20     properties:\n        count:\n          type: strng\n          minimum: \"a\"\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::schema"]);
+    points_at(
+        &stderr,
+        "invalid JSON Schema at `input.properties.count.type`: must be one of `array`",
+        "compozy.yaml:8:17",
+    );
+    points_at(
+        &stderr,
+        "invalid JSON Schema at `input.properties.count.minimum`: must be a number, not the string `a`",
+        "compozy.yaml:9:20",
+    );
+    assert_eq!(
+        help_of(&diagnostics(&project), "count.type"),
+        "did you mean `string`?"
+    );
+    // Validator jargon stays out.
+    assert!(
+        !stderr.contains("is not valid under any of the schemas"),
+        "{stderr}"
     );
 }

@@ -1,0 +1,383 @@
+//! From a YAML tree to the raw shapes, reporting every unknown key and every value of the wrong
+//! type of a file (not only the first), each at its line with a "did you mean".
+
+use std::collections::BTreeMap;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::error::ConfigError;
+use super::raw::{RawAutoload, RawProject, RawRuntime, RawTool, Scalar};
+use super::yaml::{Entry, Kind, Node, line_col};
+use crate::diagnostic::{Problem, Problems};
+use crate::source::SourceFile;
+
+/// Reads `compozy.yaml` (`None`: an empty file).
+pub fn project(file: &SourceFile, node: Option<&Node>, problems: &mut Problems) -> RawProject {
+    let mut raw = RawProject::default();
+    let Some(node) = node else {
+        return raw;
+    };
+    let mut r = Reader { file, problems };
+    let Some(entries) = r.mapping(node, "compozy.yaml", "a mapping of settings") else {
+        // Nothing can be read, not even `autoload:`: no tool files either.
+        raw.autoload = Some(unreadable(node));
+        return raw;
+    };
+    for e in entries {
+        match e.key.as_str() {
+            "name" => raw.name = r.string(e),
+            "runtime" => raw.runtime = r.runtime(e),
+            "autoload" => raw.autoload = Some(r.autoload(e)),
+            "tools" => raw.tools = r.tools(e),
+            _ => r.unknown(e, Place::Project),
+        }
+    }
+    raw
+}
+
+/// Reads a standalone tool file (one tool, or `tools: [...]`).
+pub fn tool_file(file: &SourceFile, node: &Node, problems: &mut Problems) -> RawTool {
+    let mut r = Reader { file, problems };
+    r.tool(node).unwrap_or_else(|| RawTool {
+        misread: true,
+        ..RawTool::default()
+    })
+}
+
+/// Where a mapping's keys belong, for the messages and the suggestions.
+#[derive(Clone, Copy)]
+enum Place {
+    Project,
+    Runtime,
+    Autoload,
+    Tool,
+}
+
+impl Place {
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Place::Project => RawProject::KEYS,
+            Place::Runtime => RawRuntime::KEYS,
+            Place::Autoload => RawAutoload::KEYS,
+            Place::Tool => RawTool::KEYS,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Place::Project => "compozy.yaml",
+            Place::Runtime => "`runtime:`",
+            Place::Autoload => "`autoload:`",
+            Place::Tool => "a tool",
+        }
+    }
+
+    /// Where a key that is valid elsewhere belongs, when it is not close to a key of this place.
+    fn elsewhere(self, key: &str) -> Option<String> {
+        match self {
+            Place::Project if RawRuntime::KEYS.contains(&key) => {
+                Some(format!("`{key}` is a setting of `runtime:`; move it there"))
+            }
+            Place::Project if RawTool::KEYS.contains(&key) => Some(format!(
+                "`{key}` is a tool field; declare tools under `tools:` (`- id: my_tool`)"
+            )),
+            Place::Tool if RawRuntime::KEYS.contains(&key) || RawProject::KEYS.contains(&key) => {
+                Some(format!(
+                    "`{key}` is a project setting: it belongs in compozy.yaml{}",
+                    if RawRuntime::KEYS.contains(&key) {
+                        ", under `runtime:`"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Reader<'a> {
+    file: &'a SourceFile,
+    problems: &'a mut Problems,
+}
+
+impl Reader<'_> {
+    fn push_at(&mut self, error: ConfigError, at: Location, label: &str) {
+        let (line, column) = line_col(at);
+        self.problems.push(Problem::new(error).at_line(
+            self.file,
+            line.max(1),
+            column.max(1),
+            label,
+        ));
+    }
+
+    /// Reports a value of the wrong type.
+    fn wrong(&mut self, key: &str, node: &Node, expected: &'static str) {
+        self.wrong_what(format!("`{key}`"), node, expected);
+    }
+
+    fn wrong_what(&mut self, what: String, node: &Node, expected: &'static str) {
+        self.push_at(
+            ConfigError::WrongType {
+                what,
+                expected,
+                found: node.what(),
+            },
+            node.at,
+            "this value",
+        );
+    }
+
+    /// Reports an unknown key, with the closest known ones.
+    fn unknown(&mut self, e: &Entry, place: Place) {
+        let keys = place.keys();
+        let help = crate::suggest::did_you_mean(&e.key, keys.iter().copied())
+            .or_else(|| place.elsewhere(&e.key))
+            .unwrap_or_else(|| {
+                let list: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+                format!("the keys of {} are {}", place.name(), list.join(", "))
+            });
+        self.push_at(
+            ConfigError::UnknownKey {
+                key: e.key.clone(),
+                place: place.name(),
+                help,
+            },
+            e.key_at,
+            "unknown key",
+        );
+    }
+
+    /// The entries of a mapping; `None` (reported) for anything else but null.
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+        expected: &'static str,
+    ) -> Option<&'n [Entry]> {
+        match &node.kind {
+            Kind::Map(entries) => Some(entries),
+            Kind::Null => Some(&[]),
+            _ => {
+                self.wrong(key, node, expected);
+                None
+            }
+        }
+    }
+
+    /// A string-typed field: any scalar, as written. Null is absent.
+    fn string(&mut self, e: &Entry) -> Option<Spanned<String>> {
+        self.string_node(&e.key, &e.value)
+    }
+
+    fn string_node(&mut self, key: &str, node: &Node) -> Option<Spanned<String>> {
+        match node.scalar_text(&self.file.text) {
+            Some(text) => Some(spanned(text, node)),
+            None if matches!(node.kind, Kind::Null) => None,
+            None => {
+                self.wrong(key, node, "a string");
+                None
+            }
+        }
+    }
+
+    /// A list of strings; wrong elements are reported and left out.
+    fn strings(&mut self, e: &Entry) -> Option<Vec<Spanned<String>>> {
+        match &e.value.kind {
+            Kind::Null => None,
+            Kind::Seq(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|item| self.string_node(&e.key, item))
+                    .collect(),
+            ),
+            _ => {
+                self.wrong(&e.key, &e.value, "a list of strings");
+                None
+            }
+        }
+    }
+
+    /// A string where numbers and booleans are tolerated (durations, env values).
+    fn scalar(&mut self, key: &str, node: &Node) -> Option<Spanned<Scalar>> {
+        let value = match &node.kind {
+            Kind::Null => return None,
+            Kind::String(s) => Scalar::String(s.clone()),
+            Kind::Bool(b) => Scalar::Bool(*b),
+            Kind::Int(i) => Scalar::Integer(*i),
+            Kind::Float(f) => Scalar::Float(*f),
+            // Too large for an integer: kept as written.
+            Kind::UInt(_) => Scalar::String(node.scalar_text(&self.file.text).unwrap_or_default()),
+            Kind::Seq(_) | Kind::Map(_) => {
+                self.wrong(key, node, "a string, a number or a boolean");
+                return None;
+            }
+        };
+        Some(spanned(value, node))
+    }
+
+    /// `env:`, a mapping of names to scalars.
+    fn env(&mut self, e: &Entry) -> Option<BTreeMap<String, Spanned<Scalar>>> {
+        let entries = self.mapping(&e.value, &e.key, "a mapping of variable names to values")?;
+        let mut env = BTreeMap::new();
+        for var in entries {
+            if let Some(value) = self.scalar(&var.key, &var.value) {
+                env.insert(var.key.clone(), value);
+            }
+        }
+        Some(env)
+    }
+
+    fn runtime(&mut self, e: &Entry) -> Option<RawRuntime> {
+        let entries = self.mapping(&e.value, "runtime", "a mapping of runtime settings")?;
+        let mut rt = RawRuntime::default();
+        for e in entries {
+            match e.key.as_str() {
+                "type" => rt.kind = self.string(e),
+                "entrypoint" => rt.entrypoint = self.string(e),
+                "permissions" => rt.permissions = self.strings(e),
+                "timeout" => rt.timeout = self.scalar(&e.key, &e.value),
+                "env_files" => rt.env_files = self.strings(e),
+                "env_passthrough" => rt.env_passthrough = self.strings(e),
+                "env" => rt.env = self.env(e),
+                _ => self.unknown(e, Place::Runtime),
+            }
+        }
+        Some(rt)
+    }
+
+    /// `autoload:`; when it cannot be read, no globs (rather than the defaults, which the file
+    /// meant to replace).
+    fn autoload(&mut self, e: &Entry) -> Spanned<RawAutoload> {
+        let Some(entries) = self.mapping(&e.value, "autoload", "a mapping with `include:`") else {
+            return unreadable(&e.value);
+        };
+        let mut auto = RawAutoload::default();
+        for e in entries {
+            match e.key.as_str() {
+                "include" => auto.include = self.strings(e),
+                "exclude" => auto.exclude = self.strings(e),
+                _ => self.unknown(e, Place::Autoload),
+            }
+        }
+        spanned(auto, &e.value)
+    }
+
+    /// `tools:`, a list of tools.
+    fn tools(&mut self, e: &Entry) -> Option<Vec<Spanned<RawTool>>> {
+        match &e.value.kind {
+            Kind::Null => None,
+            Kind::Seq(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|item| self.tool(item).map(|t| spanned(t, item)))
+                    .collect(),
+            ),
+            _ => {
+                self.wrong("tools", &e.value, "a list of tools (`- id: my_tool`)");
+                None
+            }
+        }
+    }
+
+    /// One tool; `None` (reported) when it is not a mapping.
+    fn tool(&mut self, node: &Node) -> Option<RawTool> {
+        let Kind::Map(entries) = &node.kind else {
+            self.wrong_what(
+                "a tool".into(),
+                node,
+                "a mapping (`id: my_tool`, `execute: …`)",
+            );
+            return None;
+        };
+        let before = self.problems.0.len();
+        let mut t = RawTool::default();
+        for e in entries {
+            let v = &e.value;
+            match e.key.as_str() {
+                "id" => t.id = self.string(e),
+                "description" => t.description = self.string(e).map(|s| s.value),
+                "execute" => t.execute = self.string(e),
+                "timeout" => t.timeout = self.scalar(&e.key, v),
+                "input" => t.input = (!matches!(v.kind, Kind::Null)).then(|| v.clone()),
+                "output" => t.output = (!matches!(v.kind, Kind::Null)).then(|| v.clone()),
+                "with" => t.with = (!matches!(v.kind, Kind::Null)).then(|| v.to_json()),
+                "config" => t.config = (!matches!(v.kind, Kind::Null)).then(|| v.to_json()),
+                "env" => t.env = self.env(e),
+                "tools" => t.tools = self.tools(e),
+                _ => self.unknown(e, Place::Tool),
+            }
+        }
+        // Problems of nested tools (`tools:`) are theirs; a misread nested tool is dropped there.
+        t.misread = self.problems.0.len() != before && t.tools.is_none();
+        Some(t)
+    }
+}
+
+fn spanned<T>(value: T, node: &Node) -> Spanned<T> {
+    Spanned::new(value, node.at, node.defined)
+}
+
+/// An `autoload:` that matches nothing.
+fn unreadable(node: &Node) -> Spanned<RawAutoload> {
+    spanned(
+        RawAutoload {
+            include: Some(Vec::new()),
+            exclude: None,
+        },
+        node,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(yaml: &str) -> (RawProject, Vec<String>) {
+        let file = SourceFile::new("c.yaml".into(), "c.yaml".into(), yaml.to_owned());
+        let node = super::super::yaml::parse(&file).expect("parses");
+        let mut problems = Problems::default();
+        let raw = project(&file, node.as_ref(), &mut problems);
+        (raw, problems.0.iter().map(Problem::headline).collect())
+    }
+
+    #[test]
+    fn every_listed_key_is_read() {
+        // The key lists feed the suggestions; each of their keys must be one the reader knows.
+        let block = |keys: &[&str], indent: &str| -> String {
+            keys.iter().map(|k| format!("{indent}{k}: ~\n")).collect()
+        };
+        let yaml = format!(
+            "{}runtime:\n{}autoload:\n{}tools:\n  - id: a\n{}",
+            block(&["name"], ""),
+            block(RawRuntime::KEYS, "  "),
+            block(RawAutoload::KEYS, "  "),
+            block(&RawTool::KEYS[1..], "    "),
+        );
+        let (_, problems) = read(&yaml);
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_mistake_does_not_hide_the_next_one() {
+        let (raw, problems) = read(
+            "runtime: { timout: 5s, env: { A: [1], B: 2 } }\ntools:\n  - id: a\n    tiemout: 1s\n  - 7\n  - id: b\n",
+        );
+        assert_eq!(
+            problems,
+            [
+                "c.yaml:1:12: unknown key `timout` in `runtime:`",
+                "c.yaml:1:34: `A` must be a string, a number or a boolean, not a list",
+                "c.yaml:4:5: unknown key `tiemout` in a tool",
+                "c.yaml:5:5: a tool must be a mapping (`id: my_tool`, `execute: …`), not a number",
+            ]
+        );
+        // What could be read is there, for the checks that follow.
+        let env = raw.runtime.and_then(|r| r.env).unwrap_or_default();
+        assert_eq!(env.keys().collect::<Vec<_>>(), ["B"]);
+        let tools = raw.tools.unwrap_or_default();
+        let misread: Vec<bool> = tools.iter().map(|t| t.value.misread).collect();
+        assert_eq!(misread, [true, false]);
+    }
+}
