@@ -5,6 +5,7 @@ mod common;
 mod cli;
 mod dotenv;
 mod errors;
+mod example;
 mod exec;
 mod exports;
 mod generate;
