@@ -2,6 +2,8 @@
 
 mod fingerprint;
 
+pub use fingerprint::Fresh;
+
 use std::path::{Path, PathBuf};
 
 use crate::analyze::{self, Analysis};
@@ -66,14 +68,19 @@ impl Generation {
         // takes the full path.
         if self.warnings.is_empty() {
             let (inputs, outputs) = self.inputs_and_outputs();
-            fingerprint::save(&self.project.root, inputs, outputs);
+            fingerprint::save(
+                &self.project.root,
+                inputs,
+                outputs,
+                self.project.tools.len(),
+            );
         }
     }
 }
 
-/// When nothing changed since the last successful `gen` (judged from file metadata alone), the
-/// generated files (root-relative); `None` when a full run is needed.
-pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Vec<String>> {
+/// When nothing changed since the last successful `gen` (judged from file metadata alone), what
+/// it generated; `None` when a full run is needed.
+pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Fresh> {
     let root = match project_dir {
         Some(dir) => cwd.join(dir).canonicalize().ok()?,
         None => config::find_root(&cwd.canonicalize().ok()?)?,

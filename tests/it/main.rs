@@ -10,6 +10,7 @@ mod exec;
 mod exports;
 mod generate;
 mod mcp;
+mod messages;
 mod runtimes;
 mod serve;
 mod watch;
