@@ -39,6 +39,8 @@ pub enum ConfigError {
     InvalidEnvName(String),
     #[error("invalid glob `{glob}`: {reason}")]
     InvalidGlob { glob: String, reason: String },
+    #[error("the project has no tools: {why}")]
+    NoTools { why: String },
     #[error("`{field}` is not a valid JSON Schema: {reason}")]
     InvalidSchema { field: &'static str, reason: String },
     #[error("tool `{id}` has no `execute`")]
@@ -75,6 +77,7 @@ impl Explain for ConfigError {
             Self::UnknownRuntime(_) => "config::runtime",
             Self::InvalidEnvName(_) => "config::env-name",
             Self::InvalidGlob { .. } => "config::glob",
+            Self::NoTools { .. } => "config::no-tools",
             Self::InvalidSchema { .. } => "config::schema",
             Self::MissingExecute { .. } => "config::missing-execute",
             Self::OutsideRoot { .. } => "config::outside-root",
@@ -112,6 +115,12 @@ impl Explain for ConfigError {
             Self::UnknownRuntime(_) => "use `bun` or `node`".into(),
             Self::InvalidEnvName(_) => "names match [A-Za-z_][A-Za-z0-9_]*".into(),
             Self::InvalidGlob { .. } => "fix the glob pattern (see globset syntax)".into(),
+            Self::NoTools { .. } => {
+                "add a tool file (e.g. tools/hello.yaml with `id:` and `execute:`), list tools under \
+                 `tools:` in compozy.yaml, or fix `autoload.include`; `compozy init DIR` writes a \
+                 working example"
+                    .into()
+            }
             Self::InvalidSchema { .. } => {
                 "write a JSON Schema, e.g. { type: object, properties: { city: { type: string } } }"
                     .into()

@@ -108,7 +108,8 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
     tracing::debug!(elapsed = ?started.elapsed(), "compared with disk");
-    let mut warnings = Vec::new();
+    // What is left after the check for errors are the configuration's warnings.
+    let mut warnings = problems.0;
     if project.runtime.kind == RuntimeKind::Bun
         && let Some(permissions) = &project.runtime.permissions
     {

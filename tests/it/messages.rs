@@ -1,5 +1,5 @@
 //! What `gen` tells a person, and when it keeps quiet: the closing line at a terminal, silence
-//! in a pipe (pre-commit), the `--check` hint.
+//! in a pipe (pre-commit), the warning for a project without tools, the `--check` hint.
 
 use std::io::Read;
 use std::process::Stdio;
@@ -94,6 +94,47 @@ fn gen_in_a_pipe_says_nothing_when_nothing_changed() {
     let out = project.run(&["gen", "--check"]);
     out.expect_code(0);
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+}
+
+#[test]
+fn a_project_without_tools_names_the_globs_that_matched_nothing() {
+    // No `autoload:`: the default globs.
+    let project = Fixture::with(&[("compozy.yaml", "name: empty\n")]);
+    let out = project.run(&["gen"]);
+    out.expect_code(0).stderr_has(&[
+        "the project has no tools",
+        "`tools/**/*.yaml`, `tools/**/*.yml` matched no file",
+        "compozy init",
+    ]);
+    // Warnings are shown on every run, not only the first.
+    project
+        .run(&["gen"])
+        .expect_code(0)
+        .stderr_has(&["the project has no tools"]);
+    // -q hides warnings.
+    assert_eq!(project.run(&["gen", "-q"]).expect_code(0).stderr, "");
+
+    // Written globs: the warning points at the first one that matched nothing.
+    project.write(
+        "compozy.yaml",
+        "autoload:\n  include:\n    - \"tool/*.yaml\"\n    - \"more/*.yml\"\n",
+    );
+    project.write("tools/a.yaml", "id: a\nexecute: ./a.ts\n");
+    let out = project.run(&["gen"]);
+    out.expect_code(0).stderr_has(&[
+        "`tool/*.yaml`, `more/*.yml` matched no file",
+        "compozy.yaml:3:7",
+        "matched no file",
+    ]);
+    let json = project.run(&["gen", "--format", "json"]).json();
+    let diagnostic = &json["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "config::no-tools", "{json}");
+    assert_eq!(diagnostic["severity"], "warning");
+    assert_eq!(diagnostic["line"], 3);
+
+    // A project with tools gets no such warning.
+    let out = two_tools().run(&["gen"]);
+    assert!(!out.stderr.contains("no tools"), "{}", out.stderr);
 }
 
 #[test]
