@@ -82,6 +82,19 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Serve every tool as a Model Context Protocol server (stdio, or Streamable HTTP).
     Mcp(McpArgs),
+    /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
+    Init(InitArgs),
+}
+
+/// `compozy init`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache to .gitignore.
+Existing files are never overwritten: if any of them exists, nothing is written (exit 2).")]
+pub struct InitArgs {
+    /// The project directory (created when missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `compozy mcp`.

@@ -3,6 +3,7 @@
 mod args;
 mod exec;
 mod generate;
+mod init;
 mod inspect;
 mod mcp;
 mod output;
@@ -95,6 +96,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
         Command::Mcp(a) => mcp::run(a, &out, &cwd),
+        Command::Init(a) => init::run(a, &out, &cwd),
     }
 }
 

@@ -37,7 +37,9 @@ fn help_documents_every_exit_code() {
         .collect();
     assert_eq!(
         commands,
-        ["gen", "exec", "serve", "watch", "inspect", "mcp", "help"],
+        [
+            "gen", "exec", "serve", "watch", "inspect", "mcp", "init", "help"
+        ],
         "{}",
         out.stdout
     );

@@ -9,6 +9,7 @@ mod example;
 mod exec;
 mod exports;
 mod generate;
+mod init;
 mod mcp;
 mod messages;
 mod runtimes;
