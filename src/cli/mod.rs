@@ -1,6 +1,7 @@
 //! The command-line interface: argument parsing, logging, and one file per command.
 
 mod args;
+mod completions;
 mod exec;
 mod generate;
 mod init;
@@ -97,6 +98,8 @@ pub fn run(args: Args) -> ExitCode {
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
         Command::Mcp(a) => mcp::run(a, &out, &cwd),
         Command::Init(a) => init::run(a, &out, &cwd),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a, &out),
     }
 }
 

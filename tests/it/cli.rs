@@ -38,7 +38,16 @@ fn help_documents_every_exit_code() {
     assert_eq!(
         commands,
         [
-            "gen", "exec", "serve", "watch", "inspect", "mcp", "init", "help"
+            "gen",
+            "exec",
+            "serve",
+            "watch",
+            "inspect",
+            "mcp",
+            "init",
+            "completions",
+            "man",
+            "help"
         ],
         "{}",
         out.stdout

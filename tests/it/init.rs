@@ -1,4 +1,4 @@
-//! `compozy init`: a new user's first command.
+//! `compozy init`, `compozy completions` and `compozy man`: a new user's first commands.
 
 use serde_json::{Value, json};
 
@@ -129,4 +129,57 @@ fn init_says_when_the_new_project_has_no_runtime() {
         "run `npm i -D bun` in",
         "COMPOZY_BUN=/path/to/bun",
     ]);
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let fixture = Fixture::new();
+    for (shell, marker) in [
+        ("bash", "complete -F _compozy"),
+        ("zsh", "#compdef compozy"),
+        ("fish", "complete -c compozy"),
+        ("elvish", "compozy"),
+        ("powershell", "compozy"),
+    ] {
+        let out = fixture.run(&["completions", shell]);
+        out.expect_code(0);
+        assert!(out.stdout.contains(marker), "{shell}: {}", out.stdout);
+        // Every command is completed.
+        for command in ["gen", "exec", "serve", "watch", "inspect", "mcp", "init"] {
+            assert!(out.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    fixture
+        .run(&["completions", "tcsh"])
+        .expect_code(2)
+        .stderr_has(&["possible values"]);
+}
+
+#[test]
+fn man_prints_a_page_or_writes_one_per_command() {
+    let fixture = Fixture::new();
+    let out = fixture.run(&["man"]);
+    out.expect_code(0);
+    assert!(out.stdout.starts_with(".ie") || out.stdout.contains(".TH compozy 1"));
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS"] {
+        assert!(
+            out.stdout.contains(section),
+            "no {section}:\n{}",
+            out.stdout
+        );
+    }
+    // The exit codes are in the page.
+    assert!(out.stdout.contains("124"), "{}", out.stdout);
+
+    fixture.run(&["man", "--dir", "man1"]).expect_code(0);
+    for page in [
+        "compozy.1",
+        "compozy-gen.1",
+        "compozy-exec.1",
+        "compozy-init.1",
+    ] {
+        let text = fixture.read(&format!("man1/{page}"));
+        assert!(text.contains(".TH"), "{page}: {text}");
+    }
+    assert!(fixture.read("man1/compozy-gen.1").contains("\\-\\-check"));
 }
