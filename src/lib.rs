@@ -17,6 +17,7 @@ pub mod mcp;
 mod parallel;
 pub mod paths;
 pub mod runtime;
+pub mod scaffold;
 pub mod source;
 pub mod suggest;
 pub mod watch;

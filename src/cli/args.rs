@@ -76,12 +76,54 @@ pub enum Command {
     Exec(ExecArgs),
     /// Keep a warm pool of workers answering newline-delimited JSON requests on stdin.
     Serve(ServeArgs),
-    /// Regenerate .compozy/ on every relevant change (with --serve: also serve, hot-reloading).
+    /// Regenerate .compozy/ on every relevant change (--serve: also serve, hot-reloading).
     Watch(WatchArgs),
     /// Show what compozy sees: a project's tools and modules' exports.
     Inspect(InspectArgs),
     /// Serve every tool as a Model Context Protocol server (stdio, or Streamable HTTP).
     Mcp(McpArgs),
+    /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
+    Init(InitArgs),
+    /// Print the completion script for a shell.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+/// `compozy init`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache to .gitignore.
+Existing files are never overwritten: if any of them exists, nothing is written (exit 2).")]
+pub struct InitArgs {
+    /// The project directory (created when missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `compozy completions`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  compozy completions bash > ~/.local/share/bash-completion/completions/compozy
+  compozy completions zsh > ~/.zfunc/_compozy        # with fpath+=~/.zfunc before compinit
+  compozy completions fish > ~/.config/fish/completions/compozy.fish")]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `compozy man`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  compozy man | man -l -
+  compozy man --dir /usr/local/share/man/man1")]
+pub struct ManArgs {
+    /// Write compozy.1 and one page per command (compozy-gen.1, …) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `compozy mcp`.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::args::{Format, GenArgs};
-use super::output::{Output, print_json};
+use super::output::{Output, print_json, shell_word};
 use crate::codegen::Status;
 use crate::diagnostic::{JsonProblem, Problems};
 use crate::exit::ExitCode;
@@ -25,11 +25,12 @@ struct JsonReport<'a> {
 
 /// Runs `gen`.
 pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
-    if let Some(outputs) = crate::up_to_date(args.project.project.as_deref(), cwd) {
+    if let Some(fresh) = crate::up_to_date(args.project.project.as_deref(), cwd) {
         match args.format {
             Format::Json => print_json(&JsonReport {
                 status: "ok",
-                files: outputs
+                files: fresh
+                    .outputs
                     .iter()
                     .map(|path| JsonFile {
                         path,
@@ -39,7 +40,10 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
                 diff: None,
                 diagnostics: Vec::new(),
             }),
-            Format::Human => out.detail("compozy: up to date (nothing changed since the last run)"),
+            Format::Human => {
+                out.detail("compozy: up to date (nothing changed since the last run)");
+                out.summary(&summary(fresh.tools, 0, 0));
+            }
         }
         return ExitCode::Ok;
     }
@@ -88,7 +92,10 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
             out.problems(generation.warnings.iter().chain(&generation.advice));
             if args.check && stale {
                 print!("{}", generation.plan.unified_diff());
-                out.status("compozy: .compozy/ is out of date; run `compozy gen` to update it");
+                out.status(&format!(
+                    "compozy: .compozy/ is out of date; run `{}` to update it",
+                    fix_command(args)
+                ));
             } else {
                 for file in &generation.plan.files {
                     let verb = match file.status {
@@ -109,10 +116,51 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
                     "compozy: {} tools checked",
                     generation.project.tools.len()
                 ));
+                let count = |wanted: &[Status]| {
+                    let files = &generation.plan.files;
+                    files.iter().filter(|f| wanted.contains(&f.status)).count()
+                };
+                let (written, removed) = if args.check {
+                    (0, 0)
+                } else {
+                    (
+                        count(&[Status::Created, Status::Updated]),
+                        count(&[Status::Removed]),
+                    )
+                };
+                out.summary(&summary(generation.project.tools.len(), written, removed));
             }
         }
     }
     code
+}
+
+/// The command that brings `.compozy/` up to date, with the `--project` this run was given.
+fn fix_command(args: &GenArgs) -> String {
+    match &args.project.project {
+        Some(dir) => format!(
+            "compozy gen --project {}",
+            shell_word(&dir.to_string_lossy())
+        ),
+        None => "compozy gen".to_owned(),
+    }
+}
+
+/// The closing line on a terminal: `compozy: 3 tools, 2 files written` or `… up to date`.
+fn summary(tools: usize, written: usize, removed: usize) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut line = format!("compozy: {}", plural(tools, "tool", "tools"));
+    if written == 0 && removed == 0 {
+        line.push_str(", up to date");
+    }
+    if written > 0 {
+        line.push_str(&format!(", {} written", plural(written, "file", "files")));
+    }
+    if removed > 0 {
+        line.push_str(&format!(", {removed} removed"));
+    }
+    line
 }
 
 /// Prints errors and returns exit code 2.

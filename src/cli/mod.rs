@@ -1,8 +1,10 @@
 //! The command-line interface: argument parsing, logging, and one file per command.
 
 mod args;
+mod completions;
 mod exec;
 mod generate;
+mod init;
 mod inspect;
 mod mcp;
 mod output;
@@ -95,6 +97,9 @@ pub fn run(args: Args) -> ExitCode {
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
         Command::Mcp(a) => mcp::run(a, &out, &cwd),
+        Command::Init(a) => init::run(a, &out, &cwd),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a, &out),
     }
 }
 

@@ -14,21 +14,25 @@ pub struct Output {
     pub quiet: u8,
     /// -v count.
     pub verbose: u8,
+    /// stderr is a terminal: a person is watching, not a hook or a pipe.
+    pub terminal: bool,
 }
 
 impl Output {
     /// From the global flags and the environment.
     pub fn new(global: &GlobalArgs) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let terminal = std::io::stderr().is_terminal();
         let color = match global.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => !no_color && std::io::stderr().is_terminal(),
+            ColorChoice::Auto => !no_color && terminal,
         };
         Self {
             color,
             quiet: global.quiet,
             verbose: global.verbose,
+            terminal,
         }
     }
 
@@ -50,6 +54,14 @@ impl Output {
         }
     }
 
+    /// A closing line on stderr for a person at a terminal; piped (pre-commit, CI, scripts) or
+    /// under -q, nothing.
+    pub fn summary(&self, line: &str) {
+        if self.terminal && self.quiet == 0 {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+
     /// A detail line on stderr, shown with -v.
     pub fn detail(&self, line: &str) {
         if self.verbose > 0 {
@@ -58,10 +70,36 @@ impl Output {
     }
 }
 
+/// `word` as one shell word: as it is when that is safe, else in single quotes.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./+:@%,=".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// Prints a JSON document on stdout.
 pub fn print_json(value: &impl serde::Serialize) {
     let mut stdout = std::io::stdout().lock();
     if serde_json::to_writer_pretty(&mut stdout, value).is_ok() {
         let _ = writeln!(stdout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("examples/weather"), "examples/weather");
+        assert_eq!(shell_word("my project"), "'my project'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 }

@@ -51,6 +51,8 @@ pub struct Found {
     pub files: Vec<(PathBuf, String)>,
     /// Every directory walked: a new tool file shows up as a change to one of them.
     pub dirs: Vec<PathBuf>,
+    /// The include globs that found no tool file (after `exclude`), in the order given.
+    pub unmatched: Vec<String>,
 }
 
 /// The standalone tool files under `root` matched by `include` and not by `exclude`, sorted by
@@ -77,6 +79,8 @@ pub fn tool_files(
 
     let mut found = Vec::new();
     let mut dirs = Vec::new();
+    let mut matched = vec![false; include_globs.len()];
+    let mut hits = Vec::new();
     for base in bases {
         let dir = if base.is_empty() {
             root.to_path_buf()
@@ -106,14 +110,30 @@ pub fn tool_files(
             if rel_str == CONFIG_FILE {
                 continue;
             }
-            if include.is_match(rel) && !exclude.is_match(rel) {
+            include.matches_into(rel, &mut hits);
+            if !hits.is_empty() && !exclude.is_match(rel) {
+                for &i in &hits {
+                    if let Some(m) = matched.get_mut(i) {
+                        *m = true;
+                    }
+                }
                 found.push((entry.path().to_path_buf(), rel_str));
             }
         }
     }
     found.sort_by(|a, b| a.1.cmp(&b.1));
     found.dedup_by(|a, b| a.1 == b.1);
-    Found { files: found, dirs }
+    let unmatched = include_globs
+        .iter()
+        .zip(&matched)
+        .filter(|(_, m)| !**m)
+        .map(|(g, _)| g.clone())
+        .collect();
+    Found {
+        files: found,
+        dirs,
+        unmatched,
+    }
 }
 
 #[cfg(test)]

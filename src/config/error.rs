@@ -51,6 +51,8 @@ pub enum ConfigError {
     InvalidEnvName(String),
     #[error("invalid glob `{glob}`: {reason}")]
     InvalidGlob { glob: String, reason: String },
+    #[error("the project has no tools: {why}")]
+    NoTools { why: String },
     #[error("invalid JSON Schema at `{path}`: {reason}")]
     InvalidSchema {
         path: String,
@@ -99,6 +101,7 @@ impl Explain for ConfigError {
             Self::UnknownRuntime(_) => "config::runtime",
             Self::InvalidEnvName(_) => "config::env-name",
             Self::InvalidGlob { .. } => "config::glob",
+            Self::NoTools { .. } => "config::no-tools",
             Self::InvalidSchema { .. } => "config::schema",
             Self::UnknownKeyword { .. } => "config::schema-keyword",
             Self::MissingExecute { .. } => "config::missing-execute",
@@ -141,6 +144,12 @@ impl Explain for ConfigError {
             Self::UnknownRuntime(_) => "use `bun` or `node`".into(),
             Self::InvalidEnvName(_) => "names match [A-Za-z_][A-Za-z0-9_]*".into(),
             Self::InvalidGlob { .. } => "fix the glob pattern (see globset syntax)".into(),
+            Self::NoTools { .. } => {
+                "add a tool file (e.g. tools/hello.yaml with `id:` and `execute:`), list tools under \
+                 `tools:` in compozy.yaml, or fix `autoload.include`; `compozy init DIR` writes a \
+                 working example"
+                    .into()
+            }
             Self::InvalidSchema { help, .. } => help.clone().unwrap_or_else(|| {
                 "what each keyword takes: https://json-schema.org/understanding-json-schema/reference"
                     .into()

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use serde_saphyr::Spanned;
+
 use super::error::ConfigError;
 use super::{CONFIG_FILE, Project, discover, read, validate, yaml};
 use crate::diagnostic::{Problem, Problems};
@@ -57,11 +59,19 @@ pub fn load_lenient(
     // as long as `autoload:` itself can be read.
     let mut tool_files = Vec::new();
     let mut dirs = Vec::new();
+    let mut autoload = None;
     if let Some((include_globs, include, exclude)) =
         validate::autoload_globs(&raw, &config_file, &mut problems)
     {
         let found = discover::tool_files(&root, &include_globs, &include, &exclude);
         dirs = found.dirs;
+        autoload = Some(Autoload {
+            explicit: raw
+                .autoload
+                .as_ref()
+                .map(|a| a.value.include.clone().unwrap_or_default()),
+            unmatched: found.unmatched,
+        });
         let parsed = crate::parallel::map(&found.files, 4, |(path, _rel)| {
             let file = read_source(path, &root).map_err(Problems::from)?;
             match yaml::parse(&file) {
@@ -87,9 +97,69 @@ pub fn load_lenient(
         }
     }
 
-    let (mut project, problems) = validate::project(root, config_file, raw, tool_files, problems)?;
+    let config_for_warning = config_file.clone();
+    let (mut project, mut problems) =
+        validate::project(root, config_file, raw, tool_files, problems)?;
     project.config_dirs = dirs;
+    if project.tools.is_empty()
+        && !problems.has_errors()
+        && let Some(autoload) = autoload
+    {
+        problems.push(no_tools(&config_for_warning, autoload));
+    }
     Ok((project, problems))
+}
+
+/// What autoload was asked for and what found nothing, for the warning about a project without
+/// tools.
+struct Autoload {
+    /// `autoload.include` as written; `None` when compozy.yaml has no `autoload:` (the defaults).
+    explicit: Option<Vec<Spanned<String>>>,
+    /// The include globs that found no tool file.
+    unmatched: Vec<String>,
+}
+
+/// The warning for a project that generates nothing: which globs matched nothing, pointing at
+/// the first of them when compozy.yaml wrote it.
+fn no_tools(config: &SourceFile, autoload: Autoload) -> Problem {
+    let quoted = |globs: &[String]| {
+        globs
+            .iter()
+            .map(|g| format!("`{g}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let none_inline = format!("{CONFIG_FILE} lists no `tools:`");
+    let why = match (&autoload.explicit, autoload.unmatched.as_slice()) {
+        (Some(include), _) if include.is_empty() => {
+            format!("{none_inline}, and `autoload.include` is empty")
+        }
+        (_, []) => format!("{none_inline}, and the tool files autoload found declare none"),
+        (Some(_), unmatched) => format!(
+            "{none_inline}, and the `autoload.include` globs {} matched no file",
+            quoted(unmatched)
+        ),
+        (None, unmatched) => format!(
+            "{none_inline}, and the default autoload globs {} matched no file (there is no \
+             `autoload:`)",
+            quoted(unmatched)
+        ),
+    };
+    let problem = Problem::new(ConfigError::NoTools { why }).warning();
+    let first_unmatched = autoload
+        .explicit
+        .iter()
+        .flatten()
+        .find(|g| autoload.unmatched.contains(&g.value));
+    match first_unmatched {
+        Some(glob) => problem.at_line(
+            config,
+            usize::try_from(glob.referenced.line()).unwrap_or(1),
+            usize::try_from(glob.referenced.column()).unwrap_or(1),
+            "matched no file",
+        ),
+        None => problem,
+    }
 }
 
 /// Reads a file for later code frames.

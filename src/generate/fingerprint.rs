@@ -17,7 +17,7 @@ const FILE: &str = "fingerprint";
 /// other output, so its fingerprint must not count.
 fn magic() -> String {
     format!(
-        "compozy-fingerprint 2 {} {:016x}",
+        "compozy-fingerprint 3 {} {:016x}",
         env!("CARGO_PKG_VERSION"),
         crate::codegen::TEMPLATES_HASH
     )
@@ -47,13 +47,23 @@ fn location(root: &Path) -> PathBuf {
     root.join(OUTPUT_DIR).join(CACHE_DIR).join(FILE)
 }
 
-/// When every recorded path still has its recorded metadata, the outputs (root-relative).
-pub fn fresh(root: &Path) -> Option<Vec<String>> {
+/// What an unchanged project is known to hold without loading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fresh {
+    /// The generated files (root-relative).
+    pub outputs: Vec<String>,
+    /// How many tools the project has.
+    pub tools: usize,
+}
+
+/// When every recorded path still has its recorded metadata, what the last run generated.
+pub fn fresh(root: &Path) -> Option<Fresh> {
     let text = std::fs::read_to_string(location(root)).ok()?;
     let mut lines = text.lines();
     if lines.next()? != magic() {
         return None;
     }
+    let tools = lines.next()?.strip_prefix("tools ")?.parse().ok()?;
     let mut outputs = Vec::new();
     for line in lines {
         let mut parts = line.splitn(4, ' ');
@@ -78,12 +88,12 @@ pub fn fresh(root: &Path) -> Option<Vec<String>> {
             outputs.push(rel.to_owned());
         }
     }
-    Some(outputs)
+    Some(Fresh { outputs, tools })
 }
 
-/// Records `inputs` (files and the directories whose listings matter) and `outputs`.
-/// Best effort: a fingerprint that cannot be written only costs speed.
-pub fn save(root: &Path, inputs: Vec<PathBuf>, outputs: Vec<PathBuf>) {
+/// Records `inputs` (files and the directories whose listings matter), `outputs` and the number
+/// of tools. Best effort: a fingerprint that cannot be written only costs speed.
+pub fn save(root: &Path, inputs: Vec<PathBuf>, outputs: Vec<PathBuf>, tools: usize) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -95,7 +105,7 @@ pub fn save(root: &Path, inputs: Vec<PathBuf>, outputs: Vec<PathBuf>) {
         .collect();
     paths.sort();
     paths.dedup_by(|a, b| a.0 == b.0);
-    let mut text = format!("{}\n", magic());
+    let mut text = format!("{}\ntools {tools}\n", magic());
     for (path, is_input) in &paths {
         let Some(stamp) = stamp(path) else {
             return remove(root);

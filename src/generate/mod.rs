@@ -4,6 +4,7 @@ mod compiled;
 mod fingerprint;
 
 pub use compiled::Compiled;
+pub use fingerprint::Fresh;
 
 use std::path::{Path, PathBuf};
 
@@ -74,14 +75,19 @@ impl Generation {
                 Ok(()) => outputs.push(compiled::location(&self.project.root)),
                 Err(e) => tracing::debug!("cannot store the compiled project: {e}"),
             }
-            fingerprint::save(&self.project.root, inputs, outputs);
+            fingerprint::save(
+                &self.project.root,
+                inputs,
+                outputs,
+                self.project.tools.len(),
+            );
         }
     }
 }
 
-/// When nothing changed since the last successful `gen` (judged from file metadata alone), the
-/// generated files (root-relative); `None` when a full run is needed.
-pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Vec<String>> {
+/// When nothing changed since the last successful `gen` (judged from file metadata alone), what
+/// it generated; `None` when a full run is needed.
+pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Fresh> {
     fingerprint::fresh(&project_root(project_dir, cwd)?)
 }
 
@@ -120,7 +126,8 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     tracing::debug!(elapsed = ?started.elapsed(), "rendered");
     let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
     tracing::debug!(elapsed = ?started.elapsed(), "compared with disk");
-    let mut warnings = Vec::new();
+    // What is left after the check for errors are the configuration's warnings.
+    let mut warnings = problems.0;
     if project.runtime.kind == RuntimeKind::Bun
         && let Some(permissions) = &project.runtime.permissions
     {

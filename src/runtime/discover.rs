@@ -138,10 +138,7 @@ pub fn find(
     let mut too_old = None;
     for path in &candidates {
         if explicit && !is_executable(path) {
-            return Err(RuntimeError::NotFound {
-                name,
-                looked: format!("COMPOZY_{}={}", name.to_uppercase(), path.display()),
-            });
+            return Err(not_found(name, root, Some(path)));
         }
         let version = probe(root, path)?;
         if accept(version) {
@@ -158,15 +155,38 @@ pub fn find(
             path: path.display().to_string(),
             version: format!("{a}.{b}.{c}"),
             requirement,
+            project: root.display().to_string(),
+            from_env: explicit,
         }),
-        None => Err(RuntimeError::NotFound {
-            name,
-            looked: format!(
-                "COMPOZY_{}, PATH, node_modules/.bin in {} and its parents",
-                name.to_uppercase(),
+        None => Err(not_found(name, root, None)),
+    }
+}
+
+/// Like [`find`] without running anything (no version probe): fails only when there is no
+/// candidate binary at all.
+pub fn any(name: &'static str, root: &Path) -> Result<(), RuntimeError> {
+    let (candidates, explicit) = candidates(name, root);
+    match candidates.first() {
+        Some(path) if explicit && !is_executable(path) => Err(not_found(name, root, Some(path))),
+        Some(_) => Ok(()),
+        None => Err(not_found(name, root, None)),
+    }
+}
+
+/// No `name` for the project at `root`; `from_env` is the path the override variable named.
+fn not_found(name: &'static str, root: &Path, from_env: Option<&Path>) -> RuntimeError {
+    let var = format!("COMPOZY_{}", name.to_uppercase());
+    RuntimeError::NotFound {
+        name,
+        looked: match from_env {
+            Some(path) => format!("{var}={}", path.display()),
+            None => format!(
+                "{var}, PATH, node_modules/.bin in {} and its parents",
                 root.display()
             ),
-        }),
+        },
+        project: root.display().to_string(),
+        from_env: from_env.is_some(),
     }
 }
 

@@ -9,13 +9,24 @@ use crate::exit::ExitCode;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("{name} was not found (looked at {looked})")]
-    NotFound { name: &'static str, looked: String },
+    NotFound {
+        name: &'static str,
+        looked: String,
+        /// The project root, where `npm i -D NAME` puts a binary compozy finds.
+        project: String,
+        /// `COMPOZY_BUN`/`COMPOZY_NODE` named a path that is not an executable.
+        from_env: bool,
+    },
     #[error("{path} is {name} {version}, which is too old: {requirement}")]
     TooOld {
         name: &'static str,
         path: String,
         version: String,
         requirement: &'static str,
+        /// The project root, as for `NotFound`.
+        project: String,
+        /// The binary came from `COMPOZY_BUN`/`COMPOZY_NODE`.
+        from_env: bool,
     },
     #[error("cannot tell the version of {path}: {reason}")]
     Version { path: String, reason: String },
@@ -77,12 +88,32 @@ impl Explain for RuntimeError {
 
     fn help(&self) -> Option<String> {
         Some(match self {
-            Self::NotFound { name, .. } => format!(
-                "install it (`npm install {name}` in the project, or system-wide), or point COMPOZY_{} at it",
+            Self::NotFound {
+                name,
+                from_env: true,
+                ..
+            } => format!(
+                "point COMPOZY_{} at an executable {name} binary, or unset it to look in PATH and \
+                 node_modules/.bin",
                 name.to_uppercase()
             ),
-            Self::TooOld { name, .. } => format!(
-                "install a newer {name}, or point COMPOZY_{} at one",
+            Self::NotFound { name, project, .. } => format!(
+                "run `npm i -D {name}` in {project} (compozy finds node_modules/.bin/{name} there), \
+                 or set COMPOZY_{}=/path/to/{name}",
+                name.to_uppercase()
+            ),
+            Self::TooOld {
+                name,
+                from_env: true,
+                ..
+            } => format!(
+                "point COMPOZY_{} at a newer {name}, or unset it to look in PATH and \
+                 node_modules/.bin",
+                name.to_uppercase()
+            ),
+            Self::TooOld { name, project, .. } => format!(
+                "run `npm i -D {name}` in {project} (compozy takes the first {name} that is recent \
+                 enough, node_modules/.bin included), or set COMPOZY_{}=/path/to/{name}",
                 name.to_uppercase()
             ),
             Self::Version { .. } | Self::Spawn { .. } => {

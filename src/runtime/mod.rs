@@ -88,3 +88,15 @@ pub fn find(kind: RuntimeKind, root: &Path) -> Result<Box<dyn Runtime>, RuntimeE
         RuntimeKind::Node => Box::new(Node::find(root)?),
     })
 }
+
+/// Whether a binary for `kind` can be found for the project at all, without running it (a
+/// version that is too old is only told by [`find`]).
+pub fn installed(kind: RuntimeKind, root: &Path) -> Result<(), RuntimeError> {
+    discover::any(
+        match kind {
+            RuntimeKind::Bun => "bun",
+            RuntimeKind::Node => "node",
+        },
+        root,
+    )
+}

@@ -68,6 +68,12 @@ impl Runtime for Node {
         }
         // Type stripping prints an ExperimentalWarning on every start in Node 22.
         args.push("--disable-warning=ExperimentalWarning".into());
+        // A tool module with `import`/`export` under a package.json without `"type"` makes Node
+        // warn, telling the user to edit that package.json; but compozy's worker only ever loads
+        // tools as ES modules. The warning is printed on a later tick: a one-shot worker has
+        // exited by then, a persistent one (`serve`, `mcp`) has not, so without this flag the
+        // same project was quiet under `exec` and noisy under `serve`.
+        args.push("--disable-warning=MODULE_TYPELESS_PACKAGE_JSON".into());
         if let Some(permissions) = &project.runtime.permissions {
             args.extend(
                 permission_flags(project, permissions)

@@ -37,7 +37,18 @@ fn help_documents_every_exit_code() {
         .collect();
     assert_eq!(
         commands,
-        ["gen", "exec", "serve", "watch", "inspect", "mcp", "help"],
+        [
+            "gen",
+            "exec",
+            "serve",
+            "watch",
+            "inspect",
+            "mcp",
+            "init",
+            "completions",
+            "man",
+            "help"
+        ],
         "{}",
         out.stdout
     );
@@ -73,4 +84,50 @@ fn usage_errors_exit_2() {
         .run(&["exec"])
         .expect_code(2)
         .stderr_has(&["TOOL_ID"]);
+}
+
+/// `.pre-commit-hooks.yaml`: every hook built from the repository has a twin for an installed
+/// binary (`language: system`) with the same command, and every command works on a project.
+#[test]
+fn pre_commit_hooks_run_and_come_in_both_variants() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.pre-commit-hooks.yaml"
+    ))
+    .unwrap();
+    let hooks: Vec<serde_json::Value> = serde_saphyr::from_str(&text).unwrap();
+    let field = |hook: &serde_json::Value, key: &str| hook[key].as_str().unwrap_or("").to_owned();
+    let built: Vec<&serde_json::Value> = hooks.iter().filter(|h| h["language"] == "rust").collect();
+    assert!(!built.is_empty(), "no `language: rust` hook");
+    for hook in &built {
+        let twin_id = format!("{}-system", field(hook, "id"));
+        let twin = hooks
+            .iter()
+            .find(|h| h["id"] == twin_id.as_str())
+            .unwrap_or_else(|| panic!("no `{twin_id}` hook"));
+        assert_eq!(twin["language"], "system", "{twin}");
+        for key in ["entry", "files", "pass_filenames"] {
+            assert_eq!(twin[key], hook[key], "`{twin_id}` differs in `{key}`");
+        }
+    }
+    // Each entry, run as pre-commit would on a project that is up to date: exit 0, not a word.
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: one\n    description: One\n    execute: ./one.ts\n",
+        ),
+        ("one.ts", "export function run() {\n  return 1;\n}\n"),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+    for hook in &hooks {
+        let entry = field(hook, "entry");
+        let args: Vec<&str> = entry
+            .strip_prefix("compozy ")
+            .unwrap_or_else(|| panic!("entry {entry:?} does not run compozy"))
+            .split_whitespace()
+            .collect();
+        let out = project.run(&args);
+        out.expect_code(0);
+        assert_eq!(out.stderr, "", "`{entry}` is not quiet");
+    }
 }

@@ -467,7 +467,45 @@ fn runtime_too_old_or_missing_exits_127() {
             .env("COMPOZY_BUN", p.path("no-such-bun")),
         LIMIT,
     );
-    out.expect_code(127).stderr_has(&["bun was not found"]);
+    out.expect_code(127).stderr_has(&[
+        "bun was not found",
+        "point COMPOZY_BUN at an executable bun binary",
+    ]);
+}
+
+/// A project outside any directory with `node_modules/.bin`, on a machine without bun or node on
+/// PATH: the message says the one command that fixes it for this project.
+#[test]
+fn no_runtime_says_how_to_install_one_for_this_project() {
+    let p = project();
+    let empty = Fixture::new();
+    let root = p.root().canonicalize().unwrap();
+    for runtime in ["bun", "node"] {
+        let out = output_within(
+            p.compozy(&["exec", "echo", "--runtime", runtime])
+                .env("PATH", empty.root())
+                .env_remove("COMPOZY_BUN")
+                .env_remove("COMPOZY_NODE"),
+            LIMIT,
+        );
+        let upper = runtime.to_uppercase();
+        out.expect_code(127).stderr_has(&[
+            &format!("{runtime} was not found"),
+            &format!("run `npm i -D {runtime}` in {}", root.display()),
+            &format!("COMPOZY_{upper}=/path/to/{runtime}"),
+        ]);
+    }
+    // The fix works: a runtime in the project's node_modules/.bin is found.
+    let bin = p.path("node_modules/.bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(runtime_bin("bun"), bin.join("bun")).unwrap();
+    let out = output_within(
+        p.compozy(&["exec", "async_default", "--input", r#"{"x":1}"#])
+            .env("PATH", empty.root())
+            .env_remove("COMPOZY_BUN"),
+        LIMIT,
+    );
+    assert_eq!(result(&out), json!(2));
 }
 
 #[test]

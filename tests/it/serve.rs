@@ -502,3 +502,49 @@ on_both_runtimes!(
     stdin_eof_drains_in_flight_work,
     sigterm_leaves_no_process_behind,
 );
+
+/// A tool module with `export` under a package.json without `"type"` (as `npm init` writes it):
+/// Node would warn and tell the user to edit the package.json. `exec` was quiet only because its
+/// worker exits before the warning is printed; `serve` must be as quiet.
+#[test]
+fn node_does_not_ask_to_edit_a_typeless_package_json() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: add\n    execute: ./tools/add.ts\n",
+        ),
+        (
+            "package.json",
+            "{\"name\": \"typeless\", \"version\": \"1.0.0\"}\n",
+        ),
+        (
+            "tools/add.ts",
+            "export function run(i: { a: number; b: number }) {\n  return i.a + i.b;\n}\n",
+        ),
+    ]);
+    let mut command = p.compozy(&["serve", "--runtime", "node", "--workers", "1"]);
+    let mut child = command
+        .env("COMPOZY_NODE", runtime_bin("node"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start compozy serve");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "{}",
+        json!({"id": 1, "tool_id": "add", "input": {"a": 1, "b": 2}})
+    )
+    .unwrap();
+    drop(stdin);
+    let out = crate::common::wait_within(child, Duration::from_secs(30));
+    out.expect_code(0);
+    let answer: Value = serde_json::from_str(out.stdout.trim()).expect("one JSON answer");
+    assert_eq!(answer["result"], json!(3), "{answer}");
+    assert!(
+        !out.stderr.contains("MODULE_TYPELESS_PACKAGE_JSON") && !out.stderr.contains("Warning"),
+        "serve printed a Node warning:\n{}",
+        out.stderr
+    );
+}

@@ -6,7 +6,7 @@
 const loaders = {
   "api-caller": () => import("../tools/api-caller.mjs").then((m) => m.default),
   "math.add": () => import("../tools/math.ts").then((m) => m.run),
-  "math.multiply": () => import("../tools/math.ts").then((m) => m.run),
+  "math.multiply": () => import("../tools/math/multiply.ts").then((m) => m.run),
   "weather_tool": () => import("../tools/weather.ts").then((m) => m.run),
 };
 

@@ -2,7 +2,7 @@
 // Every tool of the project, exported under its id. Regenerate with `compozy gen`.
 import { default as tool_0 } from "../tools/api-caller.mjs";
 import { run as tool_1 } from "../tools/math.ts";
-import { run as tool_2 } from "../tools/math.ts";
+import { run as tool_2 } from "../tools/math/multiply.ts";
 import { run as tool_3 } from "../tools/weather.ts";
 
 export {

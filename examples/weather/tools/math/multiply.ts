@@ -1,0 +1,3 @@
+export function run(input: { a: number; b: number }): number {
+  return input.a * input.b;
+}
