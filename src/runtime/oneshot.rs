@@ -9,6 +9,9 @@ use super::protocol::{Request, Response};
 use super::worker::{Event, GRACE, WorkerProcess};
 use super::{Limits, WorkerCommand};
 
+/// How long an answer waits at most for the tool's earlier log lines to be passed on.
+const LOG_SYNC: Duration = Duration::from_secs(1);
+
 /// SIGINT/SIGTERM received by compozy; registered once per process.
 pub fn interrupted() -> &'static Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
@@ -72,7 +75,15 @@ pub fn run(
 
     let event = worker.next_answer(started + timeout, Some(interrupt));
     let outcome = answer(event, &mut worker, limits, request, timeout);
-    worker.stop(outcome.is_err());
+    if outcome.is_ok() {
+        // The answer is complete: the tool's earlier log lines go out, the whole group gets
+        // SIGKILL, and the caller prints the result without waiting for the runtime's teardown
+        // (about 2 ms for Bun); the exiting process's zombie is not worth reaping.
+        worker.sync_logs(LOG_SYNC);
+        worker.kill_now();
+    } else {
+        worker.stop(true);
+    }
     tracing::debug!(elapsed = ?started.elapsed(), "worker finished");
     outcome
 }

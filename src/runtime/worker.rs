@@ -320,6 +320,14 @@ impl WorkerProcess {
         self.shutdown(gracefully);
     }
 
+    /// Sends SIGKILL to the worker's whole group and returns at once, without reaping it: for a
+    /// caller that exits right after (a one-shot `exec`). Nothing of the group survives SIGKILL.
+    pub fn kill_now(mut self) {
+        self.stopped = true;
+        drop(self.stdin.take());
+        let _ = killpg(self.pid, Signal::SIGKILL);
+    }
+
     fn shutdown(&mut self, gracefully: bool) {
         if self.stopped {
             return;
