@@ -9,6 +9,8 @@ mod exec;
 mod exports;
 mod generate;
 mod mcp;
+mod processes;
+mod promises_exec;
 mod protocol;
 mod runtimes;
 mod serve;
