@@ -11,6 +11,7 @@ mod generate;
 mod mcp;
 mod processes;
 mod promises_exec;
+mod promises_serve;
 mod protocol;
 mod runtimes;
 mod serve;

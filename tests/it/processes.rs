@@ -5,6 +5,56 @@ use std::time::{Duration, Instant};
 
 use crate::common::alive;
 
+/// The pids whose parent is `parent`, from `/proc/*/stat`.
+pub fn children_of(parent: u32) -> Vec<i64> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc") {
+        let entry = entry.expect("a /proc entry");
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        // A process that ended since the listing has no stat left to read.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children.sort_unstable();
+    children
+}
+
+/// Waits up to 20 s for `parent` to have `count` children, and returns them.
+#[track_caller]
+pub fn wait_for_children(parent: u32, count: usize) -> Vec<i64> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let children: Vec<i64> = children_of(parent)
+            .into_iter()
+            .filter(|&pid| alive(pid))
+            .collect();
+        if children.len() >= count {
+            return children;
+        }
+        assert!(
+            Instant::now() < until,
+            "{parent} has {} running children, expected {count}",
+            children.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The whitespace-separated pids a tool wrote to `file`, waiting up to 20 s for `count` of them.
 #[track_caller]
 pub fn pids_from(file: &Path, count: usize) -> Vec<i64> {
@@ -48,6 +98,25 @@ pub fn assert_all_alive(pids: &[i64], what: &str) {
     for &pid in pids {
         assert!(alive(pid), "{what}: {pid} is not running");
     }
+}
+
+/// Ends `child` (a compozy) if it is still running: SIGTERM, which makes it stop its workers'
+/// process groups, then SIGKILL after 5 s.
+pub fn stop(child: &mut std::process::Child) {
+    if let Ok(None) = child.try_wait()
+        && let Ok(pid) = i32::try_from(child.id())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let until = Instant::now() + Duration::from_secs(5);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// When a process started, in clock ticks since boot (`/proc/PID/stat` field 22): with the pid,
