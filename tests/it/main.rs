@@ -4,6 +4,7 @@
 mod common;
 mod cli;
 mod dotenv;
+mod entrypoint;
 mod errors;
 mod exec;
 mod exports;
