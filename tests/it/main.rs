@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 mod cli;
+mod discovery;
 mod dotenv;
 mod entrypoint;
 mod errors;
