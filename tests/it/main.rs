@@ -14,6 +14,7 @@ mod mcp;
 mod processes;
 mod promises_exec;
 mod promises_serve;
+mod promises_watch;
 mod protocol;
 mod runtimes;
 mod serve;
