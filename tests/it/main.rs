@@ -3,7 +3,9 @@
 #[macro_use]
 mod common;
 mod cli;
+mod discovery;
 mod dotenv;
+mod entrypoint;
 mod errors;
 mod example;
 mod exec;
@@ -12,6 +14,10 @@ mod generate;
 mod init;
 mod mcp;
 mod messages;
+mod processes;
+mod promises_exec;
+mod promises_serve;
+mod promises_watch;
 mod protocol;
 mod runtimes;
 mod serve;

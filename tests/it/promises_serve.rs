@@ -1,0 +1,382 @@
+//! Promises of `compozy serve` in the README that `serve.rs` does not check: the request contract
+//! (unknown fields, `tool_exec_id`, per-request `config` and `timeout_ms`, `with:` defaults), the
+//! result cap replacing the worker, the deadline killing the worker's whole group, and SIGINT.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Fixture, runtime_bin, signal};
+use crate::processes::{Reaper, assert_all_alive, assert_all_gone, pids_from, wait_for_children};
+
+const CONFIG: &str = r#"
+tools:
+  - id: echo
+    execute: ./tools/echo.ts
+    with: { unit: metric, city: Paris }
+    config: { retries: 3 }
+  - id: throws
+    execute: ./tools/throws.ts
+  - id: mark
+    execute: ./tools/mark.ts
+  - id: slow
+    execute: ./tools/slow.ts
+    timeout: 300ms
+  - id: pid
+    execute: ./tools/pid.ts
+  - id: big
+    execute: ./tools/big.ts
+  - id: hangs
+    execute: ./tools/hangs.ts
+"#;
+
+fn project() -> Fixture {
+    Fixture::with(&[
+        ("compozy.yaml", CONFIG),
+        (
+            "tools/echo.ts",
+            "export function run(input: unknown, config: unknown, ctx: { execId: string }) {\n  return { input, config, execId: ctx.execId };\n}\n",
+        ),
+        (
+            "tools/throws.ts",
+            "export function run() {\n  throw new RangeError(\"out of range\");\n}\n",
+        ),
+        (
+            "tools/mark.ts",
+            "import { writeFileSync } from \"node:fs\";\nexport function run(i: { path: string }) {\n  writeFileSync(i.path, \"ran\");\n  return \"marked\";\n}\n",
+        ),
+        (
+            "tools/slow.ts",
+            "export async function run(i: { ms: number }) {\n  await new Promise((r) => setTimeout(r, i.ms));\n  return i.ms;\n}\n",
+        ),
+        (
+            "tools/pid.ts",
+            "export function run() {\n  return process.pid;\n}\n",
+        ),
+        (
+            "tools/big.ts",
+            "export function run(i: { n: number }) {\n  return \"x\".repeat(i.n);\n}\n",
+        ),
+        (
+            "tools/hangs.ts",
+            "import { spawn } from \"node:child_process\";\nimport { writeFileSync } from \"node:fs\";\nexport function run(i: { pidFile: string }) {\n  const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  writeFileSync(i.pidFile, `${process.pid} ${child.pid}\\n`);\n  return new Promise(() => {});\n}\n",
+        ),
+    ])
+}
+
+/// A running `compozy serve` (or `watch --serve`): requests in, answer lines out.
+pub struct Serve {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Serve {
+    /// `compozy serve --runtime RUNTIME --workers N` with both runtimes pinned; `env` added.
+    pub fn start(p: &Fixture, runtime: &str, workers: usize, env: &[(&str, &str)]) -> Self {
+        let mut cmd = p.compozy(&[
+            "serve",
+            "--runtime",
+            runtime,
+            "--workers",
+            &workers.to_string(),
+        ]);
+        cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"))
+            .envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    /// Starts `cmd` with stdin and stdout piped (stderr goes to the test's).
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start compozy");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    pub fn send(&mut self, request: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{request}").expect("write a request");
+        stdin.flush().expect("flush a request");
+    }
+
+    /// The next answer, within 20 s.
+    #[track_caller]
+    pub fn recv(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an answer within 20 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Sends `request` and returns the next answer.
+    #[track_caller]
+    pub fn call(&mut self, request: &Value) -> Value {
+        self.send(request);
+        self.recv()
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits up to `within` for compozy to exit; returns its exit code.
+    #[track_caller]
+    pub fn wait(&mut self, within: Duration) -> i32 {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for compozy") {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("compozy did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Serve {
+    /// A failing test leaves nothing behind: SIGTERM first, which stops the workers' groups.
+    fn drop(&mut self) {
+        crate::processes::stop(&mut self.child);
+    }
+}
+
+#[track_caller]
+fn error_name(answer: &Value) -> &str {
+    answer["error"]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error answer: {answer}"))
+}
+
+#[track_caller]
+fn error_message(answer: &Value) -> &str {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error answer: {answer}"))
+}
+
+/// An unknown field is refused (with the request's `id`, naming the field) and the tool does not
+/// run; the server keeps serving.
+fn unknown_fields_are_refused(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let refused = p.path("refused");
+    let answer = serve.call(&json!({
+        "id": "typo",
+        "tool_id": "mark",
+        "input": {"path": refused},
+        "timeout": 5000,
+    }));
+    assert_eq!(answer["id"], "typo", "{answer}");
+    assert_eq!(error_name(&answer), "InvalidRequestError");
+    assert!(
+        error_message(&answer).contains("unknown field `timeout`"),
+        "{answer}"
+    );
+    assert!(answer.get("result").is_some_and(Value::is_null), "{answer}");
+    // The one worker runs this request after anything sent before it.
+    let ran = p.path("ran");
+    let answer = serve.call(&json!({"id": "ok", "tool_id": "mark", "input": {"path": ran}}));
+    assert_eq!(answer["result"], "marked", "{answer}");
+    assert!(ran.exists(), "the tool did not write its marker");
+    assert!(!refused.exists(), "the tool ran for a refused request");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+/// A given `tool_exec_id` is the one the tool sees and the answer carries (an error answer
+/// too); without one, each request gets a new one.
+fn tool_exec_id_is_echoed_or_generated(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let answer = serve.call(&json!({"id": 1, "tool_id": "echo", "tool_exec_id": "exec-given-1"}));
+    assert_eq!(
+        answer["metadata"]["tool_exec_id"], "exec-given-1",
+        "{answer}"
+    );
+    assert_eq!(answer["result"]["execId"], "exec-given-1", "{answer}");
+    let answer = serve.call(&json!({"id": 2, "tool_id": "throws", "tool_exec_id": "exec-given-2"}));
+    assert_eq!(error_name(&answer), "RangeError", "{answer}");
+    assert_eq!(answer["error"]["tool_exec_id"], "exec-given-2", "{answer}");
+    assert_eq!(
+        answer["metadata"]["tool_exec_id"], "exec-given-2",
+        "{answer}"
+    );
+
+    let mut generated = std::collections::BTreeSet::new();
+    for id in 3..5 {
+        let answer = serve.call(&json!({"id": id, "tool_id": "echo"}));
+        let exec_id = answer["metadata"]["tool_exec_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no tool_exec_id was generated: {answer}"));
+        assert!(!exec_id.is_empty(), "{answer}");
+        assert_eq!(answer["result"]["execId"], exec_id, "{answer}");
+        generated.insert(exec_id.to_owned());
+    }
+    assert_eq!(generated.len(), 2, "the same id twice: {generated:?}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+/// `input` gets the tool's `with:` defaults under it (the request's keys win); `config` replaces
+/// the tool's `config:`; the tool's timeout applies unless `timeout_ms` replaces it (a shorter
+/// `timeout_ms` is checked in `serve.rs`).
+fn input_config_and_timeout_per_request(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let answer = serve.call(&json!({"id": 1, "tool_id": "echo"}));
+    assert_eq!(
+        answer["result"]["input"],
+        json!({"unit": "metric", "city": "Paris"}),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["result"]["config"],
+        json!({"retries": 3}),
+        "{answer}"
+    );
+    let answer = serve.call(&json!({
+        "id": 2,
+        "tool_id": "echo",
+        "input": {"city": "Oslo", "days": 3},
+        "config": {"retries": 0, "verbose": true},
+    }));
+    assert_eq!(
+        answer["result"]["input"],
+        json!({"unit": "metric", "city": "Oslo", "days": 3}),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["result"]["config"],
+        json!({"retries": 0, "verbose": true}),
+        "{answer}"
+    );
+
+    // `slow` has a 300 ms timeout of its own.
+    let answer = serve.call(&json!({"id": 3, "tool_id": "slow", "input": {"ms": 1500}}));
+    assert_eq!(error_name(&answer), "TimeoutError", "{answer}");
+    assert!(error_message(&answer).contains("300ms"), "{answer}");
+    let answer = serve.call(&json!({
+        "id": 4,
+        "tool_id": "slow",
+        "input": {"ms": 1500},
+        "timeout_ms": 15000,
+    }));
+    assert_eq!(answer["result"], 1500, "{answer}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+/// A result over `COMPOZY_MAX_RESULT_BYTES` is a `LimitExceededError`, its worker is replaced
+/// (the old one is gone), and the next request is answered by the new one.
+fn result_cap_replaces_the_worker(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1, &[("COMPOZY_MAX_RESULT_BYTES", "100000")]);
+    let first = serve.call(&json!({"id": 1, "tool_id": "pid"}));
+    let first = first["result"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{first}"));
+    let answer = serve.call(&json!({"id": 2, "tool_id": "big", "input": {"n": 50_000}}));
+    assert_eq!(
+        answer["result"].as_str().map(str::len),
+        Some(50_000),
+        "under the cap"
+    );
+    let answer = serve.call(&json!({"id": 3, "tool_id": "big", "input": {"n": 200_000}}));
+    assert_eq!(answer["id"], 3);
+    assert_eq!(error_name(&answer), "LimitExceededError", "{answer}");
+    assert!(
+        error_message(&answer).contains("100000")
+            && error_message(&answer).contains("COMPOZY_MAX_RESULT_BYTES"),
+        "{answer}"
+    );
+    assert!(answer.get("result").is_some_and(Value::is_null), "{answer}");
+    let next = serve.call(&json!({"id": 4, "tool_id": "pid"}));
+    let next = next["result"].as_i64().unwrap_or_else(|| panic!("{next}"));
+    assert_ne!(next, first, "the worker that broke the cap answered again");
+    assert_all_gone(&[first], "the result cap");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+/// A request past its deadline kills its worker's whole process group (the tool's child too);
+/// the next request gets a new worker.
+fn timeout_kills_the_workers_whole_group(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let pid_file = p.path("pids");
+    serve.send(&json!({
+        "id": "h",
+        "tool_id": "hangs",
+        "input": {"pidFile": pid_file},
+        "timeout_ms": 3000,
+    }));
+    let pids = pids_from(&pid_file, 2);
+    let _reaper = Reaper::new(&pids);
+    assert_all_alive(&pids, "before the deadline");
+    let answer = serve.recv();
+    assert_all_gone(&pids, "the deadline (worker, then the tool's child)");
+    assert_eq!(answer["id"], "h");
+    assert_eq!(error_name(&answer), "TimeoutError", "{answer}");
+    let answer = serve.call(&json!({"id": "next", "tool_id": "pid"}));
+    let next = answer["result"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_ne!(next, pids[0], "{answer}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+}
+
+/// SIGINT stops every worker (and a request's child) and exits 130.
+fn sigint_stops_every_worker_and_exits_130(runtime: &str) {
+    let p = project();
+    let mut serve = Serve::start(&p, runtime, 2, &[]);
+    let pid_file = p.path("pids");
+    serve.send(&json!({"id": "h", "tool_id": "hangs", "input": {"pidFile": pid_file}}));
+    let tool = pids_from(&pid_file, 2);
+    let workers = wait_for_children(serve.child.id(), 2);
+    let _reaper = Reaper::new(&[&tool[..], &workers[..]].concat());
+    assert!(workers.contains(&tool[0]), "{tool:?} {workers:?}");
+    assert_all_alive(&tool, "before SIGINT");
+    signal(serve.child.id(), nix::sys::signal::Signal::SIGINT);
+    let code = serve.wait(Duration::from_secs(10));
+    let mut all = workers;
+    all.push(tool[1]);
+    assert_all_gone(&all, "SIGINT on compozy serve");
+    assert_eq!(code, 130);
+}
+
+on_both_runtimes!(
+    unknown_fields_are_refused,
+    tool_exec_id_is_echoed_or_generated,
+    input_config_and_timeout_per_request,
+    result_cap_replaces_the_worker,
+    timeout_kills_the_workers_whole_group,
+    sigint_stops_every_worker_and_exits_130,
+);
