@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from common import bun_binary, compozy_binary
+from common import bun_binary, compozy_binary, make_project
 
 
 def run_timed(cmd, cwd):
@@ -47,29 +47,6 @@ def peak_rss_kib(cmd):
 
 def median_ms(samples):
     return statistics.median(samples) * 1000
-
-
-def make_project(root, tools):
-    os.makedirs(os.path.join(root, "tools", "impl"))
-    with open(os.path.join(root, "compozy.yaml"), "w") as f:
-        f.write("name: bench\nruntime:\n  type: bun\n")
-    per_file = 100
-    for start in range(0, tools, per_file):
-        with open(os.path.join(root, "tools", f"group{start // per_file}.yaml"), "w") as f:
-            f.write("tools:\n")
-            for i in range(start, min(start + per_file, tools)):
-                f.write(
-                    f"  - id: tool_{i}\n    description: Tool number {i}\n"
-                    f"    execute: ./impl/t{i}.ts\n    timeout: 5s\n"
-                    "    input: { type: object, properties: { x: { type: number } } }\n"
-                )
-    for i in range(tools):
-        with open(os.path.join(root, "tools", "impl", f"t{i}.ts"), "w") as f:
-            f.write(
-                "export interface Input { x: number }\n"
-                f"export const helper{i} = (n: number) => n * {i};\n"
-                f"export async function run(input: Input) {{ return {{ y: helper{i}(input.x) }}; }}\n"
-            )
 
 
 def main():
