@@ -81,7 +81,7 @@ fn project() -> Fixture {
         ),
         (
             "tools/progress.ts",
-            "export async function run(_i: unknown, _c: unknown, ctx: { progress(p: number, t?: number, m?: string): void }) {\n  for (let k = 1; k <= 3; k++) {\n    ctx.progress(k, 3, `step ${k}`);\n    await new Promise((r) => setTimeout(r, 10));\n  }\n  return \"did 3 steps\";\n}\n",
+            "export async function run(_i: unknown, _c: unknown, ctx: { progress(p: number, t?: number, m?: string): void }) {\n  for (let k = 1; k <= 3; k++) {\n    ctx.progress(k, 3, `step ${k}`);\n    await new Promise((r) => setTimeout(r, 10));\n  }\n  // The SDK client drops a progress report that arrives in the same read as the answer\n  // (it handles notifications a turn later): leave it time to read them first, even under load.\n  await new Promise((r) => setTimeout(r, 150));\n  return \"did 3 steps\";\n}\n",
         ),
         (
             "tools/noisy.ts",
