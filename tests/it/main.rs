@@ -9,6 +9,7 @@ mod exec;
 mod exports;
 mod generate;
 mod mcp;
+mod npm;
 mod protocol;
 mod runtimes;
 mod serve;
