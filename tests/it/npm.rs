@@ -224,6 +224,24 @@ fn packed_packages_install_offline_and_run_through_npx_and_bunx() {
         }
     }
 
+    // A platform without a package (a `uname` of our own says so): named, with the way out.
+    let fake = scratch.path("fake-uname");
+    scratch.write("fake-uname/uname", "#!/bin/sh\necho 'Plan9 mips'\n");
+    make_executable(&fake.join("uname"));
+    let path = std::env::join_paths(
+        std::iter::once(fake).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .expect("join PATH");
+    let out = output_within(
+        command(&launchers[0], &["--version"], root, &cache).env("PATH", path),
+        STEP,
+    );
+    out.expect_code(127).stderr_has(&[
+        "no prebuilt binary for Plan9 mips",
+        "linux-x64, linux-arm64, darwin-x64 and darwin-arm64",
+        "Build compozy from source with cargo",
+    ]);
+
     std::fs::remove_dir_all(&nested).expect("remove the platform package");
     for launcher in &launchers {
         let out = output_within(&mut command(launcher, &["--version"], root, &cache), STEP);
@@ -233,4 +251,9 @@ fn packed_packages_install_offline_and_run_through_npx_and_bunx() {
             format!("npm i -D @compozy/{platform}@{version}").as_str(),
         ]);
     }
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod +x");
 }
