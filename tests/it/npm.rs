@@ -82,9 +82,14 @@ fn packed_packages_install_offline_and_run_through_npx_and_bunx() {
     let cache = scratch.path("npm-cache");
 
     let pack_sh = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm/pack.sh");
+    // pack.sh stages in TMPDIR: inside the scratch directory, a pack killed at the bound leaves
+    // nothing behind.
+    let tmp = scratch.path("tmp");
+    std::fs::create_dir_all(&tmp).expect("create TMPDIR");
     let packed = step(
         "npm/pack.sh",
         Command::new("sh")
+            .env("TMPDIR", &tmp)
             .arg(&pack_sh)
             .arg("--binary")
             .arg(env!("CARGO_BIN_EXE_compozy"))
