@@ -2,6 +2,7 @@
 
 mod error;
 mod render;
+pub mod ts_types;
 mod write;
 
 pub use error::GenError;
