@@ -308,28 +308,88 @@ impl<'a> Emitter<'a> {
             }
             return;
         }
+        // TypeScript cannot resolve a type alias whose optional tuple element holds an array or
+        // tuple that leads back to the alias (`type A = [[A?]?]`); spelled as a union of tuples
+        // without optional elements, the same type resolves (`[] | [[] | [A]]`).
+        let spelled_out = elements
+            .iter()
+            .any(|(t, required)| !required && self.mentions_named(t));
+        if !spelled_out {
+            self.tuple(&elements, elements.len(), true, rest, inner, out);
+            return;
+        }
+        let required = elements.iter().take_while(|(_, r)| *r).count();
+        let parens = cx.pos != Position::Top;
+        if parens {
+            out.push('(');
+        }
+        for len in required..=elements.len() {
+            if len > required {
+                out.push_str(" | ");
+            }
+            let rest = if len == elements.len() { rest } else { None };
+            self.tuple(&elements, len, false, rest, inner, out);
+        }
+        if parens {
+            out.push(')');
+        }
+    }
+
+    /// `[e0, e1?, …, ...rest[]]` with the first `len` elements, all required unless
+    /// `optional_allowed`.
+    fn tuple(
+        &self,
+        elements: &[(&Ty, bool)],
+        len: usize,
+        optional_allowed: bool,
+        rest: Option<&Ty>,
+        cx: Cx,
+        out: &mut String,
+    ) {
         out.push('[');
-        for (i, (t, required)) in elements.iter().enumerate() {
+        for (i, (t, required)) in elements[..len].iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            let pos = if *required {
-                Position::Top
-            } else {
-                // `A | B?` would read as an optional `B`.
+            let optional = !required && optional_allowed;
+            // `A | B?` would read as an optional `B`.
+            let pos = if optional {
                 Position::Element
+            } else {
+                Position::Top
             };
-            self.ty(t, inner.at(pos), out);
-            if !required {
+            self.ty(t, cx.at(pos), out);
+            if optional {
                 out.push('?');
             }
         }
         if let Some(rest) = rest {
-            out.push_str(", ...");
-            self.ty(rest, inner.at(Position::Element), out);
+            if len > 0 {
+                out.push_str(", ");
+            }
+            out.push_str("...");
+            self.ty(rest, cx.at(Position::Element), out);
             out.push_str("[]");
         }
         out.push(']');
+    }
+
+    /// True when `ty` refers to a named type other than through an object type.
+    fn mentions_named(&self, ty: &Ty) -> bool {
+        match ty {
+            Ty::Ref(id) => match &self.plans[*id] {
+                Plan::Named(_) => true,
+                Plan::Inline => self.defs[*id]
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| self.mentions_named(b)),
+            },
+            Ty::Union(ms) | Ty::Inter(ms) => ms.iter().any(|m| self.mentions_named(m)),
+            Ty::Array(a) => {
+                a.prefix.iter().any(|m| self.mentions_named(m)) || self.mentions_named(&a.rest)
+            }
+            _ => false,
+        }
     }
 
     fn object(&self, o: &ObjectTy, cx: Cx, out: &mut String) {

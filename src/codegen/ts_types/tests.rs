@@ -389,6 +389,19 @@ fn recursive_schemas_become_named_types() {
 }
 
 #[test]
+fn optional_tuple_items_that_recurse_are_spelled_out() {
+    // `type A = [[A?]?] | null` does not resolve in TypeScript; the same type as a union of
+    // tuples does.
+    check(
+        json!({
+            "$defs": {"a": {"type": ["array", "null"], "items": {"type": "array", "items": {"$ref": "#/$defs/a"}, "maxItems": 1}, "maxItems": 1}},
+            "$ref": "#/$defs/a"
+        }),
+        "T$a\ntype T$a = ([] | [[] | [T$a]]) | null;",
+    );
+}
+
+#[test]
 fn recursion_outside_any_object_or_array_widens() {
     // `type a = a | string` has no TypeScript spelling.
     check(
