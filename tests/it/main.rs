@@ -11,4 +11,6 @@ mod generate;
 mod mcp;
 mod runtimes;
 mod serve;
+mod type_soundness;
+mod types;
 mod watch;
