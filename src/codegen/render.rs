@@ -4,7 +4,8 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use super::error::GenError;
-use super::{BUN_WORKER, HEADER, NODE_WORKER, OUTPUT_DIR};
+use super::ts_types::{self, Declarations};
+use super::{BUN_WORKER, HEADER, NODE_WORKER, OUTPUT_DIR, TYPES};
 use crate::analyze::{Analysis, is_js_identifier};
 use crate::config::{EntrypointMode, Project};
 use crate::paths::import_specifier;
@@ -26,6 +27,21 @@ struct EntryTool {
     import: String,
 }
 
+/// A tool whose signature `tools.ts` checks.
+#[derive(Serialize)]
+struct CheckedTool {
+    id: String,
+    local: String,
+}
+
+#[derive(Serialize)]
+struct TypedTool {
+    key: String,
+    input: String,
+    output: String,
+    config: String,
+}
+
 #[derive(Serialize)]
 struct WorkerTool {
     id: String,
@@ -35,11 +51,19 @@ struct WorkerTool {
 
 const TOOLS_TEMPLATE: &str = include_str!("../../templates/tools.ts.j2");
 const WORKER_TEMPLATE: &str = include_str!("../../templates/worker.j2");
+const TYPES_TEMPLATE: &str = include_str!("../../templates/types.ts.j2");
 
-/// FNV-1a over the templates: output rendered by another build differs even at the same version.
+/// FNV-1a over the templates and the type converter's version: output rendered by another build
+/// differs even at the same version.
 pub const TEMPLATES_HASH: u64 = {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let sources = [TOOLS_TEMPLATE.as_bytes(), WORKER_TEMPLATE.as_bytes()];
+    let converter = ts_types::VERSION.to_le_bytes();
+    let sources = [
+        TOOLS_TEMPLATE.as_bytes(),
+        WORKER_TEMPLATE.as_bytes(),
+        TYPES_TEMPLATE.as_bytes(),
+        &converter,
+    ];
     let mut s = 0;
     while s < sources.len() {
         let bytes = sources[s];
@@ -69,6 +93,7 @@ fn environment() -> Environment<'static> {
     for (name, source) in [
         ("tools.ts.j2", TOOLS_TEMPLATE),
         ("worker.j2", WORKER_TEMPLATE),
+        ("types.ts.j2", TYPES_TEMPLATE),
     ] {
         if let Err(e) = env.add_template(name, source) {
             tracing::error!("template {name} does not compile: {e}");
@@ -120,11 +145,36 @@ pub fn render_project(
                 import: import_specifier(from, &b.module),
             })
             .collect();
+        // JavaScript modules are left out: their parameters are `any` unless annotated, and
+        // their inferred results would be reported without the author having typed anything.
+        let checked: Vec<CheckedTool> = analysis
+            .bindings
+            .iter()
+            .zip(&tools)
+            .filter(|(b, _)| is_typescript(&b.module))
+            .map(|(b, t)| CheckedTool {
+                id: b.id.clone(),
+                local: t.local.clone(),
+            })
+            .collect();
         files.push(GeneratedFile {
             rel: entry_rel.clone(),
-            contents: render(&env, "tools.ts.j2", minijinja::context! { tools => minijinja::Value::from(minijinja::value::Serde(&tools)) })?,
+            contents: render(
+                &env,
+                "tools.ts.j2",
+                minijinja::context! {
+                    tools => minijinja::Value::from(minijinja::value::Serde(&tools)),
+                    checked => minijinja::Value::from(minijinja::value::Serde(&checked)),
+                    types_import => import_specifier(from, TYPES),
+                },
+            )?,
         });
     }
+
+    files.push(GeneratedFile {
+        rel: TYPES.to_owned(),
+        contents: render_types(&env, project)?,
+    });
 
     let tools: Vec<WorkerTool> = analysis
         .bindings
@@ -155,4 +205,93 @@ pub fn render_project(
     }
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(files)
+}
+
+fn is_typescript(module: &str) -> bool {
+    [".ts", ".tsx", ".mts", ".cts"]
+        .iter()
+        .any(|ext| module.ends_with(ext))
+}
+
+/// `.compozy/types.ts`: every tool's input, output and config types.
+fn render_types(env: &Environment<'_>, project: &Project) -> Result<String, GenError> {
+    let mut decls = Declarations::default();
+    let mut tools = Vec::with_capacity(project.tools.len());
+    for tool in &project.tools {
+        // `with:` is merged into every object input before it is checked: its keys are present.
+        let present: Vec<&str> = match &tool.with {
+            Some(serde_json::Value::Object(with)) => with.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let input = match &tool.input {
+            Some(schema) => ts_types::schema_type(
+                schema,
+                &present,
+                &helper_prefix(&tool.id, "input"),
+                2,
+                &mut decls,
+            ),
+            None => "unknown".to_owned(),
+        };
+        let output = match &tool.output {
+            Some(schema) => ts_types::schema_type(
+                schema,
+                &[],
+                &helper_prefix(&tool.id, "output"),
+                2,
+                &mut decls,
+            ),
+            None => "unknown".to_owned(),
+        };
+        // The worker passes `{}` when there is no `config:`.
+        let config = match &tool.config {
+            Some(config) => ts_types::value_type(config, 2),
+            None => ts_types::value_type(&serde_json::Value::Object(Default::default()), 2),
+        };
+        tools.push(TypedTool {
+            key: if is_js_identifier(&tool.id) {
+                tool.id.clone()
+            } else {
+                format!("\"{}\"", tool.id)
+            },
+            input,
+            output,
+            config,
+        });
+    }
+    let declarations: Vec<(String, String)> = decls
+        .items()
+        .iter()
+        .map(|d| (d.name.clone(), d.body.clone()))
+        .collect();
+    render(
+        env,
+        "types.ts.j2",
+        minijinja::context! {
+            tools => minijinja::Value::from(minijinja::value::Serde(&tools)),
+            declarations => minijinja::Value::from(minijinja::value::Serde(
+                &declarations
+                    .iter()
+                    .map(|(name, body)| minijinja::context! { name => name, body => body })
+                    .collect::<Vec<_>>()
+            )),
+        },
+    )
+}
+
+/// The start of the names of a tool's helper types: `Tool$<id>$<side>`, where the characters of
+/// an id that may not appear in a name are written `$` and their hex code (`math.add` →
+/// `Tool$math$2eadd$input`). Distinct ids give distinct names, never those of the fixed exports.
+fn helper_prefix(id: &str, side: &str) -> String {
+    let mut out = String::from("Tool$");
+    for c in id.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("${:02x}", u32::from(c)));
+        }
+    }
+    out.push('$');
+    out.push_str(side);
+    out
 }

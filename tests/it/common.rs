@@ -148,6 +148,20 @@ pub fn runtime_bin(name: &str) -> PathBuf {
     path
 }
 
+/// The pinned TypeScript compiler (`typescript` in package.json), run on the pinned Node. Tests
+/// that need it fail loudly when it is missing.
+pub fn tsc() -> Command {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/typescript/bin/tsc");
+    assert!(
+        script.exists(),
+        "tsc is required for this test but {} does not exist: run `npm ci` in the repository root",
+        script.display()
+    );
+    let mut cmd = Command::new(runtime_bin("node"));
+    cmd.arg(script);
+    cmd
+}
+
 /// insta settings that keep snapshots in the repository's `snapshots/` folder.
 pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();

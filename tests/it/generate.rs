@@ -50,12 +50,14 @@ fn generates_entrypoint_and_workers() {
     let project = demo_project();
     project.run(&["gen"]).expect_code(0).stderr_has(&[
         "created .compozy/tools.ts",
+        "created .compozy/types.ts",
         "created .compozy/bun_worker.ts",
         "created .compozy/node_worker.mjs",
     ]);
     let settings = snapshot_settings();
     settings.bind(|| {
         insta::assert_snapshot!("demo_tools_ts", project.read(".compozy/tools.ts"));
+        insta::assert_snapshot!("demo_types_ts", project.read(".compozy/types.ts"));
         insta::assert_snapshot!("demo_bun_worker_ts", project.read(".compozy/bun_worker.ts"));
         insta::assert_snapshot!(
             "demo_node_worker_mjs",
@@ -64,6 +66,7 @@ fn generates_entrypoint_and_workers() {
     });
     for file in [
         ".compozy/tools.ts",
+        ".compozy/types.ts",
         ".compozy/bun_worker.ts",
         ".compozy/node_worker.mjs",
     ] {
@@ -104,6 +107,7 @@ fn output_is_byte_identical_in_another_directory() {
     run_in(&c, &c.path("tools/nested"), &["gen"]).expect_code(0);
     for file in [
         ".compozy/tools.ts",
+        ".compozy/types.ts",
         ".compozy/bun_worker.ts",
         ".compozy/node_worker.mjs",
     ] {
@@ -129,6 +133,7 @@ fn unchanged_run_touches_nothing() {
     project.run(&["gen"]).expect_code(0);
     let files = [
         ".compozy/tools.ts",
+        ".compozy/types.ts",
         ".compozy/bun_worker.ts",
         ".compozy/node_worker.mjs",
     ];
@@ -253,6 +258,7 @@ fn json_report_lists_files() {
             (".compozy/bun_worker.ts".to_owned(), "created".to_owned()),
             (".compozy/node_worker.mjs".to_owned(), "created".to_owned()),
             (".compozy/tools.ts".to_owned(), "created".to_owned()),
+            (".compozy/types.ts".to_owned(), "created".to_owned()),
         ]
     );
 }

@@ -22,4 +22,6 @@ mod promises_watch;
 mod protocol;
 mod runtimes;
 mod serve;
+mod type_soundness;
+mod types;
 mod watch;

@@ -4,6 +4,7 @@ import { default as tool_0 } from "../tools/api-caller.mjs";
 import { run as tool_1 } from "../tools/math.ts";
 import { run as tool_2 } from "../tools/math/multiply.ts";
 import { run as tool_3 } from "../tools/weather.ts";
+import type { CheckArguments, CheckResult, ReturnOf } from "./types.ts";
 
 export {
   tool_0 as "api-caller",
@@ -11,3 +12,14 @@ export {
   tool_2 as "math.multiply",
   tool_3 as weather_tool,
 };
+
+// Type-only checks (Bun and Node erase them): `tsc` reports a TypeScript tool whose function does
+// not accept its input, config and context, or does not return its output, by id.
+export type $Checks = [
+  CheckArguments<"math.add", typeof tool_1>,
+  CheckResult<"math.add", ReturnOf<typeof tool_1>>,
+  CheckArguments<"math.multiply", typeof tool_2>,
+  CheckResult<"math.multiply", ReturnOf<typeof tool_2>>,
+  CheckArguments<"weather_tool", typeof tool_3>,
+  CheckResult<"weather_tool", ReturnOf<typeof tool_3>>,
+];

@@ -1,0 +1,274 @@
+//! `.compozy/types.ts` and the signature checks of the generated entrypoint: snapshots, the real
+//! `tsc` on a project with mismatched tools (and on the example), and `exec` of those tools on the
+//! real Bun and Node (the checks are types only).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Fixture, output_within, runtime_bin, snapshot_settings, tsc};
+
+/// A project whose schemas use most of what the converter handles.
+const SCHEMAS: &str = r##"
+tools:
+  - id: weather
+    execute: ./tools/weather.ts
+    with: { units: metric }
+    config: { retries: 3, endpoints: [a, b] }
+    input:
+      type: object
+      properties:
+        city: { type: string, minLength: 1 }
+        units: { enum: [metric, imperial] }
+        days: { type: integer, minimum: 1, maximum: 7 }
+      required: [city]
+      additionalProperties: false
+    output:
+      type: object
+      properties:
+        temperature: { type: number }
+        conditions: { type: array, items: { type: string }, maxItems: 2 }
+      required: [temperature]
+  - id: shapes/area
+    execute: ./tools/area.ts
+    input:
+      oneOf:
+        - { type: object, properties: { kind: { const: circle }, r: { type: number } }, required: [kind, r] }
+        - { type: object, properties: { kind: { const: square }, side: { type: number } }, required: [kind, side] }
+    output: { type: [number, "null"] }
+  - id: tree.sum
+    execute: ./tools/tree.ts
+    input:
+      $defs:
+        node:
+          type: object
+          properties:
+            value: { type: number }
+            children: { type: array, items: { $ref: "#/$defs/node" } }
+          required: [value]
+      $ref: "#/$defs/node"
+    output: { type: number }
+  - id: loose
+    execute: ./tools/loose.mjs
+    input:
+      properties: { tag: { type: string } }
+      patternProperties: { "^x-": { type: integer } }
+      additionalProperties: { type: boolean }
+    output:
+      type: array
+      prefixItems: [{ type: string }, { type: number }]
+      items: false
+      minItems: 1
+"##;
+
+fn schemas_project() -> Fixture {
+    Fixture::with(&[
+        ("compozy.yaml", SCHEMAS),
+        (
+            "tools/weather.ts",
+            "export function run(input: { city: string }) { return { temperature: input.city.length }; }\n",
+        ),
+        (
+            "tools/area.ts",
+            "export function run(i: { kind: string; r?: number; side?: number }) { return i.r ?? i.side ?? null; }\n",
+        ),
+        (
+            "tools/tree.ts",
+            "type Node = { value: number; children?: Node[] };\n\
+             export function run(n: Node): number { return n.value + (n.children ?? []).reduce((s, c) => s + run(c), 0); }\n",
+        ),
+        (
+            "tools/loose.mjs",
+            "export default function (input) { return [String(input.tag)]; }\n",
+        ),
+    ])
+}
+
+#[test]
+fn types_are_generated_in_both_entrypoint_modes() {
+    let project = schemas_project();
+    project
+        .run(&["gen"])
+        .expect_code(0)
+        .stderr_has(&["created .compozy/types.ts"]);
+    let types = project.read(".compozy/types.ts");
+    let tools = project.read(".compozy/tools.ts");
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!("schemas_types_ts", types);
+        insta::assert_snapshot!("schemas_tools_ts", tools);
+    });
+
+    // A hand-written entrypoint: the same types, no generated tools.ts.
+    project.write(
+        "src/entry.ts",
+        "export { run as weather } from \"../tools/weather.ts\";\n\
+         export { run as \"shapes/area\" } from \"../tools/area.ts\";\n\
+         export { run as \"tree.sum\" } from \"../tools/tree.ts\";\n\
+         export { default as loose } from \"../tools/loose.mjs\";\n",
+    );
+    project.write(
+        "compozy.yaml",
+        &format!("runtime:\n  entrypoint: ./src/entry.ts\n{SCHEMAS}"),
+    );
+    project
+        .run(&["gen"])
+        .expect_code(0)
+        .stderr_has(&["removed .compozy/tools.ts"]);
+    assert_eq!(project.read(".compozy/types.ts"), types);
+}
+
+#[test]
+fn example_types_are_pinned() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/weather");
+    let types = std::fs::read_to_string(example.join(".compozy/types.ts"))
+        .expect("examples/weather/.compozy/types.ts is committed");
+    snapshot_settings().bind(|| insta::assert_snapshot!("weather_types_ts", types));
+    // The committed output is what gen writes today: checked on a copy, without the cache that
+    // a local run leaves in the example (a fresh checkout has none).
+    let copy = Fixture::new();
+    for entry in walkdir::WalkDir::new(&example).into_iter().flatten() {
+        let rel = entry
+            .path()
+            .strip_prefix(&example)
+            .expect("inside the example");
+        if entry.file_type().is_file() && !rel.starts_with(".compozy/.cache") {
+            let text = std::fs::read_to_string(entry.path()).expect("read the example");
+            copy.write(&rel.to_string_lossy(), &text);
+        }
+    }
+    let out = copy.run(&["gen", "--check"]);
+    assert_eq!(
+        out.code, 0,
+        "examples/weather/.compozy is stale: run `cargo run -- gen --project examples/weather`\n{}{}",
+        out.stdout, out.stderr
+    );
+}
+
+/// One tool that matches its schemas, one whose input disagrees, one whose output disagrees,
+/// and an untyped JavaScript tool whose inferred result would disagree. At run time all of them
+/// work.
+const MISMATCHED: &str = r#"
+tools:
+  - id: matching
+    execute: ./tools/matching.ts
+    input: { type: object, properties: { city: { type: string } }, required: [city] }
+    output: { type: object, properties: { temp: { type: number } }, required: [temp] }
+  - id: wrong_input
+    execute: ./tools/wrong_input.ts
+    input: { type: object, properties: { city: { type: string } }, required: [city] }
+  - id: wrong_output
+    execute: ./tools/wrong_output.ts
+    output: { type: object, properties: { temp: { type: number } }, required: [temp] }
+  - id: untyped_js
+    execute: ./tools/untyped.mjs
+    input: { type: object, properties: { n: { type: number } }, required: [n] }
+    output: { type: string }
+"#;
+
+fn mismatched_project() -> Fixture {
+    Fixture::with(&[
+        ("compozy.yaml", MISMATCHED),
+        (
+            "tools/matching.ts",
+            // Inline `type` modifiers keep the import itself: the runtime loads types.ts, which
+            // must therefore be plain erasable TypeScript.
+            "import { type ToolContext, type ToolInput } from \"../.compozy/types.ts\";\n\
+             interface Weather { temp: number; city: string }\n\
+             export async function run(input: ToolInput<\"matching\">, _config: unknown, ctx: ToolContext): Promise<Weather> {\n\
+             \x20 ctx.progress(1);\n\
+             \x20 return { temp: input.city.length, city: input.city };\n\
+             }\n",
+        ),
+        (
+            "tools/wrong_input.ts",
+            "export function run(input: { city: number }) { return { doubled: input.city * 2 }; }\n",
+        ),
+        (
+            "tools/wrong_output.ts",
+            "export function run(): { temp: number | string } { return { temp: 21 }; }\n",
+        ),
+        (
+            "tools/untyped.mjs",
+            "export default function (input) { return input.n > 0 ? \"positive\" : 0; }\n",
+        ),
+    ])
+}
+
+/// The `file(line,col): error TS…` lines of tsc's output.
+fn errors(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.contains("): error TS"))
+        .collect()
+}
+
+#[test]
+fn tsc_reports_exactly_the_tools_whose_signature_disagrees() {
+    let project = mismatched_project();
+    project.run(&["gen"]).expect_code(0);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/weather/.compozy/tools.ts");
+    // The command the README gives for CI, on the project and on the example at once.
+    let out = tsc()
+        .current_dir(project.root())
+        .args([
+            "--noEmit",
+            "--strict",
+            "--module",
+            "nodenext",
+            "--target",
+            "es2022",
+            "--allowJs",
+            "--allowImportingTsExtensions",
+            ".compozy/tools.ts",
+        ])
+        .arg(&example)
+        .output()
+        .expect("run tsc");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors = errors(&stdout);
+    assert!(!out.status.success(), "tsc passed:\n{stdout}");
+    assert_eq!(errors.len(), 2, "expected two errors:\n{stdout}");
+    let input = errors
+        .iter()
+        .find(|e| e.contains("AcceptsToolArguments<\"wrong_input\">"))
+        .unwrap_or_else(|| panic!("no error names `wrong_input`:\n{stdout}"));
+    assert!(input.starts_with(".compozy/tools.ts("), "{input}");
+    let output = errors
+        .iter()
+        .find(|e| e.contains("ReturnsToolOutput<\"wrong_output\">"))
+        .unwrap_or_else(|| panic!("no error names `wrong_output`:\n{stdout}"));
+    assert!(output.starts_with(".compozy/tools.ts("), "{output}");
+    for other in [
+        "\"matching\"",
+        "untyped_js",
+        "examples/weather",
+        "weather_tool",
+    ] {
+        assert!(!stdout.contains(other), "tsc reported {other}:\n{stdout}");
+    }
+}
+
+fn mismatched_tools_still_run(runtime: &str) {
+    let project = mismatched_project();
+    let exec = |id: &str, input: &str| -> Value {
+        let mut cmd = project.compozy(&["exec", id, "--runtime", runtime, "--input", input]);
+        cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"));
+        let out = output_within(&mut cmd, Duration::from_secs(60));
+        out.expect_code(0);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+    };
+    assert_eq!(
+        exec("matching", r#"{"city":"Oslo"}"#),
+        json!({"temp": 4, "city": "Oslo"})
+    );
+    assert_eq!(
+        exec("wrong_input", r#"{"city":"Oslo"}"#),
+        json!({"doubled": null})
+    );
+    assert_eq!(exec("wrong_output", "{}"), json!({"temp": 21}));
+    assert_eq!(exec("untyped_js", r#"{"n":1}"#), json!("positive"));
+}
+
+on_both_runtimes!(mismatched_tools_still_run);
