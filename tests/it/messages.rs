@@ -50,7 +50,7 @@ fn gen_at_a_terminal_ends_with_one_summary_line() {
     assert!(text.contains("created .compozy/tools.ts"), "{text}");
     assert_eq!(
         text.lines().last(),
-        Some("compozy: 2 tools, 3 files written"),
+        Some("compozy: 2 tools, 4 files written"),
         "{text}"
     );
 
@@ -68,7 +68,7 @@ fn gen_at_a_terminal_ends_with_one_summary_line() {
     let (_, text) = on_a_terminal(&project, &["gen"]);
     assert_eq!(
         text.lines().last(),
-        Some("compozy: 1 tool, 3 files written"),
+        Some("compozy: 1 tool, 4 files written"),
         "{text}"
     );
 
