@@ -42,7 +42,8 @@ pub async fn serve(handler: Handler) -> std::io::Result<()> {
 /// Copies request lines from `input` to `out`; a line over `limit` bytes is replaced by a small
 /// request the handler answers with an error (with the line's `id` where one can be read), so
 /// that its sender is not left waiting and the server keeps serving.
-async fn pump(
+#[doc(hidden)]
+pub async fn pump(
     mut input: impl AsyncBufRead + Unpin,
     mut out: impl AsyncWrite + Unpin,
     limit: usize,
@@ -106,7 +107,8 @@ async fn pump(
 }
 
 /// The request that stands in for a line that is too large.
-fn too_large(head: &[u8], tail: &[u8], size: usize, limit: usize) -> String {
+#[doc(hidden)]
+pub fn too_large(head: &[u8], tail: &[u8], size: usize, limit: usize) -> String {
     match find_id(tail).or_else(|| find_id(head)) {
         Some(id) => {
             format!(
@@ -120,7 +122,8 @@ fn too_large(head: &[u8], tail: &[u8], size: usize, limit: usize) -> String {
 }
 
 /// The value of the last `"id":` key in `bytes` when it is a number or a simple string.
-fn find_id(bytes: &[u8]) -> Option<String> {
+#[doc(hidden)]
+pub fn find_id(bytes: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
     let at = text.rfind("\"id\"")?;
     let rest = text[at + 4..].trim_start().strip_prefix(':')?.trim_start();
