@@ -365,6 +365,30 @@ fn invalid_ids_durations_env_names_and_schemas_are_all_reported_together() {
 }
 
 #[test]
+fn timeouts_too_long_for_a_deadline() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  timeout: 300000000000y\n\
+             tools:\n\
+             \x20 - id: ok\n    execute: ./tools/ok.ts\n    timeout: 18446744073709552s\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "invalid duration `300000000000y`: must be at most 18446744073709551615ms",
+        "compozy.yaml:2:12",
+    );
+    points_at(
+        &stderr,
+        "invalid duration `18446744073709552s`",
+        "compozy.yaml:6:14",
+    );
+}
+
+#[test]
 fn unknown_runtime_and_permission() {
     let project = Fixture::with(&[(
         "compozy.yaml",
