@@ -4,6 +4,7 @@
 #![no_main]
 
 use std::path::Path;
+use std::sync::Once;
 
 use compozy::analyze::{
     AnalyzeError, Failure, commonjs_exports, is_commonjs, local_exports, parse,
@@ -11,7 +12,22 @@ use compozy::analyze::{
 use compozy::source::SourceFile;
 use libfuzzer_sys::fuzz_target;
 
+/// `parse` catches swc's panics and reports them as syntax errors, and the CLI's panic hook stays
+/// quiet for them; so must libFuzzer's, which aborts on every panic.
+fn quiet_parser_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let fuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !compozy::analyze::in_parser() {
+                fuzzer_hook(info);
+            }
+        }));
+    });
+}
+
 fuzz_target!(|data: &[u8]| {
+    quiet_parser_panics();
     let Ok(src) = std::str::from_utf8(data) else {
         return;
     };

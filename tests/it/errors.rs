@@ -236,6 +236,24 @@ fn typescript_syntax_error_points_at_the_module_line() {
     points_at(&stderr, "tool `a` is declared here", "compozy.yaml:3:14");
 }
 
+/// swc panics on this JSX (a namespace name with a member): a syntax error, not a crash report.
+#[test]
+fn module_the_parser_gives_up_on() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/a.js\n",
+        ),
+        (
+            "tools/a.js",
+            "export function run() {\n  return <a:b.c />;\n}\n",
+        ),
+    ]);
+    let stderr = fails(&project, &["the parser gave up on this module"]);
+    assert!(!stderr.contains("This is a bug in compozy"), "{stderr}");
+    points_at(&stderr, "syntax error in `tools/a.js`", "tools/a.js:1:1");
+}
+
 #[test]
 fn syntax_error_in_a_re_exported_module() {
     let project = Fixture::with(&[
