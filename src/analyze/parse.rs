@@ -1,5 +1,6 @@
 //! Parsing one module with swc.
 
+use std::cell::Cell;
 use std::path::Path;
 
 use swc_common::{BytePos, Spanned};
@@ -49,9 +50,38 @@ pub fn is_commonjs(path: &Path) -> bool {
     )
 }
 
+thread_local! {
+    static PARSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while swc parses on this thread. swc panics on some invalid input (`<a:b.c />`: a JSX
+/// namespace name with a member) instead of returning an error; [`parse`] turns such a panic into
+/// a syntax error, and the panic hook stays quiet for it.
+pub fn in_parser() -> bool {
+    PARSING.with(Cell::get)
+}
+
 /// Parses `src` as an ES module (or as a CommonJS script for `.cjs`/`.cts`), failing on the
 /// first error, recovered ones included, as the runtimes would.
 pub fn parse(path: &Path, src: &str) -> Result<Module, SyntaxError> {
+    PARSING.with(|p| p.set(true));
+    let result = std::panic::catch_unwind(|| parse_with_swc(path, src));
+    PARSING.with(|p| p.set(false));
+    result.unwrap_or_else(|payload| {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(SyntaxError {
+            message: format!("the parser gave up on this module ({reason})"),
+            start: 0,
+            len: 0,
+        })
+    })
+}
+
+fn parse_with_swc(path: &Path, src: &str) -> Result<Module, SyntaxError> {
     let len = u32::try_from(src.len()).map_err(|_| SyntaxError {
         message: "file is too large to analyse (over 4 GiB)".into(),
         start: 0,
@@ -86,4 +116,23 @@ pub fn parse(path: &Path, src: &str) -> Result<Module, SyntaxError> {
         return Err(to_error(first));
     }
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// swc panics on a JSX namespace name with a member; that is a syntax error, not a crash.
+    #[test]
+    fn a_parser_panic_is_a_syntax_error() {
+        for name in ["tool.js", "tool.cjs", "tool.jsx"] {
+            let error = parse(Path::new(name), "export const x = <a:b.c />;\n").unwrap_err();
+            assert!(
+                error.message.contains("gave up"),
+                "{name}: {}",
+                error.message
+            );
+            assert!(!in_parser());
+        }
+    }
 }

@@ -173,18 +173,15 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             .unwrap_or(Value::Object(Default::default())),
     };
     let timeout = match &args.timeout {
-        Some(text) => match humantime::parse_duration(text) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
+        Some(text) => match humantime::parse_duration(text)
+            .map_err(|e| e.to_string())
+            .and_then(|d| crate::config::timeout_problem(d).map_or(Ok(d), Err))
+        {
+            Ok(d) => d,
+            Err(reason) => {
                 return fail(Problem::new(ExecError::BadTimeout {
                     value: text.clone(),
-                    reason: "must be greater than zero".into(),
-                }));
-            }
-            Err(e) => {
-                return fail(Problem::new(ExecError::BadTimeout {
-                    value: text.clone(),
-                    reason: e.to_string(),
+                    reason,
                 }));
             }
         },

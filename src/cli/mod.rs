@@ -24,6 +24,10 @@ use output::Output;
 /// Sets up logging (RUST_LOG, else -v/-q) and a panic hook that asks for a bug report.
 pub fn init(args: &Args) {
     std::panic::set_hook(Box::new(|info| {
+        // swc's, caught and reported as a syntax error.
+        if crate::analyze::in_parser() {
+            return;
+        }
         let location = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

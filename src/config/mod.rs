@@ -20,7 +20,7 @@ pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root};
 pub use error::ConfigError;
 pub use load::{load, load_lenient};
 pub use permissions::NodePermission;
-pub use validate::is_env_name;
+pub use validate::{is_env_name, timeout_problem};
 
 use crate::source::SourceFile;
 

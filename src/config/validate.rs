@@ -392,12 +392,26 @@ fn duration(raw: &Spanned<Scalar>, file: &SourceFile, problems: &mut Problems) -
         None
     };
     match &raw.value {
-        Scalar::String(s) => match humantime::parse_duration(s.trim()) {
-            Ok(d) if d.is_zero() => fail(s.clone(), "must be greater than zero".into(), problems),
+        Scalar::String(s) => match humantime::parse_duration(s.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|d| timeout_problem(d).map_or(Ok(d), Err))
+        {
             Ok(d) => Some(d),
-            Err(e) => fail(s.clone(), e.to_string(), problems),
+            Err(reason) => fail(s.clone(), reason, problems),
         },
         other => fail(other.to_env_string(), "a unit is required".into(), problems),
+    }
+}
+
+/// Why a timeout cannot be used, if it cannot: zero, or too long to be added to a clock reading
+/// for a deadline (the bound of serve's `timeout_ms`).
+pub fn timeout_problem(timeout: Duration) -> Option<String> {
+    if timeout.is_zero() {
+        Some("must be greater than zero".into())
+    } else if timeout > Duration::from_millis(u64::MAX) {
+        Some(format!("must be at most {}ms", u64::MAX))
+    } else {
+        None
     }
 }
 

@@ -16,3 +16,6 @@ pub use handler::{Handler, Shared};
 pub use http::{PATH as HTTP_PATH, serve as serve_http};
 pub use result::to_result;
 pub use stdio::{max_request_bytes, serve as serve_stdio};
+// For the fuzz targets (fuzz/), not part of the library's API.
+#[doc(hidden)]
+pub use stdio::{find_id, pump, too_large};

@@ -1,6 +1,7 @@
 //! MCP over stdio: newline-delimited JSON-RPC on stdin/stdout, nothing else on stdout.
 
 use rmcp::ServiceExt;
+use rmcp::model::RequestId;
 use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -42,7 +43,8 @@ pub async fn serve(handler: Handler) -> std::io::Result<()> {
 /// Copies request lines from `input` to `out`; a line over `limit` bytes is replaced by a small
 /// request the handler answers with an error (with the line's `id` where one can be read), so
 /// that its sender is not left waiting and the server keeps serving.
-async fn pump(
+#[doc(hidden)]
+pub async fn pump(
     mut input: impl AsyncBufRead + Unpin,
     mut out: impl AsyncWrite + Unpin,
     limit: usize,
@@ -106,8 +108,9 @@ async fn pump(
 }
 
 /// The request that stands in for a line that is too large.
-fn too_large(head: &[u8], tail: &[u8], size: usize, limit: usize) -> String {
-    match find_id(tail).or_else(|| find_id(head)) {
+#[doc(hidden)]
+pub fn too_large(head: &[u8], tail: &[u8], size: usize, limit: usize) -> String {
+    match find_id(head, tail) {
         Some(id) => {
             format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"method":"{TOO_LARGE_METHOD}","params":{{"size":{size},"limit":{limit}}}}}"#
@@ -119,21 +122,100 @@ fn too_large(head: &[u8], tail: &[u8], size: usize, limit: usize) -> String {
     }
 }
 
-/// The value of the last `"id":` key in `bytes` when it is a number or a simple string.
-fn find_id(bytes: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let at = text.rfind("\"id\"")?;
-    let rest = text[at + 4..].trim_start().strip_prefix(':')?.trim_start();
-    if let Some(s) = rest.strip_prefix('"') {
-        let end = s.find('"')?;
-        let id = &s[..end];
-        return (!id.contains('\\')).then(|| format!("\"{id}\""));
+/// The request's `id`, read from the first bytes of its line (`head`) or else the last (`tail`). Only the outermost object's key counts: an `id`
+/// inside `params` is not the request's.
+#[doc(hidden)]
+pub fn find_id(head: &[u8], tail: &[u8]) -> Option<String> {
+    id_from_start(head).or_else(|| id_from_end(tail))
+}
+
+/// Scans forward from the start of the line.
+fn id_from_start(bytes: &[u8]) -> Option<String> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b'"' => {
+                let mut end = i + 1;
+                loop {
+                    match *bytes.get(end)? {
+                        b'\\' => end += 2,
+                        b'"' => break,
+                        _ => end += 1,
+                    }
+                }
+                if depth == 1
+                    && &bytes[i + 1..end] == b"id"
+                    && let Some(id) = id_value(&bytes[end + 1..])
+                {
+                    return Some(id);
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
     }
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .unwrap_or(rest.len());
-    let id = &rest[..end];
-    (!id.is_empty() && id.parse::<i64>().is_ok()).then(|| id.to_owned())
+    None
+}
+
+/// Scans backward from the end of the line (where the bytes start is unknown: a string cut
+/// there ends the search).
+fn id_from_end(bytes: &[u8]) -> Option<String> {
+    // A quote is escaped when an odd number of backslashes precede it; unknown if they run
+    // back to the start.
+    let escaped = |at: usize| {
+        let run = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        (run < at).then_some(run % 2 == 1)
+    };
+    let mut depth = 0usize;
+    let mut i = bytes.len();
+    while i > 0 {
+        i -= 1;
+        match bytes[i] {
+            b'}' | b']' => depth += 1,
+            b'{' | b'[' => depth = depth.checked_sub(1)?,
+            // Outside strings, a quote closes one: find where it opens.
+            b'"' => {
+                let mut open = i;
+                loop {
+                    open = open.checked_sub(1)?;
+                    if bytes[open] == b'"' && !escaped(open)? {
+                        break;
+                    }
+                }
+                if depth == 1
+                    && &bytes[open + 1..i] == b"id"
+                    && let Some(id) = id_value(&bytes[i + 1..])
+                {
+                    return Some(id);
+                }
+                i = open;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// After a key `"id"`: its value as rmcp reads a request id (an integer, possibly written as
+/// `1.0` or `1e2`, or a string), as JSON; `None` if the key is not followed by `:` (so not a key).
+fn id_value(rest: &[u8]) -> Option<String> {
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest[start..].strip_prefix(b":")?;
+    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<RequestId>();
+    let id = values.next()?.ok()?;
+    // A number that runs to the end of the bytes may go on past them.
+    if values.byte_offset() == rest.len() {
+        return None;
+    }
+    serde_json::to_string(&id).ok()
 }
 
 #[cfg(test)]
@@ -143,14 +225,45 @@ mod tests {
     #[test]
     fn finds_ids_at_either_end() {
         assert_eq!(
-            find_id(br#"{"jsonrpc":"2.0","id":17,"method":"x""#).as_deref(),
+            find_id(br#"{"jsonrpc":"2.0","id":17,"method":"x""#, b"").as_deref(),
             Some("17")
         );
         assert_eq!(
-            find_id(br#"xxxx"},"jsonrpc":"2.0","id":"abc"}"#).as_deref(),
+            find_id(b"", br#"xxxx"},"jsonrpc":"2.0","id":"abc"}"#).as_deref(),
             Some("\"abc\"")
         );
-        assert_eq!(find_id(br#"{"method":"x","params":{"#), None);
+        assert_eq!(find_id(br#"{"method":"x","params":{"#, b""), None);
+        // rmcp reads `1e2` as 100 and `3.0` as 3; a string id may hold escapes.
+        assert_eq!(find_id(br#"{"id":1e2,"#, b"").as_deref(), Some("100"));
+        assert_eq!(find_id(b"", br#"x","id":3.0}"#).as_deref(), Some("3"));
+        assert_eq!(
+            find_id(br#"{"id":"a\"b","#, b"").as_deref(),
+            Some(r#""a\"b""#)
+        );
+        // A number cut at the end of the head may be longer.
+        assert_eq!(find_id(br#"{"id":12"#, b""), None);
+    }
+
+    /// A key `id` inside `params` is not the request's: the answer must reach the sender.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_stand_in_carries_the_requests_own_id() {
+        let payload = "a".repeat(100);
+        for line in [
+            format!(
+                r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"arguments":{{"blob":"{payload}","id":"nested"}}}}}}"#
+            ),
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"arguments":{{"id":9,"blob":"{payload}"}}}},"id":4}}"#
+            ),
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"arguments":{{"blob":"{payload}","x":"\"id\":7"}}}},"id":4}}"#
+            ),
+        ] {
+            let mut out = Vec::new();
+            pump(format!("{line}\n").as_bytes(), &mut out, 64).await;
+            let answer: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(answer["id"], 4, "{line}");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

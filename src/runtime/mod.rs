@@ -23,6 +23,9 @@ pub use oneshot::interrupted;
 pub use pool::Pool;
 pub use protocol::{Metadata, Note, Notes, Progress, Request, Response, ToolError, new_exec_id};
 pub use server::{Call, Refusal, Server};
+// For the fuzz targets (fuzz/), not part of the library's API.
+#[doc(hidden)]
+pub use server::parse_line;
 pub use spawn::WorkerCommand;
 
 use crate::config::{Project, RuntimeKind};

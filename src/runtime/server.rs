@@ -284,7 +284,8 @@ impl Server {
 }
 
 /// Reads a request line of `serve` into a [`Call`]; a malformed one gets its error answer.
-fn parse_line(line: &str) -> Result<Call, Box<Response>> {
+#[doc(hidden)]
+pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
     let value: Value = serde_json::from_str(line).map_err(|e| {
         reject(
             Value::Null,

@@ -246,6 +246,24 @@ fn typescript_syntax_error_points_at_the_module_line() {
     points_at(&stderr, "tool `a` is declared here", "compozy.yaml:3:14");
 }
 
+/// swc panics on this JSX (a namespace name with a member): a syntax error, not a crash report.
+#[test]
+fn module_the_parser_gives_up_on() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/a.js\n",
+        ),
+        (
+            "tools/a.js",
+            "export function run() {\n  return <a:b.c />;\n}\n",
+        ),
+    ]);
+    let stderr = fails(&project, &["the parser gave up on this module"]);
+    assert!(!stderr.contains("This is a bug in compozy"), "{stderr}");
+    points_at(&stderr, "syntax error in `tools/a.js`", "tools/a.js:1:1");
+}
+
 #[test]
 fn syntax_error_in_a_re_exported_module() {
     let project = Fixture::with(&[
@@ -375,6 +393,30 @@ fn invalid_ids_durations_env_names_and_schemas_are_all_reported_together() {
     ] {
         points_at(&stderr, message, position);
     }
+}
+
+#[test]
+fn timeouts_too_long_for_a_deadline() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  timeout: 300000000000y\n\
+             tools:\n\
+             \x20 - id: ok\n    execute: ./tools/ok.ts\n    timeout: 18446744073709552s\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &[]);
+    points_at(
+        &stderr,
+        "invalid duration `300000000000y`: must be at most 18446744073709551615ms",
+        "compozy.yaml:2:12",
+    );
+    points_at(
+        &stderr,
+        "invalid duration `18446744073709552s`",
+        "compozy.yaml:6:14",
+    );
 }
 
 #[test]

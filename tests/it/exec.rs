@@ -254,6 +254,16 @@ fn never_settling_tool_times_out(runtime: &str) {
     );
 }
 
+/// A timeout too long to be added to a clock reading is refused before the tool runs: the
+/// deadline computed from it used to panic.
+#[test]
+fn timeout_too_long_for_a_deadline_is_refused() {
+    let p = project();
+    let (out, _) = exec(&p, "bun", &["never_settles", "--timeout", "300000000000y"]);
+    out.expect_code(2)
+        .stderr_has(&["300000000000y", "must be at most 18446744073709551615ms"]);
+}
+
 #[cfg(unix)]
 fn timeout_kills_the_tools_children(runtime: &str) {
     let p = project();
