@@ -21,6 +21,8 @@ pub enum GenError {
     PermissionsIgnoredByBun { flags: String },
     #[error("tool id `{id}` is not a valid MCP tool name; MCP hosts may refuse it")]
     NotAnMcpName { id: String },
+    #[error("{count} more tool ids are not valid MCP tool names: {ids}")]
+    NotMcpNames { count: usize, ids: String },
     #[error("{count} tool(s) have no description: {ids}")]
     NoDescription { count: usize, ids: String },
 }
@@ -32,7 +34,7 @@ impl Explain for GenError {
             Self::Write { .. } => "gen::write",
             Self::Read { .. } => "gen::read",
             Self::PermissionsIgnoredByBun { .. } => "gen::permissions-not-enforced",
-            Self::NotAnMcpName { .. } => "gen::mcp-name",
+            Self::NotAnMcpName { .. } | Self::NotMcpNames { .. } => "gen::mcp-name",
             Self::NoDescription { .. } => "gen::no-description",
         }
     }
@@ -46,7 +48,7 @@ impl Explain for GenError {
             Self::PermissionsIgnoredByBun { .. } => {
                 "Bun has no permission model; use `runtime.type: node` (or `--runtime node`) to enforce them".into()
             }
-            Self::NotAnMcpName { .. } => {
+            Self::NotAnMcpName { .. } | Self::NotMcpNames { .. } => {
                 "MCP tool names use only letters, digits, `_`, `.` and `-` (1 to 128 characters); compozy never renames a tool, so rename it if MCP hosts should call it".into()
             }
             Self::NoDescription { .. } => {

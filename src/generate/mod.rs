@@ -146,10 +146,17 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
 /// What MCP hosts will stumble on: ids outside `[A-Za-z0-9_.-]{1,128}` (never renamed), and tools
 /// without a description (hosts show it to the model).
 pub fn mcp_advice(project: &Project) -> Vec<Problem> {
-    let mut advice: Vec<Problem> = project
+    // A few with their place, then one line for the rest: each code frame costs a scan of its
+    // file, and a generated project can have hundreds.
+    const SHOWN: usize = 3;
+    let misnamed: Vec<&config::Tool> = project
         .tools
         .iter()
         .filter(|t| !crate::mcp::tools::is_mcp_name(&t.id))
+        .collect();
+    let mut advice: Vec<Problem> = misnamed
+        .iter()
+        .take(SHOWN)
         .map(|t| {
             let d = &t.declared;
             Problem::new(GenError::NotAnMcpName { id: t.id.clone() })
@@ -157,6 +164,20 @@ pub fn mcp_advice(project: &Project) -> Vec<Problem> {
                 .at_line(&d.file, d.line, d.column, "this tool")
         })
         .collect();
+    if misnamed.len() > SHOWN {
+        let rest = &misnamed[SHOWN..];
+        let mut ids: Vec<String> = rest.iter().take(5).map(|t| format!("`{}`", t.id)).collect();
+        if rest.len() > ids.len() {
+            ids.push(format!("and {} more", rest.len() - ids.len()));
+        }
+        advice.push(
+            Problem::new(GenError::NotMcpNames {
+                count: rest.len(),
+                ids: ids.join(", "),
+            })
+            .warning(),
+        );
+    }
     let undescribed: Vec<&config::Tool> = project
         .tools
         .iter()

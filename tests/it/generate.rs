@@ -487,3 +487,32 @@ fn fingerprint_notices_edits_new_files_and_deleted_outputs() {
         Some("*")
     );
 }
+
+#[test]
+fn gen_advises_about_mcp_names_and_descriptions() {
+    let mut yaml = String::from("tools:\n");
+    for i in 1..=5 {
+        yaml.push_str(&format!(
+            "  - id: api/t{i}\n    description: Tool {i}\n    execute: ./t.ts\n"
+        ));
+    }
+    yaml.push_str("  - id: plain\n    execute: ./t.ts\n");
+    let project = Fixture::with(&[
+        ("compozy.yaml", &yaml),
+        ("t.ts", "export function run() {\n  return 1;\n}\n"),
+    ]);
+    let out = project.run(&["gen"]);
+    out.expect_code(0).stderr_has(&[
+        "tool id `api/t1` is not a valid MCP tool name",
+        "tool id `api/t3` is not a valid MCP tool name",
+        "2 more tool ids are not valid MCP tool names: `api/t4`, `api/t5`",
+        "1 tool(s) have no description: `plain`",
+    ]);
+    assert!(!out.stderr.contains("tool id `api/t4`"), "{}", out.stderr);
+    // Advice: shown when generating, and no obstacle to the fast path afterwards.
+    std::thread::sleep(Duration::from_millis(1100));
+    project.run(&["gen"]).expect_code(0);
+    let again = project.run(&["gen"]);
+    again.expect_code(0);
+    assert!(!again.stderr.contains("MCP"), "{}", again.stderr);
+}
