@@ -126,8 +126,13 @@ def soak(binary, runtime, requests, workers, env, root):
         proc.stdin.write(json.dumps(req).encode() + b"\n")
 
     # Warm-up: every kind once, then a window of normal calls, before the baseline RSS.
+    # The 5 MiB results come in a burst, so that every worker answers one at the same time: the
+    # heap then holds what the run's worst moment needs (glibc keeps freed memory for reuse, so
+    # the first such moment raises the RSS once, whenever it comes) and a later rise is a leak.
+    burst = ["big"] * (4 * workers)
+    warm_kinds = ["ok", "throws", "crash", "hang"] + burst
     warm = 2000
-    for i, kind in enumerate(["ok", "throws", "crash", "hang", "big"] + ["ok"] * (warm - 5)):
+    for i, kind in enumerate(warm_kinds + ["ok"] * (warm - len(warm_kinds))):
         send(-1 - i, kind)
     proc.stdin.flush()
     while len(answers) < warm:
@@ -137,7 +142,11 @@ def soak(binary, runtime, requests, workers, env, root):
     started = time.time()
     window = 200
     sent = 0
+    # RSS at every tenth of the run: a leak grows steadily, a heap that settles does not.
+    trajectory = []
     while sent < requests:
+        if sent * 10 // requests > len(trajectory):
+            trajectory.append(rss_kib(proc.pid))
         # Keep at most `window` requests in flight: a 5 MiB answer is not to be queued by the
         # thousand.
         while sent - (len(answers) - warm) >= window:
@@ -190,6 +199,7 @@ def soak(binary, runtime, requests, workers, env, root):
           + ", ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"  answers: {len(answers) - warm} (each request exactly once: {not any('twice' in p or 'no answer' in p for p in problems)})")
     print(f"  RSS: {rss_warm} KiB after warm-up, {rss_end} KiB after the run ({growth:+.1%}; limit +10%)")
+    print(f"  RSS at each tenth of the run (KiB): {' '.join(str(r) for r in trajectory + [rss_end])}")
     print(f"  processes left: {len(set(leftovers))} (of {len(below)} under serve at the end and {len(hang_pids)} tool children)")
     for p in problems[:20]:
         print(f"  PROBLEM: {p}")

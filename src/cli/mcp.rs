@@ -1,5 +1,6 @@
 //! `compozy mcp`: the project's tools as an MCP server (stdio, or Streamable HTTP).
 
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -77,15 +78,6 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
         // `regenerate` printed it already.
         out.problems(&crate::generate::mcp_advice(&project));
     }
-    let pool = match super::serve::start_pool(Arc::clone(&project), args.runtime, args.workers, out)
-    {
-        Ok(pool) => pool,
-        Err(code) => return code,
-    };
-    super::serve::exit_on_signal(pool.clone());
-    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
-    let shared = Shared::new(server);
-
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -93,10 +85,25 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             out.problems([&Problem::new(McpError::Runtime(e))]);
-            pool.shutdown();
             return ExitCode::Error;
         }
     };
+    // The pool's loop runs on the runtime's thread, beside the handlers: a call and its answer
+    // cross no thread.
+    let (pool, driver) =
+        match super::serve::start_local_pool(Arc::clone(&project), args.runtime, args.workers, out)
+        {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
+    let driver = match (&args.http, std::io::stdin().as_fd().try_clone_to_owned()) {
+        (None, Ok(stdin)) => driver.interrupt_on(stdin),
+        _ => driver,
+    };
+    let driver = rt.spawn(driver.run());
+    super::serve::exit_on_signal(pool.clone());
+    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
+    let shared = Shared::new(server);
 
     if let Some(mut watcher) = watcher.take() {
         let handle = rt.handle().clone();
@@ -130,6 +137,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
                         source,
                     })]);
                     pool.shutdown();
+                    let _ = rt.block_on(driver);
                     return ExitCode::Error;
                 }
             };
@@ -148,8 +156,10 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
             }
         }
     };
+    // Every call in flight is answered (and every worker stopped) before the runtime goes.
+    pool.shutdown();
+    let _ = rt.block_on(driver);
     // Tokio's stdin reader cannot be interrupted: do not wait for it.
     rt.shutdown_background();
-    pool.shutdown();
     code
 }

@@ -9,7 +9,7 @@ use super::output::Output;
 use crate::config::RuntimeKind;
 use crate::diagnostic::Problem;
 use crate::exit::ExitCode;
-use crate::runtime::{self, Limits, Pool, Response, Server};
+use crate::runtime::{self, Limits, LocalDriver, Pool, Response, Server};
 
 /// Writes answers as they complete, one JSON line each, whole lines only.
 fn writer() -> impl Fn(Response) + Send + Sync + Clone + 'static {
@@ -52,24 +52,44 @@ pub(super) fn start_pool(
     workers: Option<usize>,
     out: &Output,
 ) -> Result<Pool, ExitCode> {
+    let (runtime, workers) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start(project, runtime, workers, Limits::from_env()).map_err(|e| failed(e, out))
+}
+
+/// Starts the pool like [`start_pool`], driven by the returned task (see [`Pool::start_local`]).
+pub(super) fn start_local_pool(
+    project: Arc<crate::config::Project>,
+    kind: Option<super::args::RuntimeArg>,
+    workers: Option<usize>,
+    out: &Output,
+) -> Result<(Pool, LocalDriver), ExitCode> {
+    let (runtime, workers) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start_local(project, runtime, workers, Limits::from_env()).map_err(|e| failed(e, out))
+}
+
+/// The runtime and the number of workers a pool for `project` runs.
+fn pool_runtime(
+    project: &crate::config::Project,
+    kind: Option<super::args::RuntimeArg>,
+    workers: Option<usize>,
+    out: &Output,
+) -> Result<(Arc<dyn runtime::Runtime>, usize), ExitCode> {
     let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
     if kind == RuntimeKind::Bun
         && let Some(permissions) = &project.runtime.permissions
     {
         out.problems([&crate::generate::permissions_not_enforced(permissions)]);
     }
-    let runtime = runtime::find(kind, &project.root).map_err(|e| {
-        let code = e.exit_code();
-        out.problems([&Problem::new(e)]);
-        code
-    })?;
+    let runtime = runtime::find(kind, &project.root).map_err(|e| failed(e, out))?;
     let workers =
         workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    Pool::start(project, Arc::from(runtime), workers, Limits::from_env()).map_err(|e| {
-        let code = e.exit_code();
-        out.problems([&Problem::new(e)]);
-        code
-    })
+    Ok((Arc::from(runtime), workers))
+}
+
+fn failed(error: runtime::RuntimeError, out: &Output) -> ExitCode {
+    let code = error.exit_code();
+    out.problems([&Problem::new(error)]);
+    code
 }
 
 /// Hands stdin to the pool's thread, which reads the requests itself, and waits until stdin has

@@ -6,6 +6,10 @@
 //! for the other threads, and (for `serve`) the request input, all at once. A request line read
 //! there goes to its worker and its answer comes back without a hand-off between threads: on a
 //! small machine each hand-off is a wake-up that costs more than the rest of a round trip.
+//!
+//! An async front end (`mcp`) drives the same loop as a task on its own runtime thread instead
+//! ([`Pool::start_local`]): a request its handler submits goes to a worker, and the answer back
+//! to the handler, without leaving that thread.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
@@ -86,14 +90,44 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    /// One byte here wakes the loop up.
+    /// One byte here wakes the loop up (when it runs on a thread of its own).
     waker: UnixStream,
+    /// Wakes the loop up when it runs as a task ([`Pool::start_local`]).
+    notify: Option<Arc<tokio::sync::Notify>>,
     runtime: Arc<dyn Runtime>,
     limits: Limits,
     thread: OnceLock<ThreadId>,
 }
 
 impl Shared {
+    fn new(
+        project: Arc<Project>,
+        runtime: Arc<dyn Runtime>,
+        limits: Limits,
+        notify: Option<Arc<tokio::sync::Notify>>,
+    ) -> Result<(Arc<Self>, UnixStream), RuntimeError> {
+        let (waker, wakeups) = UnixStream::pair()?;
+        waker.set_nonblocking(true)?;
+        wakeups.set_nonblocking(true)?;
+        let shared = Arc::new(Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                generation: 0,
+                project,
+                closing: false,
+                input: None,
+                pids: Vec::new(),
+                cancelled: Vec::new(),
+            }),
+            waker,
+            notify,
+            runtime,
+            limits,
+            thread: OnceLock::new(),
+        });
+        Ok((shared, wakeups))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A reply callback that panicked must not take the whole pool down with it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -101,7 +135,11 @@ impl Shared {
 
     /// Makes the loop look at the state again (not needed from the loop itself).
     fn wake(&self) {
-        if self.thread.get() != Some(&std::thread::current().id()) {
+        if let Some(notify) = &self.notify {
+            // A task of the same thread is told without a system call, another thread's wakes
+            // the runtime.
+            notify.notify_one();
+        } else if self.thread.get() != Some(&std::thread::current().id()) {
             // A full socket already holds a wake-up: WouldBlock is fine.
             let _ = (&self.waker).write(&[1]);
         }
@@ -116,31 +154,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `size` workers for `project` on `runtime`.
+    /// Starts `size` workers for `project` on `runtime`, driven by a thread of the pool's own.
     pub fn start(
         project: Arc<Project>,
         runtime: Arc<dyn Runtime>,
         size: usize,
         limits: Limits,
     ) -> Result<Self, RuntimeError> {
-        let (waker, wakeups) = UnixStream::pair()?;
-        waker.set_nonblocking(true)?;
-        wakeups.set_nonblocking(true)?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                generation: 0,
-                project,
-                closing: false,
-                input: None,
-                pids: Vec::new(),
-                cancelled: Vec::new(),
-            }),
-            waker,
-            runtime,
-            limits,
-            thread: OnceLock::new(),
-        });
+        let (shared, wakeups) = Shared::new(project, runtime, limits, None)?;
         let looped = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("pool".into())
@@ -152,6 +173,28 @@ impl Pool {
             shared,
             thread: Arc::new(Mutex::new(Some(thread))),
         })
+    }
+
+    /// Starts a pool like [`Pool::start`] whose loop is the returned [`LocalDriver`], to be run as
+    /// a task of a current-thread tokio runtime: the front end's requests and the workers' answers
+    /// then meet on one thread. [`Pool::shutdown`] asks the driver to end; await it afterwards.
+    pub fn start_local(
+        project: Arc<Project>,
+        runtime: Arc<dyn Runtime>,
+        size: usize,
+        limits: Limits,
+    ) -> Result<(Self, LocalDriver), RuntimeError> {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (shared, wakeups) = Shared::new(project, runtime, limits, Some(Arc::clone(&notify)))?;
+        let driver = LocalDriver {
+            looped: Loop::new(Arc::clone(&shared), wakeups, size.max(1)),
+            notify,
+        };
+        let pool = Self {
+            shared,
+            thread: Arc::new(Mutex::new(None)),
+        };
+        Ok((pool, driver))
     }
 
     /// Queues a request; `job.reply` is called exactly once.
@@ -237,7 +280,8 @@ impl Pool {
         self.shared.lock().pids.clone()
     }
 
-    /// Answers every queued and in-flight request, then stops the workers.
+    /// Answers every queued and in-flight request, then stops the workers (for a pool of
+    /// [`Pool::start_local`], its driver does that and then ends: await it).
     pub fn shutdown(&self) {
         self.shared.lock().closing = true;
         self.shared.wake();
@@ -308,6 +352,8 @@ struct Loop {
     /// Threads that stop workers and answer for failed ones: the pool ends after them, so that
     /// no answer is lost and no worker outlives it.
     helpers: Vec<std::thread::JoinHandle<()>>,
+    /// Ends a spin when readable (see [`LocalDriver::interrupt_on`]).
+    interrupt: Option<OwnedFd>,
 }
 
 impl Loop {
@@ -322,28 +368,39 @@ impl Loop {
             requests_close: false,
             answered: None,
             helpers: Vec::new(),
+            interrupt: None,
         }
     }
 
     fn run(mut self) {
-        loop {
-            let (closing, generation) = self.take_work();
-            for slot in 0..self.slots.len() {
-                self.tend(slot, generation, closing);
+        while let Some(wait) = self.turn() {
+            if wait {
+                self.wait(true);
             }
-            let idle = self.slots.iter().all(|s| s.job.is_none());
-            let queued = !self.shared.lock().queue.is_empty();
-            if closing && idle && !queued {
-                break;
-            }
-            // A job that failed at once (no worker could start, or it was gone before the
-            // request went out) left its slot idle: the jobs queued behind it are tended before
-            // the loop sleeps, since no event would come for them.
-            if queued && self.slots.iter().any(|s| s.job.is_none()) {
-                continue;
-            }
-            self.wait();
         }
+        self.finish();
+    }
+
+    /// Takes new work and tends the idle slots; `None` once the pool has ended, else whether the
+    /// loop now waits for an event (rather than tending again at once).
+    fn turn(&mut self) -> Option<bool> {
+        let (closing, generation) = self.take_work();
+        for slot in 0..self.slots.len() {
+            self.tend(slot, generation, closing);
+        }
+        let idle = self.slots.iter().all(|s| s.job.is_none());
+        let queued = !self.shared.lock().queue.is_empty();
+        if closing && idle && !queued {
+            return None;
+        }
+        // A job that failed at once (no worker could start, or it was gone before the request
+        // went out) left its slot idle: the jobs queued behind it are tended before the loop
+        // sleeps, since no event would come for them.
+        Some(!(queued && self.slots.iter().any(|s| s.job.is_none())))
+    }
+
+    /// Stops the workers, and waits for the helpers (so that every answer is given).
+    fn finish(&mut self) {
         for slot in &mut self.slots {
             if let Some(worker) = slot.worker.take() {
                 worker.stop(true);
@@ -467,17 +524,23 @@ impl Loop {
         }
     }
 
-    /// Sleeps until a worker answers, a line arrives, another thread wakes the loop, or the
-    /// nearest deadline; then handles what happened.
-    fn wait(&mut self) {
+    /// How long the loop may sleep: until the nearest deadline (at most a [`SLICE`]), or for ever.
+    fn sleep_for(&self) -> Option<Duration> {
         let now = Instant::now();
-        let nearest = self
-            .slots
+        self.slots
             .iter()
             .filter_map(|s| s.job.as_ref().map(|j| j.started + j.timeout))
             .min()
-            .map(|deadline| deadline.saturating_duration_since(now).min(SLICE));
-        let timeout = match nearest {
+            .map(|deadline| deadline.saturating_duration_since(now).min(SLICE))
+    }
+
+    /// Waits (when `block`; else only while spinning, see [`SPIN`]) until a worker answers, a line
+    /// arrives, another thread wakes the loop, or the nearest deadline; then handles what
+    /// happened. Returns whether anything did.
+    fn wait(&mut self, block: bool) -> bool {
+        let now = Instant::now();
+        let timeout = match self.sleep_for() {
+            _ if !block => PollTimeout::ZERO,
             // Rounded up: a deadline a few microseconds away must not spin.
             Some(wait) => {
                 PollTimeout::try_from(wait + Duration::from_micros(999)).unwrap_or(PollTimeout::MAX)
@@ -491,6 +554,9 @@ impl Loop {
                 fds.push(PollFd::new(input.file.as_fd(), PollFlags::POLLIN));
                 fds.len() - 1
             });
+            if let Some(fd) = &self.interrupt {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
             let mut workers = Vec::new();
             for (index, slot) in self.slots.iter().enumerate() {
                 if let Some(worker) = &slot.worker {
@@ -509,11 +575,11 @@ impl Loop {
                     // at once instead of waiting for the spin to end.
                     Ok(0) if spinning => std::thread::yield_now(),
                     Ok(_) => break,
-                    Err(nix::errno::Errno::EINTR) => return,
+                    Err(nix::errno::Errno::EINTR) => return false,
                     Err(e) => {
                         tracing::error!("the pool cannot poll its workers: {e}");
                         std::thread::sleep(Duration::from_millis(10));
-                        return;
+                        return false;
                     }
                 }
             }
@@ -530,6 +596,7 @@ impl Loop {
             let mut sink = [0u8; 64];
             while matches!((&self.wakeups).read(&mut sink), Ok(n) if n > 0) {}
         }
+        let handled = ready_wakeups || ready_input || !ready_workers.is_empty();
         for index in ready_workers {
             self.on_readable(index);
         }
@@ -537,6 +604,7 @@ impl Loop {
             self.read_input();
         }
         self.check_limits();
+        handled
     }
 
     fn on_readable(&mut self, index: usize) {
@@ -693,6 +761,112 @@ impl Loop {
                 let _ = input.done.send(());
             }
         }
+    }
+}
+
+/// The loop of a pool of [`Pool::start_local`]: run it as a task of a current-thread tokio
+/// runtime, the one the pool's front end runs on.
+pub struct LocalDriver {
+    looped: Loop,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl LocalDriver {
+    /// Ends the loop's short polling for an answer or a request (see [`SPIN`]) as soon as `fd` is
+    /// readable: the runtime reads it (the front end's input), and its request is not to wait.
+    #[must_use]
+    pub fn interrupt_on(mut self, fd: OwnedFd) -> Self {
+        self.looped.interrupt = Some(fd);
+        self
+    }
+
+    /// Runs the pool until [`Pool::shutdown`] has been called and every request was answered.
+    pub async fn run(mut self) {
+        let _ = self.looped.shared.thread.set(std::thread::current().id());
+        let mut sleeper = Sleeper::default();
+        while let Some(wait) = self.looped.turn() {
+            if !wait {
+                continue;
+            }
+            if self.looped.wait(false) {
+                // An answer reaches its caller's task before the loop goes on.
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let sleep_for = self.looped.sleep_for();
+            let channels = sleeper.over(&self.looped.slots);
+            tokio::select! {
+                () = self.notify.notified() => {}
+                () = async {
+                    match channels {
+                        Some(fd) => {
+                            if let Ok(mut ready) = fd.readable().await {
+                                // The loop polls every channel next: a later event arrives as a
+                                // new edge.
+                                ready.clear_ready();
+                            }
+                        }
+                        // Without a readiness source, the loop polls every millisecond.
+                        None => tokio::time::sleep(Duration::from_millis(1)).await,
+                    }
+                } => {}
+                () = async {
+                    match sleep_for {
+                        Some(wait) => tokio::time::sleep(wait).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+            }
+        }
+        self.looped.finish();
+    }
+}
+
+/// One descriptor that is readable when a worker's answer channel is: an epoll set of the
+/// channels, which the tokio runtime waits on (remade when the workers change).
+#[derive(Default)]
+struct Sleeper {
+    pids: Vec<u32>,
+    epoll: Option<tokio::io::unix::AsyncFd<OwnedFd>>,
+}
+
+impl Sleeper {
+    fn over(&mut self, slots: &[Slot]) -> Option<&tokio::io::unix::AsyncFd<OwnedFd>> {
+        use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+        let pids: Vec<u32> = slots
+            .iter()
+            .filter_map(|s| s.worker.as_ref().map(WorkerProcess::pid))
+            .collect();
+        if self.epoll.is_none() || pids != self.pids {
+            self.epoll = None;
+            let made = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).and_then(|epoll| {
+                for worker in slots.iter().filter_map(|s| s.worker.as_ref()) {
+                    epoll.add(
+                        worker.protocol_fd(),
+                        EpollEvent::new(EpollFlags::EPOLLIN, u64::from(worker.pid())),
+                    )?;
+                }
+                Ok(epoll)
+            });
+            match made.map_err(std::io::Error::from).and_then(|epoll| {
+                // SAFETY: an `OwnedFd` stays open, and names the same description, for as long as
+                // the `AsyncFd` owns it.
+                unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        epoll.0,
+                        tokio::io::Interest::READABLE,
+                    )
+                }
+                .map_err(std::io::Error::from)
+            }) {
+                Ok(fd) => {
+                    self.epoll = Some(fd);
+                    self.pids = pids;
+                }
+                Err(e) => tracing::debug!("the pool polls instead of waiting: {e}"),
+            }
+        }
+        self.epoll.as_ref()
     }
 }
 
