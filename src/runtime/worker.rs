@@ -182,16 +182,21 @@ impl WorkerProcess {
     /// thread, so that a worker that does not read cannot hold up the caller or its deadline. A
     /// worker that died makes the write fail; its closed fd 3 and exit status tell the story.
     pub fn send(&mut self, line: Vec<u8>, last: bool) -> std::io::Result<()> {
+        let gone = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        if line.len() <= PIPE_BUFFER {
+            let mut stdin: &PipeWriter = self.stdin.as_ref().ok_or_else(gone)?;
+            let written = stdin.write_all(&line);
+            if last {
+                self.stdin = None;
+            }
+            return written;
+        }
         let stdin = if last {
             self.stdin.take()
         } else {
             self.stdin.as_ref().map(PipeWriter::try_clone).transpose()?
         };
-        let mut stdin =
-            stdin.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        if line.len() <= PIPE_BUFFER {
-            return stdin.write_all(&line);
-        }
+        let mut stdin = stdin.ok_or_else(gone)?;
         std::thread::spawn(move || {
             let _ = stdin.write_all(&line);
         });
