@@ -279,7 +279,10 @@ impl WorkerProcess {
             .iter()
             .position(|&b| b == b'\n')
         {
-            let mut line: Vec<u8> = self.pending.drain(..=self.searched + i).collect();
+            // The line keeps the buffer it was read into (usually all of it): a 5 MiB answer is
+            // neither copied nor leaves a 5 MiB buffer behind for the worker's next answers.
+            let rest = self.pending.split_off(self.searched + i + 1);
+            let mut line = std::mem::replace(&mut self.pending, rest);
             line.pop();
             self.searched = 0;
             return Some(Event::Answer(Ok(line)));
