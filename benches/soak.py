@@ -126,13 +126,8 @@ def soak(binary, runtime, requests, workers, env, root):
         proc.stdin.write(json.dumps(req).encode() + b"\n")
 
     # Warm-up: every kind once, then a window of normal calls, before the baseline RSS.
-    # The 5 MiB results come in a burst, so that every worker answers one at the same time: the
-    # heap then holds what the run's worst moment needs (glibc keeps freed memory for reuse, so
-    # the first such moment raises the RSS once, whenever it comes) and a later rise is a leak.
-    burst = ["big"] * (4 * workers)
-    warm_kinds = ["ok", "throws", "crash", "hang"] + burst
     warm = 2000
-    for i, kind in enumerate(warm_kinds + ["ok"] * (warm - len(warm_kinds))):
+    for i, kind in enumerate(["ok", "throws", "crash", "hang", "big"] + ["ok"] * (warm - 5)):
         send(-1 - i, kind)
     proc.stdin.flush()
     while len(answers) < warm:
