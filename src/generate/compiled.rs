@@ -139,33 +139,62 @@ pub fn save(project: &Project) -> std::io::Result<()> {
     crate::codegen::write_atomic(&path, &bytes)
 }
 
-/// A stored project, read but not yet parsed beyond its index.
+/// A stored project, read no further than its index.
 pub struct Compiled {
     head: Head,
-    bytes: Vec<u8>,
-    /// Where the blobs start in `bytes`.
-    blobs: usize,
+    file: std::fs::File,
+    /// Where the blobs start in the file.
+    blobs: u64,
+}
+
+/// The blobs a build reads: all of them at once for a whole project, else one read each (an
+/// `exec` on 1,000 tools reads one record and one config file, not the 900 KiB of the others).
+enum Blobs<'a> {
+    All(Vec<u8>),
+    Each(&'a Compiled),
+}
+
+impl Blobs<'_> {
+    fn get(&self, range: &Range<usize>) -> Option<std::borrow::Cow<'_, [u8]>> {
+        use std::os::unix::fs::FileExt;
+        match self {
+            Self::All(bytes) => bytes.get(range.clone()).map(std::borrow::Cow::Borrowed),
+            Self::Each(compiled) => {
+                let mut bytes = vec![0; range.len()];
+                let at = compiled
+                    .blobs
+                    .checked_add(u64::try_from(range.start).ok()?)?;
+                compiled.file.read_exact_at(&mut bytes, at).ok()?;
+                Some(std::borrow::Cow::Owned(bytes))
+            }
+        }
+    }
 }
 
 impl Compiled {
-    /// Reads the stored project of `root`; `None` when there is none or it does not parse (the
+    /// Reads the stored project's index; `None` when there is none or it does not parse (the
     /// caller takes the full path). Call it only when the fingerprint says the project is fresh.
     pub fn load(root: &Path) -> Option<Self> {
-        let bytes = std::fs::read(location(root)).ok()?;
-        let magic = magic();
-        let rest = bytes.strip_prefix(magic.as_bytes())?.strip_prefix(b"\n")?;
-        let head_len = rest.iter().position(|&b| b == b'\n')?;
-        let head: Head = serde_json::from_slice(&rest[..head_len]).ok()?;
-        let blobs = magic.len() + 1 + head_len + 1;
+        use std::io::{BufRead, Seek};
+        let mut reader =
+            std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(location(root)).ok()?);
+        let mut line = Vec::new();
+        reader.read_until(b'\n', &mut line).ok()?;
+        if line.strip_suffix(b"\n")? != magic().as_bytes() {
+            return None;
+        }
+        line.clear();
+        reader.read_until(b'\n', &mut line).ok()?;
+        let head: Head = serde_json::from_slice(line.strip_suffix(b"\n")?).ok()?;
         if head.root != root {
             return None;
         }
-        Some(Self { head, bytes, blobs })
-    }
-
-    fn blob(&self, range: &Range<usize>) -> Option<&[u8]> {
-        self.bytes
-            .get(self.blobs + range.start..self.blobs + range.end)
+        let blobs = reader.stream_position().ok()?;
+        Some(Self {
+            head,
+            file: reader.into_inner(),
+            blobs,
+        })
     }
 
     /// Whether the project has a tool with this id.
@@ -192,15 +221,25 @@ impl Compiled {
     }
 
     fn build(&self, tools: Range<usize>) -> Option<Project> {
+        let blobs = if tools.len() > 1 {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut bytes = Vec::new();
+            let mut file = &self.file;
+            file.seek(SeekFrom::Start(self.blobs)).ok()?;
+            file.read_to_end(&mut bytes).ok()?;
+            Blobs::All(bytes)
+        } else {
+            Blobs::Each(self)
+        };
         let mut files: Vec<Option<SourceFile>> = vec![None; self.head.files.len()];
         let mut file = |i: usize| -> Option<SourceFile> {
             if files.get(i)?.is_none() {
                 let (path, name, range) = self.head.files.get(i)?;
-                let text = std::str::from_utf8(self.blob(range)?).ok()?;
+                let text = String::from_utf8(blobs.get(range)?.into_owned()).ok()?;
                 files[i] = Some(SourceFile {
                     path: path.clone(),
                     name: name.clone(),
-                    text: Arc::new(text.to_owned()),
+                    text: Arc::new(text),
                 });
             }
             files[i].clone()
@@ -214,7 +253,7 @@ impl Compiled {
         };
         let mut out = Vec::with_capacity(tools.len());
         for (id, range) in &self.head.tools[tools] {
-            let record: Record = serde_json::from_slice(self.blob(range)?).ok()?;
+            let record: Record = serde_json::from_slice(&blobs.get(range)?).ok()?;
             let module_declared = match &record.module_declared {
                 Some(p) => Some(declared(p)?),
                 None => None,
@@ -241,5 +280,86 @@ impl Compiled {
             config_files: self.head.config_files.clone(),
             config_dirs: self.head.config_dirs.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project of three tools in two YAML files, checked by the real pipeline.
+    fn stored_project() -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("tools")).unwrap();
+        std::fs::write(
+            root.join("compozy.yaml"),
+            "tools:\n  - id: a\n    execute: ./a.ts\n    description: first\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("tools/more.yaml"),
+            "tools:\n  - id: b\n    execute: ../a.ts\n    timeout: 2s\n    input:\n      type: object\n      properties: { n: { type: number } }\n  - id: c\n    execute: ../a.ts\n    env: { K: v }\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("a.ts"), "export function run() { return 1; }\n").unwrap();
+        let root = root.canonicalize().unwrap();
+        let generation = crate::prepare(Some(&root), &root).unwrap();
+        save(&generation.project).unwrap();
+        (dir, generation.project)
+    }
+
+    fn summary(tool: &Tool) -> String {
+        format!(
+            "{} {:?} {:?} {:?} {:?} {} {}:{}",
+            tool.id,
+            tool.description,
+            tool.timeout,
+            tool.input,
+            tool.env,
+            tool.declared.file.text.len(),
+            tool.declared.line,
+            tool.declared.column
+        )
+    }
+
+    #[test]
+    fn a_stored_project_reads_back_whole_or_one_tool_at_a_time() {
+        let (_dir, project) = stored_project();
+        let compiled = Compiled::load(&project.root).expect("the stored project loads");
+        let whole = compiled.project().unwrap();
+        let all: Vec<String> = whole.tools.iter().map(summary).collect();
+        assert_eq!(all, project.tools.iter().map(summary).collect::<Vec<_>>());
+        for tool in &project.tools {
+            assert!(compiled.has(&tool.id));
+            let one = compiled.project_with(&tool.id).unwrap();
+            assert_eq!(
+                one.tools.iter().map(summary).collect::<Vec<_>>(),
+                [summary(tool)]
+            );
+            assert_eq!(one.config_files.len(), project.config_files.len());
+        }
+        assert!(!compiled.has("nope"));
+        assert!(compiled.project_with("nope").is_none());
+    }
+
+    #[test]
+    fn a_damaged_stored_project_is_not_trusted() {
+        let (_dir, project) = stored_project();
+        let path = location(&project.root);
+        let bytes = std::fs::read(&path).unwrap();
+        // Cut inside the blobs: the index still parses, a record does not.
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        let compiled = Compiled::load(&project.root).expect("the index still reads");
+        assert!(compiled.project().is_none());
+        assert!(
+            project
+                .tools
+                .iter()
+                .any(|t| compiled.project_with(&t.id).is_none())
+        );
+        // A foreign first line.
+        std::fs::write(&path, b"compozy-project 0 old\n{}\n").unwrap();
+        assert!(Compiled::load(&project.root).is_none());
     }
 }
