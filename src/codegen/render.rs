@@ -42,12 +42,6 @@ struct TypedTool {
     config: String,
 }
 
-#[derive(Serialize)]
-struct WorkerTool {
-    id: String,
-    import: String,
-    access: String,
-}
 
 const TOOLS_TEMPLATE: &str = include_str!("../../templates/tools.ts.j2");
 const WORKER_TEMPLATE: &str = include_str!("../../templates/worker.j2");
@@ -176,35 +170,47 @@ pub fn render_project(
         contents: render_types(&env, project)?,
     });
 
-    let tools: Vec<WorkerTool> = analysis
-        .bindings
-        .iter()
-        .map(|b| {
-            let id_literal = format!("\"{}\"", b.id);
-            WorkerTool {
-                id: b.id.clone(),
-                import: import_specifier(OUTPUT_DIR, &b.module),
-                access: match project.runtime.mode {
-                    EntrypointMode::Generated => format!("m.{}", b.export),
-                    EntrypointMode::HandWritten => format!(
-                        "(Object.hasOwn(m, {id_literal}) ? m[{id_literal}] : m.default?.[{id_literal}])"
-                    ),
-                },
-            }
-        })
-        .collect();
+    let table = worker_table(project, analysis);
     for (rel, runtime, title) in [(BUN_WORKER, "bun", "Bun"), (NODE_WORKER, "node", "Node")] {
         files.push(GeneratedFile {
             rel: rel.to_owned(),
             contents: render(
                 &env,
                 "worker.j2",
-                minijinja::context! { tools => minijinja::Value::from(minijinja::value::Serde(&tools)), runtime, runtime_title => title },
+                minijinja::context! { table => &table, runtime, runtime_title => title },
             )?,
         });
     }
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(files)
+}
+
+/// The workers' table of tools: a JSON object, one tool a line, of `[module specifier, export
+/// name]` by id (the export name `null` in hand-written entrypoint mode, where the tool is the
+/// entrypoint's export named by its id), escaped for a JavaScript template literal.
+fn worker_table(project: &Project, analysis: &Analysis) -> String {
+    let entries: Vec<String> = analysis
+        .bindings
+        .iter()
+        .map(|b| {
+            let export = match project.runtime.mode {
+                EntrypointMode::Generated => Some(b.export.as_str()),
+                EntrypointMode::HandWritten => None,
+            };
+            let entry = serde_json::json!([import_specifier(OUTPUT_DIR, &b.module), export]);
+            // Serialising strings cannot fail.
+            let key = serde_json::to_string(&b.id).unwrap_or_default();
+            format!("  {key}: {entry}")
+        })
+        .collect();
+    let json = if entries.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{\n{}\n}}", entries.join(",\n"))
+    };
+    json.replace('\\', "\\\\")
+        .replace('`', "\\`")
+        .replace("${", "\\${")
 }
 
 fn is_typescript(module: &str) -> bool {

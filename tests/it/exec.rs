@@ -391,7 +391,27 @@ fn tool_runs_in_the_project_root(runtime: &str) {
     assert_eq!(result(&out), json!(root.display().to_string()));
 }
 
+/// The workers hold their table of tools in a template literal: a module path with a backtick or
+/// `${` in it must reach `import()` as written.
+fn module_paths_with_template_literal_characters(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: odd\n    execute: './tools/a`b${c}.ts'\n  - id: plain\n    execute: ./tools/plain.ts\n",
+        ),
+        ("tools/a`b${c}.ts", "export function run() {\n  return \"odd\";\n}\n"),
+        ("tools/plain.ts", "export default function () {\n  return \"plain\";\n}\n"),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    for (tool, answer) in [("odd", "odd"), ("plain", "plain")] {
+        let (out, _) = exec(&p, runtime, &[tool]);
+        out.expect_code(0);
+        assert_eq!(result(&out), json!(answer), "{tool}");
+    }
+}
+
 on_both_runtimes!(
+    module_paths_with_template_literal_characters,
     large_input_arrives_whole,
     tool_runs_in_the_project_root,
     sync_tool_gets_input_with_defaults_and_config,

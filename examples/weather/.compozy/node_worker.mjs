@@ -10,12 +10,15 @@ for (const arg of process.argv.slice(2)) {
   if (arg.startsWith("--cwd=")) process.chdir(arg.slice("--cwd=".length));
 }
 
-const loaders = {
-  "api-caller": () => import("../tools/api-caller.mjs").then((m) => m.default),
-  "math.add": () => import("../tools/math.ts").then((m) => m.run),
-  "math.multiply": () => import("../tools/math/multiply.ts").then((m) => m.run),
-  "weather_tool": () => import("../tools/weather.ts").then((m) => m.run),
-};
+// Each tool's module and export (null: the export named by the tool's id, or the default
+// export's key of that name), by id. Data in a string: a start parses it in well under a
+// millisecond, where as code (a loader function per tool) it cost Bun ~5 ms per 1,000 tools.
+const TOOLS = JSON.parse(`{
+  "api-caller": ["../tools/api-caller.mjs","default"],
+  "math.add": ["../tools/math.ts","run"],
+  "math.multiply": ["../tools/math/multiply.ts","run"],
+  "weather_tool": ["../tools/weather.ts","run"]
+}`);
 
 const PROTOCOL_FD = 3;
 
@@ -161,13 +164,15 @@ function applyEnv(env) {
 const loaded = new Map();
 
 async function load(toolId) {
-  const loader = Object.hasOwn(loaders, toolId) ? loaders[toolId] : undefined;
-  if (loader === undefined) {
+  const entry = Object.hasOwn(TOOLS, toolId) ? TOOLS[toolId] : undefined;
+  if (entry === undefined) {
     const err = new Error(`unknown tool \`${toolId}\`; run \`compozy gen\` if it was just added`);
     err.name = "UnknownToolError";
     throw err;
   }
-  const fn = await loader();
+  const [specifier, name] = entry;
+  const m = await import(specifier);
+  const fn = name !== null ? m[name] : Object.hasOwn(m, toolId) ? m[toolId] : m.default?.[toolId];
   loaded.set(toolId, fn);
   return fn;
 }
