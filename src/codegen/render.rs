@@ -42,7 +42,6 @@ struct TypedTool {
     config: String,
 }
 
-
 const TOOLS_TEMPLATE: &str = include_str!("../../templates/tools.ts.j2");
 const WORKER_TEMPLATE: &str = include_str!("../../templates/worker.j2");
 const TYPES_TEMPLATE: &str = include_str!("../../templates/types.ts.j2");

@@ -399,8 +399,14 @@ fn module_paths_with_template_literal_characters(runtime: &str) {
             "compozy.yaml",
             "tools:\n  - id: odd\n    execute: './tools/a`b${c}.ts'\n  - id: plain\n    execute: ./tools/plain.ts\n",
         ),
-        ("tools/a`b${c}.ts", "export function run() {\n  return \"odd\";\n}\n"),
-        ("tools/plain.ts", "export default function () {\n  return \"plain\";\n}\n"),
+        (
+            "tools/a`b${c}.ts",
+            "export function run() {\n  return \"odd\";\n}\n",
+        ),
+        (
+            "tools/plain.ts",
+            "export default function () {\n  return \"plain\";\n}\n",
+        ),
     ]);
     p.run(&["gen"]).expect_code(0);
     for (tool, answer) in [("odd", "odd"), ("plain", "plain")] {
