@@ -72,8 +72,19 @@ impl<'a> Dirs<'a> {
             } else {
                 self.root.join(dir)
             };
+            // O_PATH (Linux) needs no read permission on the directory, only search.
+            #[cfg(target_os = "linux")]
             let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-            self.open = Some((dir, open(&path, flags, Mode::empty()).ok()?));
+            #[cfg(not(target_os = "linux"))]
+            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            match open(&path, flags, Mode::empty()) {
+                Ok(fd) => self.open = Some((dir, fd)),
+                // A directory that cannot be opened may still be searched: the whole path then.
+                Err(_) => {
+                    self.open = None;
+                    return stamp(&path.join(name));
+                }
+            }
         }
         let (_, fd) = self.open.as_ref()?;
         // Followed like `std::fs::metadata` (a symlinked module counts by its target).

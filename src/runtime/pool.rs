@@ -797,19 +797,7 @@ impl LocalDriver {
             let channels = sleeper.over(&self.looped.slots);
             tokio::select! {
                 () = self.notify.notified() => {}
-                () = async {
-                    match channels {
-                        Some(fd) => {
-                            if let Ok(mut ready) = fd.readable().await {
-                                // The loop polls every channel next: a later event arrives as a
-                                // new edge.
-                                ready.clear_ready();
-                            }
-                        }
-                        // Without a readiness source, the loop polls every millisecond.
-                        None => tokio::time::sleep(Duration::from_millis(1)).await,
-                    }
-                } => {}
+                () = channels.readable() => {}
                 () = async {
                     match sleep_for {
                         Some(wait) => tokio::time::sleep(wait).await,
@@ -822,51 +810,76 @@ impl LocalDriver {
     }
 }
 
-/// One descriptor that is readable when a worker's answer channel is: an epoll set of the
-/// channels, which the tokio runtime waits on (remade when the workers change).
+/// The workers' answer channels, registered with the tokio runtime (epoll on Linux, kqueue
+/// elsewhere) so that the driver can sleep until one is readable; remade when the workers change.
 #[derive(Default)]
 struct Sleeper {
     pids: Vec<u32>,
-    epoll: Option<tokio::io::unix::AsyncFd<OwnedFd>>,
+    channels: Vec<tokio::io::unix::AsyncFd<OwnedFd>>,
+    /// Whether the last registration failed (the driver then polls every millisecond).
+    failed: bool,
 }
 
 impl Sleeper {
-    fn over(&mut self, slots: &[Slot]) -> Option<&tokio::io::unix::AsyncFd<OwnedFd>> {
-        use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+    fn over(&mut self, slots: &[Slot]) -> &Self {
         let pids: Vec<u32> = slots
             .iter()
             .filter_map(|s| s.worker.as_ref().map(WorkerProcess::pid))
             .collect();
-        if self.epoll.is_none() || pids != self.pids {
-            self.epoll = None;
-            let made = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).and_then(|epoll| {
-                for worker in slots.iter().filter_map(|s| s.worker.as_ref()) {
-                    epoll.add(
-                        worker.protocol_fd(),
-                        EpollEvent::new(EpollFlags::EPOLLIN, u64::from(worker.pid())),
-                    )?;
+        if self.failed || pids != self.pids {
+            let channels: std::io::Result<Vec<_>> = slots
+                .iter()
+                .filter_map(|s| s.worker.as_ref())
+                .map(|worker| {
+                    // A descriptor of the sleeper's own: the worker's closes with it.
+                    let fd = worker.protocol_fd().try_clone_to_owned()?;
+                    // SAFETY: an `OwnedFd` stays open, and names the same description, for as
+                    // long as the `AsyncFd` owns it.
+                    unsafe {
+                        tokio::io::unix::AsyncFd::register_with_interest(
+                            fd,
+                            tokio::io::Interest::READABLE,
+                        )
+                    }
+                    .map_err(std::io::Error::from)
+                })
+                .collect();
+            match channels {
+                Ok(channels) => {
+                    self.channels = channels;
+                    self.failed = false;
                 }
-                Ok(epoll)
-            });
-            match made.map_err(std::io::Error::from).and_then(|epoll| {
-                // SAFETY: an `OwnedFd` stays open, and names the same description, for as long as
-                // the `AsyncFd` owns it.
-                unsafe {
-                    tokio::io::unix::AsyncFd::register_with_interest(
-                        epoll.0,
-                        tokio::io::Interest::READABLE,
-                    )
+                Err(e) => {
+                    tracing::debug!("the pool polls instead of waiting: {e}");
+                    self.channels.clear();
+                    self.failed = true;
                 }
-                .map_err(std::io::Error::from)
-            }) {
-                Ok(fd) => {
-                    self.epoll = Some(fd);
-                    self.pids = pids;
-                }
-                Err(e) => tracing::debug!("the pool polls instead of waiting: {e}"),
             }
+            self.pids = pids;
         }
-        self.epoll.as_ref()
+        self
+    }
+
+    /// Until a channel is readable (clearing that readiness: the loop polls every channel next,
+    /// and a later answer arrives as a new event).
+    async fn readable(&self) {
+        if self.failed {
+            return tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        std::future::poll_fn(|cx| {
+            for channel in &self.channels {
+                match channel.poll_read_ready(cx) {
+                    std::task::Poll::Ready(Ok(mut ready)) => {
+                        ready.clear_ready();
+                        return std::task::Poll::Ready(());
+                    }
+                    std::task::Poll::Ready(Err(_)) => return std::task::Poll::Ready(()),
+                    std::task::Poll::Pending => {}
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await;
     }
 }
 
