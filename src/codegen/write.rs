@@ -151,6 +151,22 @@ pub fn plan(root: &Path, files: Vec<GeneratedFile>) -> Result<Plan, GenError> {
     Ok(plan)
 }
 
+/// `.compozy/.cache` of `root`, created with a `.gitignore` of its own: what compozy keeps there
+/// (the fingerprint, the stored project, the runtime versions) is machine-specific and names
+/// absolute paths, and whichever file is written first, the directory must never be committed.
+pub fn cache_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
+    let dir = root.join(super::OUTPUT_DIR).join(".cache");
+    std::fs::create_dir_all(&dir)?;
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        write_atomic(
+            &ignore,
+            b"# compozy's cache: machine-specific, never commit it.\n*\n",
+        )?;
+    }
+    Ok(dir)
+}
+
 /// Writes a file atomically: a temp file in the same directory, then a rename, so that readers
 /// (and a `kill -9`) only ever see the old or the new contents.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {

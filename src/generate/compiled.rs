@@ -132,11 +132,8 @@ pub fn save(project: &Project) -> std::io::Result<()> {
     serde_json::to_writer(&mut bytes, &head)?;
     bytes.push(b'\n');
     bytes.extend_from_slice(&blobs);
-    let path = location(&project.root);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    crate::codegen::write_atomic(&path, &bytes)
+    crate::codegen::cache_dir(&project.root)?;
+    crate::codegen::write_atomic(&location(&project.root), &bytes)
 }
 
 /// A stored project, read no further than its index.

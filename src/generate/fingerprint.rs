@@ -207,19 +207,10 @@ pub fn save(root: &Path, inputs: Vec<PathBuf>, outputs: Vec<PathBuf>, tools: usi
         let kind = if *is_input { 'i' } else { 'o' };
         let _ = writeln!(text, "{kind} {} {} {rel}", stamp.len, stamp.mtime_ns);
     }
-    let file = location(root);
-    let Some(dir) = file.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
+    if crate::codegen::cache_dir(root).is_err() {
         return;
     }
-    let ignore = dir.join(".gitignore");
-    if !ignore.exists() {
-        let _ = std::fs::write(
-            &ignore,
-            "# compozy's cache: machine-specific, never commit it.\n*\n",
-        );
-    }
-    if let Err(e) = crate::codegen::write_atomic(&file, text.as_bytes()) {
+    if let Err(e) = crate::codegen::write_atomic(&location(root), text.as_bytes()) {
         tracing::debug!("cannot save the fingerprint: {e}");
     }
 }

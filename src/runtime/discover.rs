@@ -86,9 +86,7 @@ fn remember_version(root: &Path, path: &Path, version: &str) {
     let file = cache_file(root);
     let mut text = std::fs::read_to_string(&file).unwrap_or_default();
     text.push_str(&format!("{key}\t{}\n", version.trim()));
-    if let Some(dir) = file.parent()
-        && std::fs::create_dir_all(dir).is_ok()
-    {
+    if crate::codegen::cache_dir(root).is_ok() {
         let _ = crate::codegen::write_atomic(&file, text.as_bytes());
     }
 }

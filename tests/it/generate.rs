@@ -488,6 +488,29 @@ fn fingerprint_notices_edits_new_files_and_deleted_outputs() {
     );
 }
 
+/// The cache names absolute paths: it must ignore itself in git from the first file written,
+/// not only once a fingerprint is saved (the first gen of files just written saves none).
+#[test]
+fn the_cache_ignores_itself_from_the_first_gen() {
+    let project = Fixture::with(&[
+        ("compozy.yaml", "tools:\n  - id: a\n    execute: ./a.ts\n"),
+        ("a.ts", "export function run() {\n  return 1;\n}\n"),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+    assert!(
+        project.path(".compozy/.cache/project").is_file(),
+        "gen stored its project"
+    );
+    assert!(
+        !project.path(".compozy/.cache/fingerprint").exists(),
+        "files just written are not fingerprinted"
+    );
+    assert_eq!(
+        project.read(".compozy/.cache/.gitignore").lines().last(),
+        Some("*")
+    );
+}
+
 #[test]
 fn gen_advises_about_mcp_names_and_descriptions() {
     let mut yaml = String::from("tools:\n");
