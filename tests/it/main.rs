@@ -25,3 +25,4 @@ mod serve;
 mod type_soundness;
 mod types;
 mod watch;
+mod watcher;

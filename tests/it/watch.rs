@@ -1,107 +1,11 @@
 //! `compozy watch` and `compozy watch --serve`: real file changes, real inotify, real workers.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Fixture, runtime_bin};
-
-struct Watch {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stderr: Arc<Mutex<String>>,
-    stdout: std::sync::mpsc::Receiver<String>,
-}
-
-impl Watch {
-    fn start(project: &Fixture, args: &[&str]) -> Self {
-        let mut all = vec!["watch", "-v"];
-        all.extend_from_slice(args);
-        let mut child = project
-            .compozy(&all)
-            .env("COMPOZY_BUN", runtime_bin("bun"))
-            .env("COMPOZY_NODE", runtime_bin("node"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start compozy watch");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let (tx, stdout) = std::sync::mpsc::channel();
-        let pipe = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        let watch = Self {
-            child,
-            stdin,
-            stderr,
-            stdout,
-        };
-        watch.wait_for_stderr("compozy: watching");
-        watch
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    #[track_caller]
-    fn wait_for_stderr(&self, text: &str) {
-        self.wait_until(&format!("stderr to contain {text:?}"), || {
-            self.stderr().contains(text)
-        });
-    }
-
-    #[track_caller]
-    fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let until = Instant::now() + Duration::from_secs(15);
-        while !done() {
-            assert!(
-                Instant::now() < until,
-                "timed out waiting for {what}\n--- stderr\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn request(&mut self, request: &Value) -> Value {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{request}").unwrap();
-        stdin.flush().unwrap();
-        let line = self
-            .stdout
-            .recv_timeout(Duration::from_secs(15))
-            .expect("an answer");
-        serde_json::from_str(&line).unwrap()
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::Fixture;
+use crate::watcher::Watch;
 
 fn project() -> Fixture {
     Fixture::with(&[
@@ -128,7 +32,7 @@ fn new_tool_file_is_picked_up() {
     assert!(tools_ts(&p).contains(" as first,"));
     p.write("tools/second.yaml", "id: second\nexecute: ./second.ts\n");
     p.write("tools/second.ts", "export default () => 2;\n");
-    w.wait_until("the new tool in tools.ts", || {
+    w.wait_until("the new tool in tools.ts", |_| {
         tools_ts(&p).contains(" as second,")
     });
 }
@@ -148,7 +52,7 @@ fn renamed_export_reports_and_recovers() {
         "tools/first.ts",
         "export default function () {\n  return 1;\n}\n",
     );
-    w.wait_until("the default export in tools.ts", || {
+    w.wait_until("the default export in tools.ts", |_| {
         tools_ts(&p).contains("import { default as tool_0 }")
     });
 }
@@ -173,7 +77,7 @@ fn atomic_rename_save_is_seen() {
         "export default function () {\n  return 1;\n}\n",
     );
     std::fs::rename(p.path("tools/.first.ts.swp"), p.path("tools/first.ts")).unwrap();
-    w.wait_until("tools.ts to use the default export", || {
+    w.wait_until("tools.ts to use the default export", |_| {
         tools_ts(&p).contains("import { default as tool_0 }")
     });
 }
@@ -248,7 +152,7 @@ fn ignored_directories_are_not_watched() {
         "tools/more/second.yaml",
         "id: second\nexecute: ../first.ts\n",
     );
-    w.wait_until("the new tool", || tools_ts(&p).contains(" as second,"));
+    w.wait_until("the new tool", |_| tools_ts(&p).contains(" as second,"));
 
     let inode = |dir: &str| std::fs::metadata(p.path(dir)).unwrap().ino();
     let expected: BTreeSet<u64> = ["", "tools", "lib", "lib/sub", "tools/more"]
@@ -294,7 +198,7 @@ fn hot_reload_under_watch_serve() {
     // One worker, which loads the module on the first request: only a real reload can make it
     // answer with the new code (a second, cold worker would load the new file by itself).
     let mut w = Watch::start(&p, &["--serve", "--workers", "1", "--runtime", "bun"]);
-    let answer = w.request(&json!({"id": 1, "tool_id": "first"}));
+    let answer = w.call(&json!({"id": 1, "tool_id": "first"}));
     assert_eq!(answer["result"], 1, "{answer}");
     p.write(
         "tools/first.ts",
@@ -302,14 +206,14 @@ fn hot_reload_under_watch_serve() {
     );
     w.wait_for_stderr("workers reloaded");
     for id in 2..6 {
-        let answer = w.request(&json!({"id": id, "tool_id": "first"}));
+        let answer = w.call(&json!({"id": id, "tool_id": "first"}));
         assert_eq!(answer["result"], 2, "request {id} ran old code: {answer}");
     }
     // A new tool is served without a restart too.
     p.write("tools/second.yaml", "id: second\nexecute: ./first.ts\n");
-    w.wait_until("the second reload", || {
-        w.stderr().matches("workers reloaded").count() >= 2
+    w.wait_until("the second reload", |s| {
+        s.matches("workers reloaded").count() >= 2
     });
-    let answer = w.request(&json!({"id": 9, "tool_id": "second"}));
+    let answer = w.call(&json!({"id": 9, "tool_id": "second"}));
     assert_eq!(answer["result"], 2, "{answer}");
 }
