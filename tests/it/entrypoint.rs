@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{Fixture, output_within, runtime_bin};
-use crate::promises_serve::Serve;
+use crate::serving::Serve;
 
 pub const CONFIG: &str = r#"
 runtime:

@@ -22,6 +22,7 @@ mod promises_watch;
 mod protocol;
 mod runtimes;
 mod serve;
+mod serving;
 mod type_soundness;
 mod types;
 mod watch;

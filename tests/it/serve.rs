@@ -1,14 +1,14 @@
 //! `compozy serve` end to end on the real Bun and Node: NDJSON in, answers out, a pool that
 //! survives crashing and hanging tools and leaves no process behind.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::common::{Fixture, alive, runtime_bin, signal};
+use crate::serving::Serve;
 
 const CONFIG: &str = r#"
 runtime:
@@ -91,93 +91,9 @@ fn assert_null(answer: &Value, key: &str) {
     );
 }
 
-struct Serve {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Serve {
-    fn start(project: &Fixture, runtime: &str, workers: usize) -> Self {
-        let mut command = project.compozy(&[
-            "serve",
-            "--runtime",
-            runtime,
-            "--workers",
-            &workers.to_string(),
-        ]);
-        command
-            .env("COMPOZY_BUN", runtime_bin("bun"))
-            .env("COMPOZY_NODE", runtime_bin("node"));
-        Self::spawn(command)
-    }
-
-    fn spawn(mut command: std::process::Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start compozy serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn send(&mut self, request: &Value) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{request}").expect("write request");
-        stdin.flush().unwrap();
-    }
-
-    fn send_raw(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").expect("write request");
-    }
-
-    #[track_caller]
-    fn recv(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("an answer within 20 s");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin.take();
-    }
-
-    fn wait(mut self, within: Duration) -> i32 {
-        let until = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            if Instant::now() > until {
-                let _ = self.child.kill();
-                panic!("compozy serve did not exit within {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 fn pipelined_requests_are_all_answered_by_id(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 2);
+    let mut serve = Serve::start(&p, runtime, 2, &[]);
     for i in 0..40 {
         serve.send(&json!({"id": i, "tool_id": "add", "input": {"a": i, "b": 1}}));
     }
@@ -199,7 +115,7 @@ fn pipelined_requests_are_all_answered_by_id(runtime: &str) {
 
 fn crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 1);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
     serve.send(&json!({"id": "c", "tool_id": "crash"}));
     let answer = serve.recv();
     assert_eq!(answer["id"], "c");
@@ -237,7 +153,7 @@ fn crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving(runtime: &st
 
 fn invalid_lines_get_error_answers(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 1);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
     serve.send_raw("this is not json");
     assert_eq!(serve.recv()["error"]["name"], "InvalidRequestError");
     serve.send(&json!({"id": 5, "input": {}}));
@@ -308,7 +224,7 @@ fn invalid_lines_get_error_answers(runtime: &str) {
 
 fn stdin_eof_drains_in_flight_work(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 1);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
     serve.send(&json!({"id": "a", "tool_id": "slow", "input": {"ms": 300}}));
     serve.send(&json!({"id": "b", "tool_id": "slow", "input": {"ms": 10}}));
     serve.close_stdin();
@@ -319,7 +235,7 @@ fn stdin_eof_drains_in_flight_work(runtime: &str) {
 
 fn sigterm_leaves_no_process_behind(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 2);
+    let mut serve = Serve::start(&p, runtime, 2, &[]);
     serve.send(&json!({"id": 1, "tool_id": "pids"}));
     let answer = serve.recv();
     let worker = answer["result"]["worker"].as_i64().expect("worker pid");
@@ -369,7 +285,7 @@ fn a_worker_that_dies_on_start_is_not_restarted_in_a_loop() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    let mut serve = Serve::start(&p, "bun", 2);
+    let mut serve = Serve::start(&p, "bun", 2, &[]);
     // Each of the two workers starts once, and dies.
     let until = Instant::now() + Duration::from_secs(20);
     while starts() < 2 {
@@ -424,7 +340,7 @@ fn queued_requests_fail_when_no_worker_can_start() {
 /// requests after it are served as usual.
 fn large_requests_arrive_whole(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 1);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
     let big = "x".repeat(3 << 20);
     serve.send(&json!({"id": "big", "tool_id": "len", "input": {"s": big}}));
     serve.send(&json!({"id": "small", "tool_id": "len", "input": {"s": "abc"}}));
@@ -450,7 +366,7 @@ fn digest(s: &str) -> Value {
 /// arrive whole and in order.
 fn bursts_of_mixed_sizes_arrive_whole(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 1);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
     for burst in 0..2 {
         let inputs: Vec<String> = (0..30)
             .map(|i| {
@@ -477,7 +393,7 @@ fn bursts_of_mixed_sizes_arrive_whole(runtime: &str) {
 /// break the worker's next reads.
 fn a_tool_touching_stdin_keeps_its_worker(runtime: &str) {
     let p = project();
-    let mut serve = Serve::start(&p, runtime, 1);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
     let mut pids = std::collections::BTreeSet::new();
     for i in 0..3 {
         serve.send(&json!({"id": i, "tool_id": "stdin_tty"}));
