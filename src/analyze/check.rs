@@ -51,6 +51,7 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
     let mut files = BTreeSet::new();
     let mut bindings = Vec::with_capacity(project.tools.len());
     let mut broken: Vec<(PathBuf, Failure, Vec<Problem>)> = Vec::new();
+    let mut deno_checked = std::collections::HashSet::new();
 
     match project.runtime.mode {
         EntrypointMode::Generated => {
@@ -76,6 +77,12 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                     }
                 };
                 files.extend(info.files.iter().cloned());
+                let first_use = deno_checked.insert(module.abs.clone());
+                for failure in analyzer.import_problems(&module.abs, false) {
+                    if first_use && matches!(failure.error, AnalyzeError::DenoModule { .. }) {
+                        problems.push(failure.to_problem());
+                    }
+                }
                 let export = ["run", "default"]
                     .into_iter()
                     .find(|name| info.values.iter().any(|v| v == name));
@@ -106,6 +113,9 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                 Err(failure) => problems.push(failure.to_problem()),
                 Ok(info) => {
                     files.extend(info.files.iter().cloned());
+                    for failure in analyzer.import_problems(&entry.abs, true) {
+                        problems.push(failure.to_problem());
+                    }
                     let keys = info.default_object_keys.as_deref().unwrap_or_default();
                     for tool in &project.tools {
                         let found = info.values.contains(&tool.id) || keys.contains(&tool.id);

@@ -25,6 +25,10 @@ pub enum AnalyzeError {
         entrypoint: String,
         exports: Vec<String>,
     },
+    #[error("`{from}` imports `{specifier}`, which does not exist")]
+    MissingImport { specifier: String, from: String },
+    #[error("`{module}` is written for Deno: {what}")]
+    DenoModule { module: String, what: String },
 }
 
 fn no_run_message(module: &str, exports: &[String]) -> String {
@@ -54,6 +58,8 @@ impl Explain for AnalyzeError {
             Self::Unresolved { .. } => "analyze::unresolved",
             Self::NoRunOrDefault { .. } => "analyze::no-run-export",
             Self::MissingToolExport { .. } => "analyze::missing-tool-export",
+            Self::MissingImport { .. } => "analyze::missing-import",
+            Self::DenoModule { .. } => "analyze::deno",
         }
     }
 
@@ -72,6 +78,12 @@ impl Explain for AnalyzeError {
                 }
                 _ => "export a function named `run` (or a default export)".into(),
             }),
+            Self::MissingImport { .. } => Some(
+                "the project is incomplete: add the file, or fix the import's path (relative to the importing file)".into(),
+            ),
+            Self::DenoModule { .. } => Some(
+                "this is a Deno-era Compozy project: run `compozy migrate` to rewrite it for Bun and Node".into(),
+            ),
             Self::MissingToolExport { tool, exports, .. } => Some(if is_js_identifier(tool) {
                 format!(
                     "add `export {{ yourFunction as {tool} }}` or a `{tool}` key in the default-exported object (exports found: {})",

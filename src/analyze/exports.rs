@@ -46,6 +46,8 @@ pub struct LocalModule {
     pub default_object_keys: Option<Vec<String>>,
     /// Exported names known to be functions declared here (for "did you mean" help).
     pub functions: Vec<String>,
+    /// Value imports (`import … from "spec"`, `import "spec"`): specifier and byte range.
+    pub imports: Vec<(String, usize, usize)>,
 }
 
 impl LocalModule {
@@ -182,6 +184,7 @@ pub fn local_exports(module: &Module) -> LocalModule {
     let mut bindings: HashMap<String, Binding> = HashMap::new();
     let mut const_objects: HashMap<String, Vec<String>> = HashMap::new();
     let mut functions: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut imports = Vec::new();
     let bind_local =
         |bindings: &mut HashMap<String, Binding>, name: String, value: bool, ty: bool| {
             let entry = bindings.entry(name).or_insert(Binding::Local {
@@ -201,6 +204,12 @@ pub fn local_exports(module: &Module) -> LocalModule {
             ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(e)) => &e.decl,
             ModuleItem::ModuleDecl(ModuleDecl::Import(import)) => {
                 let specifier = import.src.value.to_atom_lossy().to_string();
+                if !import.type_only {
+                    let span = import.src.span;
+                    let start = span.lo.0.saturating_sub(super::parse::BASE) as usize;
+                    let len = span.hi.0.saturating_sub(span.lo.0) as usize;
+                    imports.push((specifier.clone(), start, len));
+                }
                 for s in &import.specifiers {
                     let (local, binding) = match s {
                         ImportSpecifier::Named(n) => (
@@ -283,7 +292,10 @@ pub fn local_exports(module: &Module) -> LocalModule {
         None => Origin::Local(Kind::Value),
     };
 
-    let mut out = LocalModule::default();
+    let mut out = LocalModule {
+        imports,
+        ..LocalModule::default()
+    };
     for item in &module.body {
         let ModuleItem::ModuleDecl(decl) = item else {
             continue;

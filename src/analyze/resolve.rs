@@ -53,6 +53,19 @@ pub struct ModuleInfo {
     pub files: Vec<PathBuf>,
 }
 
+/// Which Deno-only kind of specifier `specifier` is, if it is one.
+fn deno_scheme(specifier: &str) -> Option<&'static str> {
+    if specifier.starts_with("npm:") {
+        Some("an `npm:` specifier: Bun and Node import the bare package name")
+    } else if specifier.starts_with("jsr:") {
+        Some("a JSR package, which Bun and Node cannot import by that name")
+    } else if specifier.starts_with("https://") || specifier.starts_with("http://") {
+        Some("a remote URL, which Bun and Node do not import")
+    } else {
+        None
+    }
+}
+
 /// Reads modules once each and answers what they export.
 #[derive(Debug, Default)]
 pub struct Analyzer {
@@ -219,6 +232,53 @@ impl Analyzer {
                 None => Ok(Kind::Value),
             },
         }
+    }
+
+    /// What is wrong with the imports of `path` (and, with `follow`, of the modules it imports
+    /// through relative paths, transitively): relative imports of no file, and Deno-era
+    /// specifiers (`npm:`, `jsr:`, URLs) that neither Bun nor Node load. Each with its place.
+    pub fn import_problems(&mut self, path: &Path, follow: bool) -> Vec<Failure> {
+        let mut found = Vec::new();
+        let mut seen = HashSet::from([path.to_path_buf()]);
+        let mut queue = vec![path.to_path_buf()];
+        while let Some(module) = queue.pop() {
+            let Ok((local, source)) = self.local(&module) else {
+                continue;
+            };
+            for (specifier, start, len) in &local.imports {
+                let at = Some(Box::new((source.clone(), *start, *len)));
+                if let Some(scheme) = deno_scheme(specifier) {
+                    found.push(Failure {
+                        error: AnalyzeError::DenoModule {
+                            module: source.name.clone(),
+                            what: format!("it imports `{specifier}` ({scheme})"),
+                        },
+                        at,
+                    });
+                    continue;
+                }
+                match self.resolve(&module, specifier) {
+                    None => {}
+                    Some(Ok(target)) => {
+                        let analysable = target
+                            .extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| RESOLVE_EXTENSIONS.contains(&e));
+                        if follow && analysable && seen.insert(target.clone()) {
+                            queue.push(target);
+                        }
+                    }
+                    Some(Err(_)) => found.push(Failure {
+                        error: AnalyzeError::MissingImport {
+                            specifier: specifier.clone(),
+                            from: source.name.clone(),
+                        },
+                        at,
+                    }),
+                }
+            }
+        }
+        found
     }
 
     /// What `path` exports once every re-export is followed.

@@ -24,7 +24,7 @@ pub enum ConfigError {
     #[error("unknown key `{key}` in {place}")]
     UnknownKey {
         key: String,
-        place: &'static str,
+        place: String,
         help: String,
     },
     #[error("{what} must be {expected}, not {found}")]
@@ -79,6 +79,32 @@ pub enum ConfigError {
     MissingEntrypoint { path: String },
     #[error("unknown permission `{0}`")]
     UnknownPermission(String),
+    #[error("cannot resolve `{reference}`: {reason}")]
+    BadReference {
+        reference: String,
+        reason: String,
+        help: String,
+    },
+    #[error("workflow source `{source_path}` cannot be read: {reason}")]
+    MissingWorkflow { source_path: String, reason: String },
+    #[error(
+        "using `{path}` as the entrypoint: the tools have no `execute:` and `runtime.entrypoint` is not set"
+    )]
+    EntrypointFound { path: String },
+    #[error(
+        "`runtime.permissions` are Deno-style flags: not enforced under Bun (it has no permission model); under Node: {meanings}"
+    )]
+    DenoPermissions { meanings: String },
+    #[error(
+        "this looks like a Deno-era Compozy project: `{file}` is Deno's configuration (its import map included), which Bun and Node ignore"
+    )]
+    DenoProject { file: String },
+    #[error("a schema under `schemas:` has no `id`")]
+    SchemaWithoutId,
+    #[error("unknown schema `{id}`")]
+    UnknownSchema { id: String, help: String },
+    #[error("unknown resource kind `{kind}`; the file is skipped")]
+    UnknownResource { kind: String, help: String },
     #[error("`{name}` is declared as a tool file but the file is empty")]
     EmptyToolFile { name: String },
 }
@@ -111,6 +137,14 @@ impl Explain for ConfigError {
             Self::EntrypointOutsideRoot { .. } => "config::entrypoint-outside-root",
             Self::MissingEntrypoint { .. } => "config::missing-entrypoint",
             Self::EmptyToolFile { .. } => "config::empty-tool-file",
+            Self::BadReference { .. } => "config::reference",
+            Self::MissingWorkflow { .. } => "config::workflow",
+            Self::SchemaWithoutId => "config::schema-id",
+            Self::DenoProject { .. } => "config::deno-project",
+            Self::DenoPermissions { .. } => "config::deno-permissions",
+            Self::EntrypointFound { .. } => "config::entrypoint-found",
+            Self::UnknownSchema { .. } => "config::unknown-schema",
+            Self::UnknownResource { .. } => "config::resource",
             Self::UnknownPermission(_) => "config::permission",
         }
     }
@@ -179,7 +213,27 @@ impl Explain for ConfigError {
                 "create the entrypoint, or remove runtime.entrypoint to let `compozy gen` write .compozy/tools.ts".into()
             }
             Self::EmptyToolFile { .. } => "add a tool, or exclude the file in autoload.exclude".into(),
-            Self::UnknownPermission(_) => format!("known permissions: {}", super::permissions::KNOWN),
+            Self::BadReference { help, .. } => help.clone(),
+            Self::MissingWorkflow { .. } => {
+                "`source:` paths are relative to compozy.yaml; fix the path or remove the entry".into()
+            }
+            Self::EntrypointFound { path } => format!(
+                "add `runtime: {{ entrypoint: {path} }}` to compozy.yaml to say so (and silence this)"
+            ),
+            Self::DenoPermissions { .. } => {
+                "under Node compozy enforces the translation; write Node's flags (--allow-fs-read=PATH …) to say exactly what a tool may do".into()
+            }
+            Self::DenoProject { .. } => "run `compozy migrate` to give the tools their `execute:` paths and rewrite Deno's specifiers and APIs for Bun and Node (`--check` shows the changes first)".into(),
+            Self::SchemaWithoutId => {
+                "add `id: my_schema` so that tools can name it (`input: my_schema`)".into()
+            }
+            Self::UnknownSchema { help, .. } => help.clone(),
+            Self::UnknownResource { help, .. } => help.clone(),
+            Self::UnknownPermission(_) => format!(
+                "known permissions: Node's {}; Deno's {}",
+                super::permissions::KNOWN,
+                super::permissions::KNOWN_DENO
+            ),
         })
     }
 }

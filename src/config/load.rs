@@ -5,7 +5,8 @@ use std::path::Path;
 use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
-use super::{CONFIG_FILE, Project, discover, read, validate, yaml};
+use super::refs::Docs;
+use super::{CONFIG_FILE, Project, discover, layout, read, validate, yaml};
 use crate::diagnostic::{Problem, Problems};
 use crate::paths::display_path;
 use crate::source::SourceFile;
@@ -54,14 +55,23 @@ pub fn load_lenient(
     let tree = yaml::parse(&config_file)?;
     let mut problems = Problems::default();
     let raw = read::project(&config_file, tree.as_ref(), &mut problems);
+    let mut docs = Docs::new(root.clone());
+    let global = docs.add(config_file.clone(), tree);
+    docs.set_global(global);
 
     // Unknown keys or wrong values in compozy.yaml do not hide the problems of the tool files,
     // as long as `autoload:` itself can be read.
-    let mut tool_files = Vec::new();
+    let mut autoloaded = Vec::new();
     let mut dirs = Vec::new();
     let mut autoload = None;
-    if let Some((include_globs, include, exclude)) =
-        validate::autoload_globs(&raw, &config_file, &mut problems)
+    let enabled = raw
+        .autoload
+        .as_ref()
+        .and_then(|a| a.value.enabled)
+        .unwrap_or(true);
+    if enabled
+        && let Some((include_globs, include, exclude)) =
+            validate::autoload_globs(&raw, &config_file, &mut problems)
     {
         let found = discover::tool_files(&root, &include_globs, &include, &exclude);
         dirs = found.dirs;
@@ -75,11 +85,7 @@ pub fn load_lenient(
         let parsed = crate::parallel::map(&found.files, 4, |(path, _rel)| {
             let file = read_source(path, &root).map_err(Problems::from)?;
             match yaml::parse(&file) {
-                Ok(Some(tree)) => {
-                    let mut problems = Problems::default();
-                    let raw = read::tool_file(&file, &tree, &mut problems);
-                    Ok(((file, raw), problems))
-                }
+                Ok(Some(tree)) => Ok((file, tree)),
                 Ok(None) => Err(Problems::from(Problem::new(ConfigError::EmptyToolFile {
                     name: file.name.clone(),
                 }))),
@@ -88,22 +94,33 @@ pub fn load_lenient(
         });
         for result in parsed {
             match result {
-                Ok((pair, found)) => {
-                    problems.0.extend(found.0);
-                    tool_files.push(pair);
-                }
+                Ok((file, tree)) => autoloaded.push(docs.add(file, Some(tree))),
                 Err(found) => problems.0.extend(found.0),
             }
         }
     }
 
+    if let Some(deno) = ["deno.json", "deno.jsonc"]
+        .into_iter()
+        .find(|f| root.join(f).is_file())
+    {
+        problems.push(Problem::new(ConfigError::DenoProject { file: deno.into() }).warning());
+    }
+    let declared = layout::declarations(&root, &mut docs, global, &raw, &autoloaded, &mut problems);
+    let needs_entrypoint = declared
+        .iter()
+        .any(|(_, t)| t.value.execute.is_none() && !t.value.misread);
+    let config_files = docs.paths();
+    let has_workflows = !raw.workflows.is_empty();
     let config_for_warning = config_file.clone();
     let (mut project, mut problems) =
-        validate::project(root, config_file, raw, tool_files, problems)?;
+        validate::project(root, config_file, raw, declared, needs_entrypoint, problems)?;
     project.config_dirs = dirs;
+    project.config_files = config_files;
     if project.tools.is_empty()
         && !problems.has_errors()
         && let Some(autoload) = autoload
+        && !has_workflows
     {
         problems.push(no_tools(&config_for_warning, autoload));
     }

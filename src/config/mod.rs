@@ -4,10 +4,13 @@
 
 mod discover;
 mod error;
+mod keys;
+mod layout;
 mod load;
 mod permissions;
 mod raw;
 mod read;
+mod refs;
 mod schema;
 mod validate;
 mod yaml;
@@ -74,6 +77,9 @@ pub struct RuntimeConfig {
     /// Node permission-model grants, when `permissions:` is given (even empty: then the tool may
     /// only read the project). `None`: no sandbox. Never enforced under Bun.
     pub permissions: Option<Vec<NodePermission>>,
+    /// `permissions` were written as Deno flags (already explained when the project was read).
+    #[serde(default)]
+    pub deno_permissions: bool,
     /// Default tool timeout.
     pub timeout: Duration,
     /// `.env` files in priority order (highest first), when given explicitly.

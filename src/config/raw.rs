@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_saphyr::Spanned;
 
+use super::keys;
 use super::yaml::Node;
+use crate::source::SourceFile;
 
 /// `compozy.yaml`.
 #[derive(Debug, Default)]
@@ -13,12 +15,19 @@ pub struct RawProject {
     pub name: Option<Spanned<String>>,
     pub runtime: Option<RawRuntime>,
     pub autoload: Option<Spanned<RawAutoload>>,
-    pub tools: Option<Vec<Spanned<RawTool>>>,
+    /// `tools:` as written: references are resolved before the tools are read.
+    pub tools: Vec<Node>,
+    /// `workflows: [{source}]`.
+    pub workflows: Vec<Spanned<String>>,
+    /// `schemas:`, JSON Schemas with an `id` each.
+    pub schemas: Vec<Node>,
 }
 
 impl RawProject {
-    /// The keys of `compozy.yaml`.
-    pub const KEYS: &[&str] = &["name", "runtime", "autoload", "tools"];
+    /// Every key of `compozy.yaml`, compozy's and Compozy's.
+    pub fn keys() -> Vec<&'static str> {
+        [keys::PROJECT_OWN, keys::PROJECT_OTHER].concat()
+    }
 }
 
 /// `runtime:` in `compozy.yaml`.
@@ -31,31 +40,29 @@ pub struct RawRuntime {
     pub env_files: Option<Vec<Spanned<String>>>,
     pub env_passthrough: Option<Vec<Spanned<String>>>,
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
+    /// Compozy's name for the default tool timeout.
+    pub tool_execution_timeout: Option<Spanned<Scalar>>,
 }
 
 impl RawRuntime {
-    /// The keys of `runtime:`.
-    pub const KEYS: &[&str] = &[
-        "type",
-        "entrypoint",
-        "permissions",
-        "timeout",
-        "env_files",
-        "env_passthrough",
-        "env",
-    ];
+    /// Every key of `runtime:`.
+    pub fn keys() -> Vec<&'static str> {
+        [keys::RUNTIME_OWN, keys::RUNTIME_OTHER].concat()
+    }
 }
 
 /// `autoload:` in `compozy.yaml`.
 #[derive(Debug, Default)]
 pub struct RawAutoload {
+    /// `enabled: false` turns autoload off.
+    pub enabled: Option<bool>,
     pub include: Option<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<Spanned<String>>>,
 }
 
 impl RawAutoload {
     /// The keys of `autoload:`.
-    pub const KEYS: &[&str] = &["include", "exclude"];
+    pub const KEYS: &[&str] = keys::AUTOLOAD;
 }
 
 /// One tool, inline or in a standalone file. A standalone file may instead hold `tools: [...]`.
@@ -71,6 +78,9 @@ pub struct RawTool {
     pub config: Option<serde_json::Value>,
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
     pub tools: Option<Vec<Spanned<RawTool>>>,
+    /// The files `input` and `output` were written in, when a reference brought them from
+    /// another file than the tool's.
+    pub schema_files: [Option<SourceFile>; 2],
     /// Some of its keys were unknown or had values of the wrong type (already reported): the
     /// tool is still checked, but problems that follow from those (a misspelt `execute` is a
     /// missing one) are not reported again, and the tool is not generated.
@@ -78,19 +88,10 @@ pub struct RawTool {
 }
 
 impl RawTool {
-    /// The keys of a tool.
-    pub const KEYS: &[&str] = &[
-        "id",
-        "description",
-        "execute",
-        "timeout",
-        "input",
-        "output",
-        "with",
-        "config",
-        "env",
-        "tools",
-    ];
+    /// Every key of a tool.
+    pub fn keys() -> Vec<&'static str> {
+        [keys::TOOL_OWN, keys::TOOL_OTHER].concat()
+    }
 }
 
 /// A YAML scalar where a string is expected but numbers and booleans are tolerated (`PORT: 8080`).

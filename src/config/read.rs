@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::{Location, Spanned};
 
 use super::error::ConfigError;
+use super::keys;
 use super::raw::{RawAutoload, RawProject, RawRuntime, RawTool, Scalar};
 use super::yaml::{Entry, Kind, Node, line_col};
 use crate::diagnostic::{Problem, Problems};
@@ -28,15 +29,73 @@ pub fn project(file: &SourceFile, node: Option<&Node>, problems: &mut Problems) 
             "name" => raw.name = r.string(e),
             "runtime" => raw.runtime = r.runtime(e),
             "autoload" => raw.autoload = Some(r.autoload(e)),
-            "tools" => raw.tools = r.tools(e),
+            "tools" => raw.tools = r.list(e, "a list of tools (`- id: my_tool`)"),
+            "schemas" => raw.schemas = r.list(e, "a list of JSON Schemas, each with an `id`"),
+            "workflows" => raw.workflows = r.workflows(e),
+            key if keys::PROJECT_OTHER.contains(&key) => {}
             _ => r.unknown(e, Place::Project),
         }
     }
     raw
 }
 
-/// Reads a standalone tool file (one tool, or `tools: [...]`).
-pub fn tool_file(file: &SourceFile, node: &Node, problems: &mut Problems) -> RawTool {
+/// A workflow file, as far as compozy reads it.
+#[derive(Debug, Default)]
+pub struct RawWorkflow {
+    /// `tools:` as written.
+    pub tools: Vec<Node>,
+    /// `schemas:` as written.
+    pub schemas: Vec<Node>,
+    /// `tasks:` as written (tools may be declared inside them).
+    pub tasks: Vec<Node>,
+}
+
+/// Reads a workflow file (`workflows: [{source}]`): its keys are checked, its tools, schemas and
+/// tasks kept as written.
+pub fn workflow(file: &SourceFile, node: &Node, problems: &mut Problems) -> RawWorkflow {
+    let mut raw = RawWorkflow::default();
+    let mut r = Reader { file, problems };
+    let Some(entries) = r.mapping(
+        node,
+        "a workflow file",
+        "a mapping (`id:`, `tools:`, `tasks:` …)",
+    ) else {
+        return raw;
+    };
+    for e in entries {
+        match e.key.as_str() {
+            "tools" => raw.tools = r.list(e, "a list of tools (`- id: my_tool`)"),
+            "schemas" => raw.schemas = r.list(e, "a list of JSON Schemas, each with an `id`"),
+            "tasks" => raw.tasks = r.list(e, "a list of tasks"),
+            key if keys::WORKFLOW_OTHER.contains(&key) => {}
+            key if key.starts_with('$') => {}
+            _ => r.unknown(e, Place::Workflow),
+        }
+    }
+    raw
+}
+
+/// Checks the top-level keys of an autoloaded resource file of `kind` whose keys are known.
+pub fn resource(
+    file: &SourceFile,
+    node: &Node,
+    kind: &str,
+    known: &[&'static str],
+    problems: &mut Problems,
+) {
+    let mut r = Reader { file, problems };
+    for e in node.entries().unwrap_or_default() {
+        if !known.contains(&e.key.as_str()) && !e.key.starts_with('$') {
+            r.unknown(
+                e,
+                Place::Keys(format!("a `resource: {kind}` file"), known.to_vec()),
+            );
+        }
+    }
+}
+
+/// Reads one tool mapping (references already resolved).
+pub fn tool(file: &SourceFile, node: &Node, problems: &mut Problems) -> RawTool {
     let mut r = Reader { file, problems };
     r.tool(node).unwrap_or_else(|| RawTool {
         misread: true,
@@ -45,52 +104,54 @@ pub fn tool_file(file: &SourceFile, node: &Node, problems: &mut Problems) -> Raw
 }
 
 /// Where a mapping's keys belong, for the messages and the suggestions.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Place {
     Project,
     Runtime,
     Autoload,
     Tool,
+    Workflow,
+    /// Any other mapping: its name in messages, its keys.
+    Keys(String, Vec<&'static str>),
 }
 
 impl Place {
-    fn keys(self) -> &'static [&'static str] {
+    fn keys(&self) -> Vec<&'static str> {
         match self {
-            Place::Project => RawProject::KEYS,
-            Place::Runtime => RawRuntime::KEYS,
-            Place::Autoload => RawAutoload::KEYS,
-            Place::Tool => RawTool::KEYS,
+            Place::Project => RawProject::keys(),
+            Place::Runtime => RawRuntime::keys(),
+            Place::Autoload => RawAutoload::KEYS.to_vec(),
+            Place::Tool => RawTool::keys(),
+            Place::Workflow => [keys::WORKFLOW_OWN, keys::WORKFLOW_OTHER].concat(),
+            Place::Keys(_, keys) => keys.clone(),
         }
     }
 
-    fn name(self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Place::Project => "compozy.yaml",
-            Place::Runtime => "`runtime:`",
-            Place::Autoload => "`autoload:`",
-            Place::Tool => "a tool",
+            Place::Project => "compozy.yaml".into(),
+            Place::Runtime => "`runtime:`".into(),
+            Place::Autoload => "`autoload:`".into(),
+            Place::Tool => "a tool".into(),
+            Place::Workflow => "a workflow file".into(),
+            Place::Keys(name, _) => name.clone(),
         }
     }
 
     /// Where a key that is valid elsewhere belongs, when it is not close to a key of this place.
-    fn elsewhere(self, key: &str) -> Option<String> {
+    fn elsewhere(&self, key: &str) -> Option<String> {
+        let runtime = keys::RUNTIME_OWN.contains(&key);
         match self {
-            Place::Project if RawRuntime::KEYS.contains(&key) => {
+            Place::Project if runtime => {
                 Some(format!("`{key}` is a setting of `runtime:`; move it there"))
             }
-            Place::Project if RawTool::KEYS.contains(&key) => Some(format!(
+            Place::Project if keys::TOOL_OWN.contains(&key) => Some(format!(
                 "`{key}` is a tool field; declare tools under `tools:` (`- id: my_tool`)"
             )),
-            Place::Tool if RawRuntime::KEYS.contains(&key) || RawProject::KEYS.contains(&key) => {
-                Some(format!(
-                    "`{key}` is a project setting: it belongs in compozy.yaml{}",
-                    if RawRuntime::KEYS.contains(&key) {
-                        ", under `runtime:`"
-                    } else {
-                        ""
-                    }
-                ))
-            }
+            Place::Tool if runtime || keys::PROJECT_OWN.contains(&key) => Some(format!(
+                "`{key}` is a project setting: it belongs in compozy.yaml{}",
+                if runtime { ", under `runtime:`" } else { "" }
+            )),
             _ => None,
         }
     }
@@ -241,6 +302,10 @@ impl Reader<'_> {
                 "env_files" => rt.env_files = self.strings(e),
                 "env_passthrough" => rt.env_passthrough = self.strings(e),
                 "env" => rt.env = self.env(e),
+                "tool_execution_timeout" => {
+                    rt.tool_execution_timeout = self.scalar(&e.key, &e.value)
+                }
+                key if keys::RUNTIME_OTHER.contains(&key) => {}
                 _ => self.unknown(e, Place::Runtime),
             }
         }
@@ -258,10 +323,68 @@ impl Reader<'_> {
             match e.key.as_str() {
                 "include" => auto.include = self.strings(e),
                 "exclude" => auto.exclude = self.strings(e),
+                "enabled" => auto.enabled = self.boolean(e),
+                "strict" | "watch_enabled" => {
+                    self.boolean(e);
+                }
                 _ => self.unknown(e, Place::Autoload),
             }
         }
         spanned(auto, &e.value)
+    }
+
+    /// A boolean (`true`/`false` only, as YAML 1.2 has it).
+    fn boolean(&mut self, e: &Entry) -> Option<bool> {
+        match e.value.kind {
+            Kind::Bool(b) => Some(b),
+            Kind::Null => None,
+            _ => {
+                self.wrong(&e.key, &e.value, "`true` or `false`");
+                None
+            }
+        }
+    }
+
+    /// A list kept as written (null is empty).
+    fn list(&mut self, e: &Entry, expected: &'static str) -> Vec<Node> {
+        match &e.value.kind {
+            Kind::Null => Vec::new(),
+            Kind::Seq(items) => items.clone(),
+            _ => {
+                self.wrong(&e.key, &e.value, expected);
+                Vec::new()
+            }
+        }
+    }
+
+    /// `workflows: [{source: ./workflow.yaml}]`.
+    fn workflows(&mut self, e: &Entry) -> Vec<Spanned<String>> {
+        let mut sources = Vec::new();
+        for item in self.list(e, "a list of `- source: ./workflow.yaml`") {
+            let Some(entries) = self.mapping(&item, "a workflow", "a mapping with `source:`")
+            else {
+                continue;
+            };
+            let mut source = None;
+            for w in entries {
+                match w.key.as_str() {
+                    "source" => source = self.string(w),
+                    _ => self.unknown(
+                        w,
+                        Place::Keys("a `workflows:` entry".into(), vec!["source"]),
+                    ),
+                }
+            }
+            match source {
+                Some(s) => sources.push(s),
+                None => self.wrong_what(
+                    "a workflow".into(),
+                    &item,
+                    "a mapping with `source: ./workflow.yaml`",
+                ),
+            }
+        }
+        sources
     }
 
     /// `tools:`, a list of tools.
@@ -306,6 +429,14 @@ impl Reader<'_> {
                 "config" => t.config = (!matches!(v.kind, Kind::Null)).then(|| v.to_json()),
                 "env" => t.env = self.env(e),
                 "tools" => t.tools = self.tools(e),
+                "resource" => {
+                    if let Some(kind) = self.string(e)
+                        && kind.value != "tool"
+                    {
+                        self.wrong_what("`resource` of a tool".into(), v, "`tool`");
+                    }
+                }
+                "use" => {}
                 _ => self.unknown(e, Place::Tool),
             }
         }
@@ -323,6 +454,7 @@ fn spanned<T>(value: T, node: &Node) -> Spanned<T> {
 fn unreadable(node: &Node) -> Spanned<RawAutoload> {
     spanned(
         RawAutoload {
+            enabled: None,
             include: Some(Vec::new()),
             exclude: None,
         },
@@ -348,22 +480,35 @@ mod tests {
         let block = |keys: &[&str], indent: &str| -> String {
             keys.iter().map(|k| format!("{indent}{k}: ~\n")).collect()
         };
+        let top: Vec<&str> = RawProject::keys()
+            .into_iter()
+            .filter(|k| !matches!(*k, "runtime" | "autoload" | "tools"))
+            .collect();
         let yaml = format!(
             "{}runtime:\n{}autoload:\n{}tools:\n  - id: a\n{}",
-            block(&["name"], ""),
-            block(RawRuntime::KEYS, "  "),
+            block(&top, ""),
+            block(&RawRuntime::keys(), "  "),
             block(RawAutoload::KEYS, "  "),
-            block(&RawTool::KEYS[1..], "    "),
+            block(&RawTool::keys()[1..], "    "),
         );
-        let (_, problems) = read(&yaml);
+        let (raw, mut problems) = read(&yaml);
+        let file = SourceFile::new("c.yaml".into(), "c.yaml".into(), yaml.clone());
+        let mut more = Problems::default();
+        for node in &raw.tools {
+            tool(&file, node, &mut more);
+        }
+        problems.extend(more.0.iter().map(Problem::headline));
         assert_eq!(problems, Vec::<String>::new());
     }
 
     #[test]
     fn a_mistake_does_not_hide_the_next_one() {
-        let (raw, problems) = read(
-            "runtime: { timout: 5s, env: { A: [1], B: 2 } }\ntools:\n  - id: a\n    tiemout: 1s\n  - 7\n  - id: b\n",
-        );
+        let yaml = "runtime: { timout: 5s, env: { A: [1], B: 2 } }\ntools:\n  - id: a\n    tiemout: 1s\n  - 7\n  - id: b\n";
+        let (raw, mut problems) = read(yaml);
+        let file = SourceFile::new("c.yaml".into(), "c.yaml".into(), yaml.to_owned());
+        let mut more = Problems::default();
+        let tools: Vec<RawTool> = raw.tools.iter().map(|n| tool(&file, n, &mut more)).collect();
+        problems.extend(more.0.iter().map(Problem::headline));
         assert_eq!(
             problems,
             [
@@ -376,8 +521,17 @@ mod tests {
         // What could be read is there, for the checks that follow.
         let env = raw.runtime.and_then(|r| r.env).unwrap_or_default();
         assert_eq!(env.keys().collect::<Vec<_>>(), ["B"]);
-        let tools = raw.tools.unwrap_or_default();
-        let misread: Vec<bool> = tools.iter().map(|t| t.value.misread).collect();
-        assert_eq!(misread, [true, false]);
+        let misread: Vec<bool> = tools.iter().map(|t| t.misread).collect();
+        assert_eq!(misread, [true, true, false]);
+    }
+
+    #[test]
+    fn compozy_keys_are_known_and_typos_are_not() {
+        let (raw, problems) = read(
+            "name: x\nversion: 0.1.0\nauthor: {name: A}\nmodels: []\ntemporal: {}\nworkflows:\n  - source: ./w.yaml\nworkflos: []\n",
+        );
+        assert_eq!(raw.workflows.len(), 1);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("unknown key `workflos`"), "{problems:?}");
     }
 }

@@ -8,6 +8,7 @@ use globset::GlobSet;
 use serde_saphyr::Spanned;
 
 use super::error::ConfigError;
+use super::permissions::DenoPermission;
 use super::raw::{RawProject, RawTool, Scalar};
 use super::schema::{self, SchemaSite};
 use super::{
@@ -84,10 +85,11 @@ pub fn project(
     root: PathBuf,
     config_file: SourceFile,
     raw: RawProject,
-    tool_files: Vec<(SourceFile, RawTool)>,
+    declared: Vec<(SourceFile, Spanned<RawTool>)>,
+    needs_entrypoint: bool,
     mut problems: Problems,
 ) -> Result<(Project, Problems), Problems> {
-    let runtime = runtime(&root, &config_file, &raw, &mut problems);
+    let runtime = runtime(&root, &config_file, &raw, needs_entrypoint, &mut problems);
     let mode = runtime.as_ref().map(|r| r.mode);
     let mut cx = ToolContext {
         root: &root,
@@ -97,56 +99,18 @@ pub fn project(
     };
 
     let mut tools = Vec::new();
-    for tool in raw.tools.unwrap_or_default() {
-        if let Some(t) = self::tool(&mut cx, &config_file, tool, tools.len(), &mut problems) {
+    for (file, tool) in declared {
+        if let Some(t) = self::tool(&mut cx, &file, tool, tools.len(), &mut problems) {
             tools.push(t);
         }
     }
-    let mut config_files = vec![ProjectPath {
+    let config_files = vec![ProjectPath {
         abs: config_file.path.clone(),
         rel: config_file.name.clone(),
     }];
-    for (file, raw_tool) in tool_files {
-        config_files.push(ProjectPath {
-            abs: file.path.clone(),
-            rel: file.name.clone(),
-        });
-        let fields = set_fields(&raw_tool);
-        match raw_tool.tools {
-            Some(list) => {
-                if let Some(field) = fields.first() {
-                    problems.push(Problem::new(ConfigError::MixedToolFile { field }).at_line(
-                        &file,
-                        1,
-                        1,
-                        "this file",
-                    ));
-                }
-                for tool in list {
-                    if let Some(t) = self::tool(&mut cx, &file, tool, tools.len(), &mut problems) {
-                        tools.push(t);
-                    }
-                }
-            }
-            None => {
-                let spanned = Spanned::new(
-                    RawTool {
-                        tools: None,
-                        ..raw_tool
-                    },
-                    serde_saphyr::Location::UNKNOWN,
-                    serde_saphyr::Location::UNKNOWN,
-                );
-                if let Some(t) = self::tool(&mut cx, &file, spanned, tools.len(), &mut problems) {
-                    tools.push(t);
-                }
-            }
-        }
-    }
 
     let tools = schema::check(tools, cx.schema_sites, &mut problems);
-    let mut tools = tools;
-    duplicates(&tools, &mut problems);
+    let mut tools = duplicates(tools, &mut problems);
     tools.sort_by(|a, b| a.id.cmp(&b.id));
 
     match runtime {
@@ -165,31 +129,26 @@ pub fn project(
     }
 }
 
-fn set_fields(t: &RawTool) -> Vec<&'static str> {
-    let mut fields = Vec::new();
-    let pairs: [(&'static str, bool); 9] = [
-        ("id", t.id.is_some()),
-        ("description", t.description.is_some()),
-        ("execute", t.execute.is_some()),
-        ("timeout", t.timeout.is_some()),
-        ("input", t.input.is_some()),
-        ("output", t.output.is_some()),
-        ("with", t.with.is_some()),
-        ("config", t.config.is_some()),
-        ("env", t.env.is_some()),
-    ];
-    for (name, set) in pairs {
-        if set {
-            fields.push(name);
-        }
-    }
-    fields
+/// Whether two declarations of one id are the same tool (workflows often each declare the
+/// tool they share): everything but where they are written agrees.
+fn same_tool(a: &Tool, b: &Tool) -> bool {
+    a.description == b.description
+        && a.module.as_ref().map(|m| &m.rel) == b.module.as_ref().map(|m| &m.rel)
+        && a.timeout == b.timeout
+        && a.input == b.input
+        && a.output == b.output
+        && a.with == b.with
+        && a.config == b.config
+        && a.env == b.env
 }
 
-fn duplicates(tools: &[Tool], problems: &mut Problems) {
-    let mut first: HashMap<&str, &Tool> = HashMap::new();
+/// Drops repeated declarations of the same tool; reports an id declared for different tools.
+fn duplicates(tools: Vec<Tool>, problems: &mut Problems) -> Vec<Tool> {
+    let mut first: HashMap<String, Tool> = HashMap::new();
+    let mut kept = Vec::with_capacity(tools.len());
     for tool in tools {
         match first.get(tool.id.as_str()) {
+            Some(earlier) if same_tool(earlier, &tool) => {}
             Some(earlier) => {
                 let related = Problem::note(format!("`{}` was first declared here", tool.id))
                     .at_line(
@@ -212,16 +171,41 @@ fn duplicates(tools: &[Tool], problems: &mut Problems) {
                 );
             }
             None => {
-                first.insert(&tool.id, tool);
+                first.insert(tool.id.clone(), tool.clone());
+                kept.push(tool);
             }
         }
     }
+    kept
+}
+
+/// Where Compozy projects keep a hand-written entrypoint when `runtime.entrypoint` is not set.
+const ENTRYPOINT_CANDIDATES: &[&str] = &["entrypoint.ts", "entrypoint.js", "tools.ts", "tools.js"];
+
+/// The hand-written entrypoint of a project whose tools have no `execute:` and whose
+/// `runtime:` names none: `entrypoint.ts`, Compozy's default `tools.ts`, or package.json's `main`.
+fn found_entrypoint(root: &Path) -> Option<String> {
+    if let Some(found) = ENTRYPOINT_CANDIDATES
+        .iter()
+        .find(|c| root.join(c).is_file())
+    {
+        return Some(format!("./{found}"));
+    }
+    let package = std::fs::read_to_string(root.join("package.json")).ok()?;
+    let package: serde_json::Value = serde_json::from_str(&package).ok()?;
+    let main = package.get("main")?.as_str()?;
+    let ext_ok = Path::new(main)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MODULE_EXTENSIONS.contains(&e));
+    (ext_ok && root.join(main).is_file()).then(|| main.to_owned())
 }
 
 fn runtime(
     root: &Path,
     file: &SourceFile,
     raw: &RawProject,
+    needs_entrypoint: bool,
     problems: &mut Problems,
 ) -> Option<RuntimeConfig> {
     let rt = raw.runtime.as_ref();
@@ -244,7 +228,22 @@ fn runtime(
     };
 
     let entry_raw = rt.and_then(|r| r.entrypoint.as_ref());
-    let entry_str = entry_raw.map_or(DEFAULT_ENTRYPOINT, |e| e.value.as_str());
+    let found = match entry_raw {
+        None if needs_entrypoint => found_entrypoint(root),
+        _ => None,
+    };
+    if let Some(found) = &found {
+        problems.push(
+            Problem::new(ConfigError::EntrypointFound {
+                path: found.clone(),
+            })
+            .warning(),
+        );
+    }
+    let entry_str = entry_raw.map_or_else(
+        || found.as_deref().unwrap_or(DEFAULT_ENTRYPOINT),
+        |e| e.value.as_str(),
+    );
     let entry_abs = normalize(&root.join(entry_str));
     let entry_problems = problems.0.len();
     let (entrypoint, mode) = match entry_abs.strip_prefix(root) {
@@ -295,24 +294,54 @@ fn runtime(
     let entrypoint_ok = problems.0.len() == entry_problems;
 
     let mut permissions = Vec::new();
+    let mut deno = Vec::new();
+    let mut sandbox = true;
     for p in rt
         .and_then(|r| r.permissions.as_ref())
         .into_iter()
         .flatten()
     {
-        match NodePermission::parse(&p.value) {
-            Some(perm) => permissions.push(perm),
-            None => problems.push(at(
+        if let Some(perm) = NodePermission::parse(&p.value) {
+            permissions.push(perm);
+        } else if let Some(flag) = DenoPermission::parse(&p.value) {
+            match &flag {
+                DenoPermission::Node(grants) => permissions.extend(grants.iter().cloned()),
+                DenoPermission::Unrestricted => {}
+                DenoPermission::All => sandbox = false,
+            }
+            deno.push((p.value.trim().to_owned(), flag));
+        } else {
+            problems.push(at(
                 ConfigError::UnknownPermission(p.value.clone()),
                 file,
                 p,
                 "not a known permission",
-            )),
+            ));
         }
+    }
+    if let Some(first) = rt
+        .and_then(|r| r.permissions.as_ref())
+        .and_then(|p| p.first())
+        && !deno.is_empty()
+    {
+        let meanings = deno
+            .iter()
+            .map(|(flag, p)| format!("{flag} → {}", p.under_node()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        problems.push(
+            at(
+                ConfigError::DenoPermissions { meanings },
+                file,
+                first,
+                "Deno-style flags",
+            )
+            .warning(),
+        );
     }
 
     let timeout = rt
-        .and_then(|r| r.timeout.as_ref())
+        .and_then(|r| r.timeout.as_ref().or(r.tool_execution_timeout.as_ref()))
         .and_then(|t| duration(t, file, problems))
         .unwrap_or(DEFAULT_TIMEOUT);
 
@@ -345,7 +374,11 @@ fn runtime(
         kind,
         entrypoint,
         mode,
-        permissions: rt.and_then(|r| r.permissions.as_ref()).map(|_| permissions),
+        permissions: rt
+            .and_then(|r| r.permissions.as_ref())
+            .filter(|_| sandbox)
+            .map(|_| permissions),
+        deno_permissions: !deno.is_empty(),
         timeout,
         env_files,
         env_passthrough,

@@ -129,6 +129,7 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     // What is left after the check for errors are the configuration's warnings.
     let mut warnings = problems.0;
     if project.runtime.kind == RuntimeKind::Bun
+        && !project.runtime.deno_permissions
         && let Some(permissions) = &project.runtime.permissions
     {
         warnings.push(permissions_not_enforced(permissions));

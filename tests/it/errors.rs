@@ -117,7 +117,10 @@ fn duplicate_ids_across_files_point_at_both() {
             "compozy.yaml",
             "tools:\n  - id: same\n    execute: ./tools/ok.ts\n",
         ),
-        ("tools/other.yaml", "id: same\nexecute: ./ok.ts\n"),
+        (
+            "tools/other.yaml",
+            "id: same\ndescription: another tool\nexecute: ./ok.ts\n",
+        ),
         ok_tool(),
     ]);
     let stderr = fails(&project, &[]);
@@ -423,13 +426,13 @@ fn timeouts_too_long_for_a_deadline() {
 fn unknown_runtime_and_permission() {
     let project = Fixture::with(&[(
         "compozy.yaml",
-        "runtime:\n  type: deno\n  permissions: [--allow-net]\n",
+        "runtime:\n  type: deno\n  permissions: [--allow-everything]\n",
     )]);
     let stderr = fails(&project, &[]);
     points_at(&stderr, "unknown runtime `deno`", "compozy.yaml:2:9");
     points_at(
         &stderr,
-        "unknown permission `--allow-net`",
+        "unknown permission `--allow-everything`",
         "compozy.yaml:3:17",
     );
 }

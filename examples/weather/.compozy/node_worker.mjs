@@ -172,7 +172,26 @@ async function load(toolId) {
   }
   const [specifier, name] = entry;
   const m = await import(specifier);
-  const fn = name !== null ? m[name] : Object.hasOwn(m, toolId) ? m[toolId] : m.default?.[toolId];
+  let fn;
+  if (name !== null) {
+    fn = m[name];
+  } else {
+    // A hand-written entrypoint. As in Compozy's runtime, a key of a default-exported object
+    // comes first; a named export otherwise. A method keeps its object as `this`.
+    const d = m.default;
+    const table = d !== null && typeof d === "object" && toolId in d ? d : m;
+    fn = table[toolId];
+    if (typeof fn === "function") fn = fn.bind(table);
+    else if (fn === undefined) {
+      const have = Object.keys(m).filter((k) => k !== "default" && typeof m[k] === "function");
+      if (d !== null && typeof d === "object") have.push(...Object.keys(d).filter((k) => typeof d[k] === "function"));
+      const err = new Error(
+        `the entrypoint has no tool \`${toolId}\` (its tools: ${have.join(", ") || "none"}); run \`compozy gen\` to check it`,
+      );
+      err.name = "UnknownToolError";
+      throw err;
+    }
+  }
   loaded.set(toolId, fn);
   return fn;
 }
