@@ -10,7 +10,7 @@ mod raw;
 mod read;
 mod schema;
 mod validate;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
