@@ -55,7 +55,6 @@ pub const TABLE: &[Row] = &[
     row("env.delete", Form::Statement(1), "delete $p.env[$0]", None),
     row("cwd", Form::Call(&[0]), "$p.cwd()", None),
     row("exit", Form::Call(&[0, 1]), "$p.exit($*)", None),
-    row("args", Form::Value, "$p.argv.slice(2)", None),
     row("pid", Form::Value, "$p.pid", None),
     row(
         "readTextFile",
@@ -186,6 +185,11 @@ pub fn help(path: &str) -> String {
             "use `process.stdin`/`process.stdout`/`process.stderr` (Node streams; a tool's output \
              goes to the log under compozy)"
         }
+        "args" => {
+            "a tool gets its input as its argument: Compozy's Deno worker ran with no arguments \
+             (`Deno.args` was `[]`), while `process.argv` holds the worker's own; use `[]` or \
+             the input"
+        }
         "execPath" => "`process.execPath` names bun or node, not deno",
         "hostname" | "osRelease" | "loadavg" | "systemMemoryInfo" => "use node:os",
         "openKv" => "Deno KV exists only in Deno: use a database client from npm",
@@ -207,7 +211,10 @@ mod tests {
         assert!(rewrite("env.get", None, false).is_none());
         assert!(rewrite("env.set", Some(2), false).is_none());
         assert!(rewrite("env.set", Some(2), true).is_some());
-        assert!(rewrite("args", None, false).is_some());
+        assert!(rewrite("pid", None, false).is_some());
+        // Not `process.argv.slice(2)`: under compozy's Node worker that holds the worker's own
+        // arguments, where Compozy's Deno worker had none.
+        assert!(rewrite("args", None, false).is_none());
         assert!(rewrite("writeTextFile", Some(3), true).is_none());
         assert!(help("writeTextFile").contains("2 argument(s)"));
         assert!(help("Command").contains("child_process"));

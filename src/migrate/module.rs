@@ -827,7 +827,7 @@ mod tests {
                await Deno.writeTextFile(input.path, await Deno.readTextFile(input.path + Deno.env.get(\"X\")));\n  \
                await Deno.writeTextFile(\"b\", key);\n  \
                Deno.env.set(\"A\", \"1\");\n  \
-               return Deno.args;\n}\n",
+               return Deno.pid;\n}\n",
         );
         assert!(problems.0.is_empty(), "{problems:?}");
         assert_eq!(
@@ -839,7 +839,7 @@ mod tests {
                await writeFile(input.path, await readFile(input.path + process.env[\"X\"], \"utf8\"));\n  \
                await writeFile(\"b\", key);\n  \
                process.env[\"A\"] = \"1\";\n  \
-               return process.argv.slice(2);\n}\n"
+               return process.pid;\n}\n"
         );
         // A second run finds nothing left to do.
         let (again, problems) = migrate(&out);

@@ -108,6 +108,12 @@ pub fn find(root: &Path, problems: &mut Problems) -> Found {
             ),
         }
     }
+    // compozy's own autoload: standalone tool files (`tools/**/*.yaml` by default).
+    let autoload = trees
+        .iter()
+        .find(|(i, _)| found.files[*i].name == crate::config::CONFIG_FILE)
+        .and_then(|(_, node)| autoload_globs(Some(node)))
+        .or_else(|| autoload_globs(None));
     // Files a `tools:` list or a tool executor names with `$ref: ./file.yaml`.
     let mut referenced = BTreeSet::new();
     for (index, node) in &trees {
@@ -121,7 +127,12 @@ pub fn find(root: &Path, problems: &mut Problems) -> Found {
         {
             found.entrypoint = true;
         }
-        if is_tool_file(node) && node.get("id").is_some() {
+        let autoloaded = autoload.as_ref().is_some_and(|(include, exclude)| {
+            include.is_match(&file.name) && !exclude.is_match(&file.name)
+        }) && node
+            .get("resource")
+            .is_none_or(|r| matches!(&r.kind, Kind::String(s) if s == "tool"));
+        if (is_tool_file(node) || autoloaded) && node.get("id").is_some() {
             found.tools.extend(decl(*index, file, node));
         }
         walk(*index, file, node, dir, &mut found.tools, &mut referenced);
@@ -134,6 +145,33 @@ pub fn find(root: &Path, problems: &mut Problems) -> Found {
     }
     found.tools.sort_by_key(|t| (t.file, t.id_key));
     found
+}
+
+/// compozy's `autoload.include` / `exclude` globs (its defaults when not written as lists).
+fn autoload_globs(config: Option<&Node>) -> Option<(globset::GlobSet, globset::GlobSet)> {
+    let list = |key: &str| -> Option<Vec<String>> {
+        let Kind::Seq(items) = &config?.get("autoload")?.get(key)?.kind else {
+            return None;
+        };
+        items
+            .iter()
+            .map(|i| match &i.kind {
+                Kind::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let include = list("include").unwrap_or_else(|| {
+        crate::config::DEFAULT_INCLUDE
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    });
+    let exclude = list("exclude").unwrap_or_default();
+    Some((
+        crate::config::glob_set(&include).ok()?,
+        crate::config::glob_set(&exclude).ok()?,
+    ))
 }
 
 /// A standalone tool file: `execute:` or `resource: tool` at the top.
