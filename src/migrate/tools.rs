@@ -116,6 +116,8 @@ pub fn find(root: &Path, problems: &mut Problems) -> Found {
         .or_else(|| autoload_globs(None));
     // Files a `tools:` list or a tool executor names with `$ref: ./file.yaml`.
     let mut referenced = BTreeSet::new();
+    // Files whose top mapping is already a tool.
+    let mut declared = BTreeSet::new();
     for (index, node) in &trees {
         let file = &found.files[*index];
         let dir = file.path.parent().unwrap_or(root);
@@ -133,13 +135,15 @@ pub fn find(root: &Path, problems: &mut Problems) -> Found {
             .get("resource")
             .is_none_or(|r| matches!(&r.kind, Kind::String(s) if s == "tool"));
         if (is_tool_file(node) || autoloaded) && node.get("id").is_some() {
+            declared.insert(*index);
             found.tools.extend(decl(*index, file, node));
         }
         walk(*index, file, node, dir, &mut found.tools, &mut referenced);
     }
     for (index, node) in &trees {
         let file = &found.files[*index];
-        if referenced.contains(&file.path) && !is_tool_file(node) && node.get("id").is_some() {
+        if referenced.contains(&file.path) && !declared.contains(index) && node.get("id").is_some()
+        {
             found.tools.extend(decl(*index, file, node));
         }
     }

@@ -161,19 +161,24 @@ const CALLS: &[Call] = &[
     ("fail", r#"{"reason": "on purpose"}"#, &[]),
 ];
 
-#[test]
-fn deno_era_tools_give_on_bun_and_node_what_they_gave_on_deno() {
-    let deno = copy("deno-era");
+/// Runs `calls` on the real `deno` through the Deno-era worker in one copy of `fixture`;
+/// migrates another copy (a second run changing nothing), generates, and runs the same calls
+/// with `compozy exec` on Bun and on Node: the results, and the `written` files, must be Deno's.
+fn assert_same_as_deno(fixture: &str, calls: &[Call], written: &[&str]) {
+    let deno = copy(fixture);
     std::fs::create_dir_all(deno.path("out")).unwrap();
-    let expected: Vec<serde_json::Value> = CALLS
+    let expected: Vec<serde_json::Value> = calls
         .iter()
         .map(|(id, input, env)| on_deno(&deno, id, input, env))
         .collect();
-    // The oracle did run the tools (and the failing one failed).
-    assert_eq!(expected[0]["result"]["total"], 4, "{expected:#?}");
-    assert_eq!(expected[4]["error"]["name"], "TypeError", "{expected:#?}");
+    for (want, (id, ..)) in expected.iter().zip(calls) {
+        assert!(
+            !want["result"].is_null() || want["error"]["name"].is_string(),
+            "{id} gave nothing on Deno: {want}"
+        );
+    }
 
-    let migrated = copy("deno-era");
+    let migrated = copy(fixture);
     std::fs::create_dir_all(migrated.path("out")).unwrap();
     migrated.run(&["migrate"]).expect_code(0);
     let once = snapshot(&migrated);
@@ -187,12 +192,12 @@ fn deno_era_tools_give_on_bun_and_node_what_they_gave_on_deno() {
     migrated.run(&["gen"]).expect_code(0);
 
     for runtime in ["bun", "node"] {
-        for ((id, input, env), want) in CALLS.iter().zip(&expected) {
+        for ((id, input, env), want) in calls.iter().zip(&expected) {
             let got = on(runtime, &migrated, id, input, env);
             assert_eq!(&got, want, "{id} {input} on {runtime} vs deno");
         }
         // A tool that writes a file writes the same file.
-        for file in ["out/saved.json", "results.json"] {
+        for file in written {
             assert_eq!(
                 migrated.read(file),
                 deno.read(file),
@@ -201,6 +206,57 @@ fn deno_era_tools_give_on_bun_and_node_what_they_gave_on_deno() {
             std::fs::remove_file(migrated.path(file)).unwrap();
         }
     }
+}
+
+/// compozy's own layout (works on its own).
+#[test]
+fn deno_era_tools_give_on_bun_and_node_what_they_gave_on_deno() {
+    assert_same_as_deno("deno-era", CALLS, &["out/saved.json", "results.json"]);
+}
+
+/// Compozy's layout: `workflows:`, a tool file reached by `$ref`, Deno permission flags.
+#[test]
+#[ignore = "needs compozy gen to read Compozy's workflow layout (the issue about real Compozy \
+            projects); run with --ignored once it has landed"]
+fn deno_era_workflow_tools_give_on_bun_and_node_what_they_gave_on_deno() {
+    let calls: &[Call] = &[
+        ("counter", r#"{"count": 3}"#, &[]),
+        ("greet", r#"{"name": "Ada"}"#, &[("GREETING_SUFFIX", "?")]),
+        ("save_data", r#"{"message": "3"}"#, &[]),
+    ];
+    assert_same_as_deno("deno-era-workflows", calls, &["results.json"]);
+}
+
+/// Migrating Compozy's layout does not need compozy to read it: the tools get their `execute:`
+/// where they are declared, and a second run changes nothing.
+#[test]
+fn deno_era_workflow_layout_is_migrated_in_place() {
+    let project = copy("deno-era-workflows");
+    project.run(&["migrate"]).expect_code(0);
+    let workflow = project.read("workflow.yaml");
+    assert!(
+        workflow.contains(
+            "  - id: counter\n    execute: ./tools/counter.ts\n    description: Counts up"
+        ),
+        "{workflow}"
+    );
+    assert_eq!(workflow.matches("execute:").count(), 2, "{workflow}");
+    assert_eq!(
+        project.read("tools/save_data.yaml"),
+        "id: save_data\nexecute: ./save_data.ts\ndescription: Save data to a file\ninput:\n  type: object\n  \
+         properties:\n    message:\n      type: string\n  required:\n    - message\n"
+    );
+    assert!(
+        project
+            .read("tools/greet.ts")
+            .contains("process.env[\"GREETING_SUFFIX\"]")
+    );
+    let once = snapshot(&project);
+    project
+        .run(&["migrate"])
+        .expect_code(0)
+        .stderr_has(&["nothing to migrate (3 tools, 3 modules checked)"]);
+    assert_eq!(snapshot(&project), once);
 }
 
 #[test]
