@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success
-  1    the tool failed, or `gen --check` found stale output
+  1    the tool failed, `gen --check` found stale output, or `migrate --check` found
+       something to migrate
   2    usage, configuration or generation error
   124  the tool timed out
   127  the runtime (bun or node) was not found or is too old
@@ -84,8 +85,7 @@ pub enum Command {
     Mcp(McpArgs),
     /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
     Init(InitArgs),
-    /// Turn a Deno-era Compozy project (deno.json import map, npm: specifiers, Deno APIs) into
-    /// one that runs on Bun and Node.
+    /// Make a Deno-era Compozy project (deno.json, npm:, Deno APIs) run on Bun and Node.
     Migrate(MigrateArgs),
     /// Print the completion script for a shell.
     Completions(CompletionsArgs),
