@@ -5,7 +5,8 @@
 pub enum ExitCode {
     /// Success.
     Ok = 0,
-    /// The tool failed, or `gen --check` found stale output.
+    /// The tool failed, `gen --check` found stale output, or `migrate --check` found something
+    /// to migrate.
     Failure = 1,
     /// Usage, configuration or generation error.
     Error = 2,

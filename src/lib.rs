@@ -14,6 +14,7 @@ pub mod env;
 pub mod exit;
 pub mod generate;
 pub mod mcp;
+pub mod migrate;
 mod parallel;
 pub mod paths;
 pub mod runtime;

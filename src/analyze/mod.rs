@@ -14,4 +14,4 @@ pub use resolve::{Analyzer, Failure, ModuleInfo};
 #[doc(hidden)]
 pub use exports::{LocalModule, commonjs_exports, local_exports};
 #[doc(hidden)]
-pub use parse::{SyntaxError, is_commonjs, parse};
+pub use parse::{BASE, SyntaxError, is_commonjs, parse};

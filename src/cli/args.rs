@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success
-  1    the tool failed, or `gen --check` found stale output
+  1    the tool failed, `gen --check` found stale output, or `migrate --check` found
+       something to migrate
   2    usage, configuration or generation error
   124  the tool timed out
   127  the runtime (bun or node) was not found or is too old
@@ -84,6 +85,8 @@ pub enum Command {
     Mcp(McpArgs),
     /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
     Init(InitArgs),
+    /// Make a Deno-era Compozy project (deno.json, npm:, Deno APIs) run on Bun and Node.
+    Migrate(MigrateArgs),
     /// Print the completion script for a shell.
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory.
@@ -99,6 +102,31 @@ pub struct InitArgs {
     /// The project directory (created when missing).
     #[arg(value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+}
+
+/// `compozy migrate`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+What it changes:
+  - a tool declared only through deno.json's import map gets `execute:` (a line added under its
+    `id:`; comments and layout are kept);
+  - `npm:pkg@1.2.3/sub` becomes `pkg/sub`, with `\"pkg\": \"1.2.3\"` added to package.json (created,
+    with \"type\": \"module\", when missing); the version comes from deno.lock when the specifier
+    has none;
+  - Deno APIs with an exact Node/Bun equivalent are rewritten (Deno.env.get(k) -> process.env[k],
+    Deno.readTextFile(p) -> readFile(p, \"utf8\") from node:fs/promises, ...; the README has the
+    table); each `node:` import is added once.
+Everything else Deno-only (other Deno APIs, jsr: and https:// imports, a tool whose module
+cannot be found) is reported with its file:line and what to do; with any error nothing is
+written. Files are written atomically, nothing is deleted (deno.json stays), and a second run
+changes nothing. Exit: 0 done or nothing to do, 1 --check found something to migrate, 2 errors.")]
+pub struct MigrateArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Write nothing; exit 1 with a unified diff when there is something to migrate.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `compozy completions`.

@@ -7,6 +7,7 @@ mod generate;
 mod init;
 mod inspect;
 mod mcp;
+mod migrate;
 mod output;
 mod serve;
 mod watch;
@@ -102,6 +103,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
         Command::Mcp(a) => mcp::run(a, &out, &cwd),
         Command::Init(a) => init::run(a, &out, &cwd),
+        Command::Migrate(a) => migrate::run(a, &out, &cwd),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a, &out),
     }

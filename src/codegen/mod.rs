@@ -7,7 +7,9 @@ mod write;
 
 pub use error::GenError;
 pub use render::{GeneratedFile, TEMPLATES_HASH, render_project};
-pub use write::{Plan, Planned, Status, apply, cache_dir, plan, write_atomic};
+pub use write::{
+    Plan, Planned, Status, apply, cache_dir, plan, unified_diff, write_atomic, write_atomic_mode,
+};
 
 /// The directory compozy writes to, relative to the project root.
 pub const OUTPUT_DIR: &str = ".compozy";

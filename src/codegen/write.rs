@@ -57,31 +57,36 @@ impl Plan {
 
     /// A unified diff of every change (for `gen --check`).
     pub fn unified_diff(&self) -> String {
-        let mut out = String::new();
-        for file in self.files.iter().filter(|f| f.status != Status::Unchanged) {
-            let old = file.old.as_deref().unwrap_or("");
-            let new = file.new.as_deref().unwrap_or("");
-            let old_name = if file.old.is_some() {
-                format!("a/{}", file.rel)
-            } else {
-                "/dev/null".to_owned()
-            };
-            let new_name = if file.new.is_some() {
-                format!("b/{}", file.rel)
-            } else {
-                "/dev/null".to_owned()
-            };
-            let diff = similar::TextDiff::from_lines(old, new);
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&old_name, &new_name)
-                    .to_string(),
-            );
-        }
-        out
+        unified_diff(&self.files)
     }
+}
+
+/// A unified diff of every changed file of `files` (`gen --check`, `migrate --check`).
+pub fn unified_diff(files: &[Planned]) -> String {
+    let mut out = String::new();
+    for file in files.iter().filter(|f| f.status != Status::Unchanged) {
+        let old = file.old.as_deref().unwrap_or("");
+        let new = file.new.as_deref().unwrap_or("");
+        let old_name = if file.old.is_some() {
+            format!("a/{}", file.rel)
+        } else {
+            "/dev/null".to_owned()
+        };
+        let new_name = if file.new.is_some() {
+            format!("b/{}", file.rel)
+        } else {
+            "/dev/null".to_owned()
+        };
+        let diff = similar::TextDiff::from_lines(old, new);
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&old_name, &new_name)
+                .to_string(),
+        );
+    }
+    out
 }
 
 fn is_generated(path: &Path) -> bool {
@@ -170,14 +175,22 @@ pub fn cache_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
 /// Writes a file atomically: a temp file in the same directory, then a rename, so that readers
 /// (and a `kill -9`) only ever see the old or the new contents.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, contents, 0o644)
+}
+
+/// [`write_atomic`] with the file's permission bits (Unix; ignored elsewhere), for a user's file
+/// that must keep its own.
+pub fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(TEMP_PREFIX);
+    #[cfg(not(unix))]
+    let _ = mode;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
+        builder.permissions(std::fs::Permissions::from_mode(mode));
     }
     let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(contents)?;

@@ -13,13 +13,13 @@ mod read;
 mod refs;
 mod schema;
 mod validate;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root};
+pub use discover::{CONFIG_FILE, DEFAULT_INCLUDE, SKIPPED_DIRS, find_root, glob_set};
 pub use error::ConfigError;
 pub use load::{load, load_lenient};
 pub use permissions::NodePermission;

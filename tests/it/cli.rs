@@ -45,6 +45,7 @@ fn help_documents_every_exit_code() {
             "inspect",
             "mcp",
             "init",
+            "migrate",
             "completions",
             "man",
             "help"

@@ -14,6 +14,7 @@ mod generate;
 mod init;
 mod mcp;
 mod messages;
+mod migrate;
 mod npm;
 mod processes;
 mod promises_exec;
