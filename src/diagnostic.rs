@@ -113,6 +113,11 @@ impl Problem {
         self
     }
 
+    /// The stable code of what went wrong (`config::missing-execute`).
+    pub fn code(&self) -> &'static str {
+        self.error.code()
+    }
+
     /// `file:line:column: message`, for one-line contexts.
     pub fn headline(&self) -> String {
         match &self.at {

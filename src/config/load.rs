@@ -100,12 +100,9 @@ pub fn load_lenient(
         }
     }
 
-    if let Some(deno) = ["deno.json", "deno.jsonc"]
+    let deno = ["deno.json", "deno.jsonc"]
         .into_iter()
-        .find(|f| root.join(f).is_file())
-    {
-        problems.push(Problem::new(ConfigError::DenoProject { file: deno.into() }).warning());
-    }
+        .find(|f| root.join(f).is_file());
     let declared = layout::declarations(&root, &mut docs, global, &raw, &autoloaded, &mut problems);
     let needs_entrypoint = declared
         .iter()
@@ -117,6 +114,15 @@ pub fn load_lenient(
         validate::project(root, config_file, raw, declared, needs_entrypoint, problems)?;
     project.config_dirs = dirs;
     project.config_files = config_files;
+    // Tools without `execute:` beside a deno.json: their modules were named by its import map.
+    if let Some(deno) = deno
+        && problems
+            .0
+            .iter()
+            .any(|p| p.code() == "config::missing-execute")
+    {
+        problems.push(Problem::new(ConfigError::DenoProject { file: deno.into() }));
+    }
     if project.tools.is_empty()
         && !problems.has_errors()
         && let Some(autoload) = autoload

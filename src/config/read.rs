@@ -507,7 +507,11 @@ mod tests {
         let (raw, mut problems) = read(yaml);
         let file = SourceFile::new("c.yaml".into(), "c.yaml".into(), yaml.to_owned());
         let mut more = Problems::default();
-        let tools: Vec<RawTool> = raw.tools.iter().map(|n| tool(&file, n, &mut more)).collect();
+        let tools: Vec<RawTool> = raw
+            .tools
+            .iter()
+            .map(|n| tool(&file, n, &mut more))
+            .collect();
         problems.extend(more.0.iter().map(Problem::headline));
         assert_eq!(
             problems,
@@ -532,6 +536,9 @@ mod tests {
         );
         assert_eq!(raw.workflows.len(), 1);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("unknown key `workflos`"), "{problems:?}");
+        assert!(
+            problems[0].contains("unknown key `workflos`"),
+            "{problems:?}"
+        );
     }
 }

@@ -216,8 +216,6 @@ fn deno_era_tools_give_on_bun_and_node_what_they_gave_on_deno() {
 
 /// Compozy's layout: `workflows:`, a tool file reached by `$ref`, Deno permission flags.
 #[test]
-#[ignore = "needs compozy gen to read Compozy's workflow layout (the issue about real Compozy \
-            projects); run with --ignored once it has landed"]
 fn deno_era_workflow_tools_give_on_bun_and_node_what_they_gave_on_deno() {
     let calls: &[Call] = &[
         ("counter", r#"{"count": 3}"#, &[]),
