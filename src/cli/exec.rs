@@ -199,7 +199,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
 
     let kind = args.runtime.map_or(project.runtime.kind, RuntimeKind::from);
     if kind == RuntimeKind::Bun
-        && !project.runtime.deno_permissions
+        && project.runtime.deno_permissions.is_empty()
         && let Some(permissions) = &project.runtime.permissions
     {
         out.problems([&crate::generate::permissions_not_enforced(permissions)]);

@@ -76,7 +76,7 @@ fn pool_runtime(
 ) -> Result<(Arc<dyn runtime::Runtime>, usize), ExitCode> {
     let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
     if kind == RuntimeKind::Bun
-        && !project.runtime.deno_permissions
+        && project.runtime.deno_permissions.is_empty()
         && let Some(permissions) = &project.runtime.permissions
     {
         out.problems([&crate::generate::permissions_not_enforced(permissions)]);

@@ -23,6 +23,10 @@ pub enum GenError {
     NotAnMcpName { id: String },
     #[error("{count} more tool ids are not valid MCP tool names: {ids}")]
     NotMcpNames { count: usize, ids: String },
+    #[error(
+        "`runtime.permissions` are Deno-style flags (Compozy's): Bun enforces none of them (it has no permission model); under Node they mean {meanings}"
+    )]
+    DenoPermissions { meanings: String },
     #[error("{count} tool(s) have no description: {ids}")]
     NoDescription { count: usize, ids: String },
 }
@@ -36,6 +40,7 @@ impl Explain for GenError {
             Self::PermissionsIgnoredByBun { .. } => "gen::permissions-not-enforced",
             Self::NotAnMcpName { .. } | Self::NotMcpNames { .. } => "gen::mcp-name",
             Self::NoDescription { .. } => "gen::no-description",
+            Self::DenoPermissions { .. } => "gen::deno-permissions",
         }
     }
 
@@ -50,6 +55,9 @@ impl Explain for GenError {
             }
             Self::NotAnMcpName { .. } | Self::NotMcpNames { .. } => {
                 "MCP tool names use only letters, digits, `_`, `.` and `-` (1 to 128 characters); compozy never renames a tool, so rename it if MCP hosts should call it".into()
+            }
+            Self::DenoPermissions { .. } => {
+                "to say exactly what a tool may do under Node, write Node's flags instead (--allow-fs-read=PATH, --allow-fs-write=PATH, --allow-child-process …)".into()
             }
             Self::NoDescription { .. } => {
                 "add `description:` to each tool: MCP hosts show it to the model to decide when to call the tool".into()

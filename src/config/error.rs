@@ -92,10 +92,6 @@ pub enum ConfigError {
     )]
     EntrypointFound { path: String },
     #[error(
-        "`runtime.permissions` are Deno-style flags: not enforced under Bun (it has no permission model); under Node: {meanings}"
-    )]
-    DenoPermissions { meanings: String },
-    #[error(
         "this looks like a Deno-era Compozy project: `{file}` is Deno's configuration (its import map included), which Bun and Node ignore"
     )]
     DenoProject { file: String },
@@ -141,7 +137,6 @@ impl Explain for ConfigError {
             Self::MissingWorkflow { .. } => "config::workflow",
             Self::SchemaWithoutId => "config::schema-id",
             Self::DenoProject { .. } => "config::deno-project",
-            Self::DenoPermissions { .. } => "config::deno-permissions",
             Self::EntrypointFound { .. } => "config::entrypoint-found",
             Self::UnknownSchema { .. } => "config::unknown-schema",
             Self::UnknownResource { .. } => "config::resource",
@@ -220,9 +215,6 @@ impl Explain for ConfigError {
             Self::EntrypointFound { path } => format!(
                 "add `runtime: {{ entrypoint: {path} }}` to compozy.yaml to say so (and silence this)"
             ),
-            Self::DenoPermissions { .. } => {
-                "under Node compozy enforces the translation; write Node's flags (--allow-fs-read=PATH …) to say exactly what a tool may do".into()
-            }
             Self::DenoProject { .. } => "run `compozy migrate` to give the tools their `execute:` paths and rewrite Deno's specifiers and APIs for Bun and Node (`--check` shows the changes first)".into(),
             Self::SchemaWithoutId => {
                 "add `id: my_schema` so that tools can name it (`input: my_schema`)".into()

@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use discover::{CONFIG_FILE, DEFAULT_INCLUDE, SKIPPED_DIRS, find_root, glob_set};
 pub use error::ConfigError;
 pub use load::{load, load_lenient};
-pub use permissions::NodePermission;
+pub use permissions::{DenoPermission, NodePermission};
 pub use validate::{is_env_name, timeout_problem};
 
 use crate::source::SourceFile;
@@ -77,9 +77,9 @@ pub struct RuntimeConfig {
     /// Node permission-model grants, when `permissions:` is given (even empty: then the tool may
     /// only read the project). `None`: no sandbox. Never enforced under Bun.
     pub permissions: Option<Vec<NodePermission>>,
-    /// `permissions` were written as Deno flags (already explained when the project was read).
+    /// The `permissions` written as Deno flags (`gen` explains what they mean here).
     #[serde(default)]
-    pub deno_permissions: bool,
+    pub deno_permissions: Vec<String>,
     /// Default tool timeout.
     pub timeout: Duration,
     /// `.env` files in priority order (highest first), when given explicitly.

@@ -319,27 +319,6 @@ fn runtime(
             ));
         }
     }
-    if let Some(first) = rt
-        .and_then(|r| r.permissions.as_ref())
-        .and_then(|p| p.first())
-        && !deno.is_empty()
-    {
-        let meanings = deno
-            .iter()
-            .map(|(flag, p)| format!("{flag} → {}", p.under_node()))
-            .collect::<Vec<_>>()
-            .join("; ");
-        problems.push(
-            at(
-                ConfigError::DenoPermissions { meanings },
-                file,
-                first,
-                "Deno-style flags",
-            )
-            .warning(),
-        );
-    }
-
     let timeout = rt
         .and_then(|r| r.timeout.as_ref().or(r.tool_execution_timeout.as_ref()))
         .and_then(|t| duration(t, file, problems))
@@ -378,7 +357,7 @@ fn runtime(
             .and_then(|r| r.permissions.as_ref())
             .filter(|_| sandbox)
             .map(|_| permissions),
-        deno_permissions: !deno.is_empty(),
+        deno_permissions: deno.into_iter().map(|(flag, _)| flag).collect(),
         timeout,
         env_files,
         env_passthrough,

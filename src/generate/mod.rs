@@ -129,10 +129,13 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     // What is left after the check for errors are the configuration's warnings.
     let mut warnings = problems.0;
     if project.runtime.kind == RuntimeKind::Bun
-        && !project.runtime.deno_permissions
+        && project.runtime.deno_permissions.is_empty()
         && let Some(permissions) = &project.runtime.permissions
     {
         warnings.push(permissions_not_enforced(permissions));
+    }
+    if !project.runtime.deno_permissions.is_empty() {
+        warnings.push(deno_permissions(&project.runtime.deno_permissions));
     }
     let advice = mcp_advice(&project);
     Ok(Generation {
@@ -204,6 +207,18 @@ pub fn mcp_advice(project: &Project) -> Vec<Problem> {
         );
     }
     advice
+}
+
+/// What Deno-style `permissions` (Compozy's) mean under Bun and Node, said once by `gen`.
+pub fn deno_permissions(flags: &[String]) -> Problem {
+    let meanings = flags
+        .iter()
+        .filter_map(|flag| {
+            config::DenoPermission::parse(flag).map(|p| format!("{flag} → {}", p.under_node()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Problem::new(GenError::DenoPermissions { meanings }).warning()
 }
 
 /// The warning shown whenever permissions are configured but the tools run under Bun.

@@ -68,6 +68,30 @@ impl Fixture {
     }
 }
 
+/// A copy of `examples/NAME` (its committed `.compozy/` included, its cache not), so that no
+/// test writes into the repository.
+pub fn example(name: &str) -> Fixture {
+    let fixture = Fixture::new();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    for entry in walkdir::WalkDir::new(&source)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".cache")
+    {
+        let entry = entry.unwrap_or_else(|e| panic!("read examples/{name}: {e}"));
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(&source)
+                .expect("under the example");
+            let text = std::fs::read_to_string(entry.path()).expect("read an example file");
+            fixture.write(rel.to_str().expect("a UTF-8 path"), &text);
+        }
+    }
+    fixture
+}
+
 /// The compozy binary under test, with variables that would change its output removed.
 pub fn compozy() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_compozy"));

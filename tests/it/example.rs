@@ -1,28 +1,13 @@
 //! The example project in `examples/weather`, as the README runs it: its tools compute what they
 //! say. Run on a copy, so that no test writes into the repository.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::common::{Fixture, Output, runtime_bin};
 
-/// A copy of `examples/weather` (its committed `.compozy/` included, its cache not).
+/// A copy of `examples/weather`.
 fn weather() -> Fixture {
-    let fixture = Fixture::new();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/weather");
-    for entry in walkdir::WalkDir::new(&source)
-        .into_iter()
-        .filter_entry(|e| e.file_name() != ".cache")
-    {
-        let entry = entry.expect("read examples/weather");
-        if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(&source).unwrap();
-            let text = std::fs::read_to_string(entry.path()).expect("read an example file");
-            fixture.write(rel.to_str().expect("a UTF-8 path"), &text);
-        }
-    }
-    fixture
+    crate::common::example("weather")
 }
 
 fn exec(project: &Fixture, runtime: &str, tool: &str, input: Value) -> Value {

@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 mod cli;
+mod compozy_projects;
 mod discovery;
 mod dotenv;
 mod entrypoint;
