@@ -7,17 +7,19 @@ export default {
   word_count(input: { text: string }) {
     return { words: countWords(input.text) };
   },
-  // A method that uses its object: tools are called with the table as `this`.
+  // A method, with the `with:` default (`separator`) and the tool's `config:` (`max_length`).
   slugify(input: { text: string; separator: string }, config: { max_length?: number }) {
-    return { slug: this.slug(input.text, input.separator).slice(0, config.max_length ?? 80) };
+    return { slug: slug(input.text, input.separator).slice(0, config.max_length ?? 80) };
   },
-  slug(text: string, separator: string): string {
-    return text
-      .toLowerCase()
-      .normalize("NFKD")
-      .replace(/[\u0300-\u036f]/g, "")
-      .replace(/[^a-z0-9]+/g, separator)
-      .replace(new RegExp(`^${separator}+|${separator}+$`, "g"), "");
-  },
+  // A property naming an imported function.
   format_date: formatDate,
 };
+
+function slug(text: string, separator: string): string {
+  return text
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .replace(/[^a-z0-9]+/g, separator)
+    .replace(new RegExp(`^${separator}+|${separator}+$`, "g"), "");
+}

@@ -50,12 +50,18 @@ pub fn declarations(
             workflows.push((doc, wf));
         }
     }
+    // As in Compozy, `autoload: {enabled: true}` without `strict: true` only warns about the
+    // resource files it cannot use.
+    let strict = raw
+        .autoload
+        .as_ref()
+        .is_none_or(|a| a.value.strict.unwrap_or(a.value.enabled.is_none()));
     let mut tool_files = Vec::new();
     for &doc in autoloaded {
         let Some(tree) = r.docs().doc(doc).tree.clone() else {
             continue;
         };
-        if classify(&mut r, doc, &tree, problems) {
+        if classify(&mut r, doc, &tree, strict, problems) {
             tool_files.push((doc, tree));
         }
     }
@@ -136,7 +142,13 @@ fn register_schema(r: &mut Resolver<'_>, node: &Node, doc: usize, problems: &mut
 /// Sorts an autoloaded file by its `resource:`; `true` for a tool file (no `resource:`, or
 /// `resource: tool`). Other kinds have their keys checked and are made reachable by
 /// `resource::KIND::…` references.
-fn classify(r: &mut Resolver<'_>, doc: usize, tree: &Node, problems: &mut Problems) -> bool {
+fn classify(
+    r: &mut Resolver<'_>,
+    doc: usize,
+    tree: &Node,
+    strict: bool,
+    problems: &mut Problems,
+) -> bool {
     let file = r.docs().file(doc).clone();
     let kind = match tree.get("resource").map(|n| &n.kind) {
         None => return true,
@@ -154,7 +166,16 @@ fn classify(r: &mut Resolver<'_>, doc: usize, tree: &Node, problems: &mut Proble
         return true;
     }
     match keys::resource_keys(&kind) {
-        Some(Some(known)) => read::resource(&file, tree, &kind, &known, problems),
+        Some(Some(known)) => {
+            let mut found = Problems::default();
+            read::resource(&file, tree, &kind, &known, &mut found);
+            problems.0.extend(
+                found
+                    .0
+                    .into_iter()
+                    .map(|p| if strict { p } else { p.warning() }),
+            );
+        }
         Some(None) => {
             if let Some(id) = &id {
                 r.docs().add_schema(id, doc, strip_id(tree.clone()));
@@ -242,9 +263,26 @@ fn tasks(
     if depth > 32 {
         return;
     }
-    let placed = match r.top(node, doc, local) {
-        Ok(placed) => placed,
-        Err(problem) => return problems.push(problem),
+    // A task that `$use`s an agent, a task or an MCP declares no tool: what it points at is
+    // Compozy's business, and is not resolved here.
+    let uses_other = node
+        .get("$use")
+        .and_then(|u| match &u.kind {
+            Kind::String(text) => Some(!text.trim_start().starts_with("tool(")),
+            _ => None,
+        })
+        .unwrap_or(false);
+    let placed = if uses_other {
+        let mut node = node.clone();
+        if let Kind::Map(entries) = &mut node.kind {
+            entries.retain(|e| e.key != "$use");
+        }
+        Placed { node, doc }
+    } else {
+        match r.top(node, doc, local) {
+            Ok(placed) => placed,
+            Err(problem) => return problems.push(problem),
+        }
     };
     let (task, tdoc) = (placed.node, placed.doc);
     let Some(entries) = task.entries() else {
@@ -254,6 +292,12 @@ fn tasks(
         match e.key.as_str() {
             "executor" | "tool" => {
                 let Kind::Map(_) = e.value.kind else { continue };
+                let written_type = e.value.get("type").map(|t| &t.kind);
+                if e.key == "executor"
+                    && matches!(written_type, Some(Kind::String(t)) if t != "tool")
+                {
+                    continue;
+                }
                 let tool = match r.top(&e.value, tdoc, local) {
                     Ok(tool) => tool,
                     Err(problem) => {

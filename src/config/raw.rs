@@ -56,6 +56,8 @@ impl RawRuntime {
 pub struct RawAutoload {
     /// `enabled: false` turns autoload off.
     pub enabled: Option<bool>,
+    /// Compozy's `strict`: problems of autoloaded resource files are errors, not warnings.
+    pub strict: Option<bool>,
     pub include: Option<Vec<Spanned<String>>>,
     pub exclude: Option<Vec<Spanned<String>>>,
 }

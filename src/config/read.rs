@@ -324,7 +324,8 @@ impl Reader<'_> {
                 "include" => auto.include = self.strings(e),
                 "exclude" => auto.exclude = self.strings(e),
                 "enabled" => auto.enabled = self.boolean(e),
-                "strict" | "watch_enabled" => {
+                "strict" => auto.strict = self.boolean(e),
+                "watch_enabled" => {
                     self.boolean(e);
                 }
                 _ => self.unknown(e, Place::Autoload),
@@ -455,6 +456,7 @@ fn unreadable(node: &Node) -> Spanned<RawAutoload> {
     spanned(
         RawAutoload {
             enabled: None,
+            strict: None,
             include: Some(Vec::new()),
             exclude: None,
         },

@@ -55,8 +55,8 @@ fn example_tools_run_as_compozy_ran_them(runtime: &str) {
         result(&p, runtime, "word_count", json!({"text": "one two  three"})),
         json!({"words": 3})
     );
-    // A method of the default-exported object that calls another through `this`, with the
-    // `with:` default and `config:` of a tool whose schema is a `local::` reference.
+    // A method of the default-exported object, with the `with:` default and `config:` of a tool
+    // whose schema is a `local::` reference.
     assert_eq!(
         result(
             &p,
@@ -82,7 +82,81 @@ fn example_tools_run_as_compozy_ran_them(runtime: &str) {
         .stderr_has(&["RangeError: not a date: nope"]);
 }
 
-on_both_runtimes!(example_tools_run_as_compozy_ran_them);
+/// What Compozy's Bun runtime returned for a call: the result, or the error's name and message
+/// (run by a worker that does what that runtime's worker did: tests/fixtures).
+fn compozy_runtime(project: &Fixture, tool: &str, input: &Value, config: &Value) -> Value {
+    let worker = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/compozy_bun_worker.ts");
+    let mut child = std::process::Command::new(runtime_bin("bun"))
+        .arg(worker)
+        .arg(project.path("entrypoint.ts"))
+        .current_dir(project.root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run bun");
+    let request = json!({"tool_id": tool, "input": input, "config": config});
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("stdin"),
+        request.to_string().as_bytes(),
+    )
+    .expect("write the request");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait for bun");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the reference worker's answer: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    match &answer["error"] {
+        Value::Null => json!({"result": answer["result"]}),
+        error => json!({"error": [error["name"], error["message"]]}),
+    }
+}
+
+/// The same through `compozy exec`: the result, or the error's name and message.
+fn compozy_exec(project: &Fixture, runtime: &str, tool: &str, input: &Value) -> Value {
+    let out = exec(project, runtime, tool, input.clone());
+    if out.code == 0 {
+        return json!({"result": serde_json::from_str::<Value>(out.stdout.trim()).expect("JSON")});
+    }
+    // `compozy: tool `x` failed:` then `Name: message` and the stack.
+    let line = out
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains("failed:"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no error line: {}", out.stderr));
+    let (name, message) = line.split_once(": ").expect("Name: message");
+    json!({"error": [name, message]})
+}
+
+fn results_are_compozys_runtime_results(runtime: &str) {
+    let p = example("compozy-layout");
+    // Compozy's runtime got the input with the tool's `with:` merged under it, and its `config:`.
+    let calls = [
+        ("word_count", json!({"text": "one two  three"}), json!({})),
+        ("word_count", json!({"text": ""}), json!({})),
+        (
+            "slugify",
+            json!({"text": "Ünïcode & Spaces here, and a title long enough to be cut", "separator": "-"}),
+            json!({"max_length": 40}),
+        ),
+        ("format_date", json!({"date": "2024-02-29"}), json!({})),
+        ("format_date", json!({"date": "2024-02-30x"}), json!({})),
+    ];
+    for (tool, input, config) in calls {
+        let ours = compozy_exec(&p, runtime, tool, &input);
+        let theirs = compozy_runtime(&p, tool, &input, &config);
+        assert_eq!(ours, theirs, "{tool} {input} on {runtime}");
+    }
+}
+
+on_both_runtimes!(
+    example_tools_run_as_compozy_ran_them,
+    results_are_compozys_runtime_results
+);
 
 #[test]
 fn gen_writes_nothing_outside_dot_compozy() {
