@@ -47,14 +47,17 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
         Ok(()) => response,
         Err(reason) => {
             let tool = response.metadata.tool_id.clone().unwrap_or_default();
-            Response::failure(
+            let mut failed = Response::failure(
                 response.id,
                 response.metadata.tool_id,
                 response.metadata.tool_exec_id,
                 "InvalidOutputError",
                 format!("the result of `{tool}` does not match its output schema: {reason}"),
-                Duration::from_secs_f64(response.metadata.execution_time_ms / 1000.0),
-            )
+                Duration::ZERO,
+            );
+            // The tool's own time, as its worker measured it.
+            failed.metadata.execution_time_ms = response.metadata.execution_time_ms;
+            failed
         }
     }
 }
@@ -79,6 +82,9 @@ pub struct Call {
     pub env: BTreeMap<String, String>,
     /// Whether the caller wants `ctx.progress` reports.
     pub progress: bool,
+    /// Whether the caller's protocol sets `timeout` per call (serve's `timeout_ms`): a timeout's
+    /// answer then suggests it.
+    pub timeout_in_request: bool,
 }
 
 /// Why a call was refused before it reached a worker.
@@ -193,6 +199,7 @@ impl Server {
         reply: Reply,
         notes: Option<Notes>,
     ) -> Result<(), (Refusal, Reply)> {
+        let timeout_in_request = call.timeout_in_request;
         let (request, timeout) = match self.prepare(call) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
@@ -214,6 +221,7 @@ impl Server {
             timeout,
             reply,
             notes,
+            timeout_in_request,
         });
         Ok(())
     }
@@ -349,5 +357,6 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         timeout,
         env,
         progress: false,
+        timeout_in_request: true,
     })
 }

@@ -285,6 +285,13 @@ fn calls_map_results_and_errors(runtime: &str) {
             text(&r[5]).starts_with("TimeoutError: tool `slow` did not finish within 400ms"),
             "{context}"
         );
+        // An MCP client can set neither exec's --timeout nor serve's timeout_ms.
+        assert!(
+            text(&r[5]).contains("raise the tool's `timeout:`")
+                && !text(&r[5]).contains("--timeout")
+                && !text(&r[5]).contains("timeout_ms"),
+            "{context}"
+        );
         // An output-schema break.
         assert_eq!(r[6]["isError"], true, "{context}");
         assert!(text(&r[6]).contains("InvalidOutputError"), "{context}");

@@ -139,6 +139,19 @@ fn crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving(runtime: &st
         (Duration::from_millis(300)..Duration::from_secs(1)).contains(&elapsed),
         "timeout_ms 300 took {elapsed:?}"
     );
+    // serve has no --timeout flag: the help names what a serve client can change.
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`timeout_ms`") && message.contains("`timeout:`"),
+        "{message}"
+    );
+    assert!(!message.contains("--timeout"), "{message}");
+    // Milliseconds to the microsecond, as the workers write them, not 300.9817719999999.
+    let ms = answer["metadata"]["execution_time_ms"].to_string();
+    assert!(
+        ms.split_once('.').is_none_or(|(_, decimals)| decimals.len() <= 3),
+        "execution_time_ms {ms}"
+    );
 
     serve.send(&json!({"id": "after", "tool_id": "add", "input": {"a": 2, "b": 2}}));
     let answer = serve.recv();
