@@ -25,6 +25,37 @@ pub struct Args {
     pub command: Command,
 }
 
+impl Args {
+    /// Parses the command line, or prints the usage error and exits 2. An unknown subcommand
+    /// gets the closest one also where clap finds none (`gne` → `gen`).
+    pub fn parse_or_exit() -> Self {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        use clap::{CommandFactory, Parser};
+        let mut error = match Self::try_parse() {
+            Ok(args) => return args,
+            Err(error) => error,
+        };
+        if error.kind() == ErrorKind::InvalidSubcommand
+            && error.get(ContextKind::SuggestedSubcommand).is_none()
+            && let Some(ContextValue::String(wanted)) = error.get(ContextKind::InvalidSubcommand)
+        {
+            let command = Self::command();
+            let names = command.get_subcommands().map(clap::Command::get_name);
+            let found: Vec<String> = crate::suggest::closest(wanted, names)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            if !found.is_empty() {
+                error.insert(
+                    ContextKind::SuggestedSubcommand,
+                    ContextValue::Strings(found),
+                );
+            }
+        }
+        error.exit()
+    }
+}
+
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {

@@ -30,8 +30,15 @@ pub enum ExecError {
     ReadInput { path: String, reason: String },
     #[error("the input does not match the schema of `{tool}`: {reason}")]
     InvalidInput { tool: String, reason: String },
-    #[error("the result of `{tool}` does not match its output schema: {reason}")]
-    InvalidOutput { tool: String, reason: String },
+    #[error(
+        "the result of `{tool}` does not match its output schema: {reason}\nit returned {returned}"
+    )]
+    InvalidOutput {
+        tool: String,
+        reason: String,
+        /// The result (its start, when long).
+        returned: String,
+    },
     #[error("invalid --timeout `{value}`: {reason}")]
     BadTimeout { value: String, reason: String },
 }
@@ -74,9 +81,13 @@ impl Explain for ExecError {
             Self::UnknownTool { count, .. } => Some(format!(
                 "the project has {count} tools; `compozy inspect` lists them"
             )),
-            Self::BadJson { .. } => {
-                Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into())
-            }
+            Self::BadJson {
+                what: "--config", ..
+            } => Some("pass a JSON value, e.g. --config '{\"retries\":3}'".into()),
+            Self::BadJson {
+                what: "--input", ..
+            } => Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into()),
+            Self::BadJson { .. } => Some("write one JSON value, e.g. {\"city\":\"Oslo\"}".into()),
             Self::InvalidInput { .. } => {
                 Some("fix the input; see `input:` in the tool's config".into())
             }
@@ -253,6 +264,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             out.problems([&Problem::new(ExecError::InvalidOutput {
                 tool: tool.id.clone(),
                 reason,
+                returned: runtime::excerpt(response.result.get()),
             })]);
             return ExitCode::Failure;
         }

@@ -11,6 +11,7 @@ mod read;
 mod schema;
 mod validate;
 mod yaml;
+mod yaml_hints;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -21,7 +21,9 @@ pub use input::{Validators, check_schema, merge_defaults};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
 pub use pool::{LocalDriver, Pool};
-pub use protocol::{Metadata, Note, Notes, Progress, Request, Response, ToolError, new_exec_id};
+pub use protocol::{
+    Metadata, Note, Notes, Progress, Request, Response, ToolError, excerpt, new_exec_id,
+};
 pub use server::{Call, Refusal, Server};
 // For the fuzz targets (fuzz/), not part of the library's API.
 #[doc(hidden)]

@@ -694,7 +694,12 @@ impl Loop {
                 status: "answered after a failure".into(),
             });
             let elapsed = job.started.elapsed();
-            (job.reply)(failure(&job.request, &error, elapsed, job.timeout_in_request));
+            (job.reply)(failure(
+                &job.request,
+                &error,
+                elapsed,
+                job.timeout_in_request,
+            ));
         });
     }
 

@@ -155,6 +155,15 @@ pub fn millis(elapsed: std::time::Duration) -> f64 {
     elapsed.as_micros() as f64 / 1000.0
 }
 
+/// The start of a result's JSON, for a message about it (at most about 200 characters).
+pub fn excerpt(json: &str) -> String {
+    const MOST: usize = 200;
+    match json.char_indices().nth(MOST) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &json[..cut], json.len()),
+        None => json.to_owned(),
+    }
+}
+
 impl Response {
     /// The result as a JSON tree (for a schema check).
     pub fn result_value(&self) -> serde_json::Result<Value> {

@@ -52,7 +52,11 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
                 response.metadata.tool_id,
                 response.metadata.tool_exec_id,
                 "InvalidOutputError",
-                format!("the result of `{tool}` does not match its output schema: {reason}"),
+                format!(
+                    "the result of `{tool}` does not match its output schema: {reason} (it \
+                     returned {})",
+                    super::protocol::excerpt(response.result.get())
+                ),
                 Duration::ZERO,
             );
             // The tool's own time, as its worker measured it.
@@ -291,6 +295,22 @@ impl Server {
     }
 }
 
+/// The fields of a `serve` request.
+const FIELDS: [&str; 7] = [
+    "id",
+    "tool_id",
+    "tool_exec_id",
+    "input",
+    "config",
+    "env",
+    "timeout_ms",
+];
+
+fn quoted(names: [&str; 7]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    names.join(", ")
+}
+
 /// Reads a request line of `serve` into a [`Call`]; a malformed one gets its error answer.
 #[doc(hidden)]
 pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
@@ -315,7 +335,18 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
     let tool_id = match fields.remove("tool_id") {
         Some(Value::String(s)) => s,
         Some(_) => return Err(bad("`tool_id` must be a string".into())),
-        None => return Err(bad("`tool_id` is required".into())),
+        None => {
+            // `tool`, `toolId`: the field is there under another name.
+            let misnamed = fields.keys().find(|k| {
+                !FIELDS.contains(&k.as_str()) && crate::suggest::closest(k, ["tool_id"]).len() == 1
+            });
+            return Err(bad(match misnamed {
+                Some(key) => format!(
+                    "`tool_id` is required; `{key}` is not a field: did you mean `tool_id`?"
+                ),
+                None => "`tool_id` is required".into(),
+            }));
+        }
     };
     let bad = |message: String| reject(id.clone(), Some(&tool_id), "InvalidRequestError", message);
     let tool_exec_id = match fields.remove("tool_exec_id") {
@@ -346,7 +377,9 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
     let input = fields.remove("input");
     let config = fields.remove("config");
     if let Some(unknown) = fields.keys().next() {
-        return Err(bad(format!("unknown field `{unknown}`")));
+        let hint = crate::suggest::did_you_mean(unknown, FIELDS)
+            .unwrap_or_else(|| format!("the fields are {}", quoted(FIELDS)));
+        return Err(bad(format!("unknown field `{unknown}`; {hint}")));
     }
     Ok(Call {
         id,

@@ -131,3 +131,19 @@ fn pre_commit_hooks_run_and_come_in_both_variants() {
         assert_eq!(out.stderr, "", "`{entry}` is not quiet");
     }
 }
+
+#[test]
+fn a_misspelt_command_gets_the_closest_one() {
+    // Two letters swapped: clap's own measure finds nothing close to `gne`.
+    let out = crate::common::Output::from(compozy().arg("gne").output().unwrap());
+    out.expect_code(2).stderr_has(&[
+        "unrecognized subcommand 'gne'",
+        "similar subcommand exists: 'gen'",
+    ]);
+    let out = crate::common::Output::from(compozy().arg("exce").output().unwrap());
+    out.expect_code(2)
+        .stderr_has(&["similar subcommand exists: 'exec'"]);
+    let out = crate::common::Output::from(compozy().arg("qqqq").output().unwrap());
+    out.expect_code(2);
+    assert!(!out.stderr.contains("similar"), "{}", out.stderr);
+}

@@ -342,8 +342,19 @@ fn invalid_input_is_refused_before_running(runtime: &str) {
     let (out, _) = exec(&p, runtime, &["typed", "--input", r#"{"x": 2}"#]);
     assert_eq!(result(&out), json!({"doubled": 4}));
     let (out, _) = exec(&p, runtime, &["bad_output", "--input", r#"{"x": 2}"#]);
-    out.expect_code(1)
-        .stderr_has(&["does not match its output schema"]);
+    // What the tool returned is shown: a schema break says what was expected, not what came.
+    out.expect_code(1).stderr_has(&[
+        "does not match its output schema",
+        r#"it returned {"doubled":4}"#,
+    ]);
+    // Each way in gets an example of its own.
+    let (out, _) = exec(&p, runtime, &["echo", "--config", "{retries: 3}"]);
+    out.expect_code(2)
+        .stderr_has(&["--config is not valid JSON", "e.g. --config '{"]);
+    assert!(!out.stderr.contains("--input"), "{}", out.stderr);
+    let (out, _) = exec(&p, runtime, &["echo", "--input", "{city: Oslo}"]);
+    out.expect_code(2)
+        .stderr_has(&["--input is not valid JSON", "e.g. --input '{"]);
 }
 
 fn unknown_tool_suggests_the_closest_ids(runtime: &str) {
