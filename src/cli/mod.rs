@@ -6,6 +6,7 @@ mod exec;
 mod generate;
 mod init;
 mod inspect;
+mod log_filter;
 mod mcp;
 mod output;
 mod serve;
@@ -59,9 +60,11 @@ pub fn init(args: &Args) {
     // `Targets` (`RUST_LOG=compozy=debug,info`) rather than `EnvFilter`: the latter compiles its
     // directives into full DFAs and switches that regex feature on for every other regex in the
     // process (globs included), which cost about half a millisecond on each start.
-    let filter = std::env::var("RUST_LOG")
+    let from_env = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|spec| spec.parse::<Targets>().ok())
+        .and_then(|spec| spec.parse::<Targets>().ok());
+    let all_events = from_env.is_some() || default_level >= LevelFilter::DEBUG;
+    let filter = from_env
         .unwrap_or_else(|| {
             // rmcp reports every error answer it sends as a warning; `compozy mcp` has already
             // told the client, so only -v shows them.
@@ -80,7 +83,8 @@ pub fn init(args: &Args) {
         .without_time()
         .with_max_level(LevelFilter::TRACE)
         .finish()
-        .with(filter);
+        .with(filter)
+        .with((!all_events).then_some(log_filter::NormalEvents));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 

@@ -476,6 +476,8 @@ fn cancel_kills_the_tool_and_its_children(runtime: &str) {
 struct HttpServer {
     child: Child,
     url: String,
+    /// Every line it wrote on stderr so far.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
@@ -491,10 +493,13 @@ impl HttpServer {
             .expect("start compozy mcp --http");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&lines);
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[mcp] {line}");
+                kept.lock().unwrap().push(line.clone());
                 if let Some(url) = line.strip_prefix("compozy: MCP over HTTP at ")
                     && let Some(tx) = tx.take()
                 {
@@ -505,7 +510,11 @@ impl HttpServer {
         let url = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("compozy mcp --http printed no URL");
-        Self { child, url }
+        Self {
+            child,
+            url,
+            stderr: lines,
+        }
     }
 }
 
@@ -570,6 +579,10 @@ fn http_serves_both_eras(runtime: &str) {
         json!([false, false]),
         "{report:#}"
     );
+    // A documented way to cancel is no error: nothing on stderr says so.
+    std::thread::sleep(Duration::from_millis(500));
+    let stderr = server.stderr.lock().unwrap().join("\n");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
 }
 
 /// A raw POST to the HTTP server; returns the status line's code and the body.
@@ -689,6 +702,13 @@ fn bad_input_gets_json_rpc_errors(runtime: &str) {
     );
     let context = format!("{answers:#?}\n{stderr}");
     assert_eq!(by_id(&answers, 0)["error"]["code"], -32602, "{context}");
+    // It says what a client of either era sends first, not only the 2026 era's `_meta`.
+    let early = by_id(&answers, 0)["error"]["message"].as_str().unwrap();
+    assert!(
+        early.starts_with("`tools/list` before `initialize`")
+            && early.contains("io.modelcontextprotocol/protocolVersion"),
+        "{context}"
+    );
     assert_eq!(
         by_id(&answers, 1)["result"]["protocolVersion"],
         "2025-06-18",
