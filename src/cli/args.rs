@@ -124,7 +124,8 @@ pub enum Command {
 /// `compozy init`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache to .gitignore.
+Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache/ and
+node_modules/ to .gitignore (the lines it lacks).
 Existing files are never overwritten: if any of them exists, nothing is written (exit 2).")]
 pub struct InitArgs {
     /// The project directory (created when missing).
