@@ -4,18 +4,29 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Environment:
+  COMPOZY_PROJECT            the project directory, as --project
+  COMPOZY_COLOR              auto, always or never, as --color
+  NO_COLOR                   no color under `--color auto`
+  RUST_LOG                   log filter, over -v/-q (e.g. compozy=debug)
+  COMPOZY_BUN, COMPOZY_NODE  the runtime binary (else PATH, then node_modules/.bin)
+  COMPOZY_MAX_RESULT_BYTES   largest result of a tool (default 64 MiB)
+  COMPOZY_MAX_LOG_BYTES      most output of a tool per call (default 16 MiB)
+  COMPOZY_MAX_REQUEST_BYTES  largest `compozy mcp` request line (default 16 MiB)
+
 Exit codes:
   0    success
   1    the tool failed, or `gen --check` found stale output
   2    usage, configuration or generation error
+  101  compozy crashed (a bug: it asks for a report)
   124  the tool timed out
   127  the runtime (bun or node) was not found or is too old
   130  interrupted (SIGINT/SIGTERM); the tool's processes were stopped";
 
 /// Generate, check and run TypeScript tool projects on Bun or Node.
 #[derive(Debug, Parser)]
-#[command(name = "compozy", version, about, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "compozy", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Args {
     /// Options every command takes.
     #[command(flatten)]
@@ -101,7 +112,7 @@ pub struct ProjectArg {
 /// compozy's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the tool configs and modules, then write .compozy/ (entrypoint and workers).
+    /// Check the tool configs and modules, then write .compozy/ (entrypoint, types, workers).
     Gen(GenArgs),
     /// Run one tool through the generated worker on bun or node and print its result as JSON.
     Exec(ExecArgs),
@@ -164,7 +175,9 @@ pub struct ManArgs {
 A host config that runs it (Claude Code, Claude Desktop, Cursor, VS Code):
   {\"command\": \"compozy\", \"args\": [\"mcp\", \"--project\", \"/path/to/project\"]}
 
-stdout carries nothing but JSON-RPC; logs go to stderr. stdin closing ends the server.")]
+Over stdio (the default), stdout carries nothing but JSON-RPC and stdin closing ends the server
+(exit 0). With --http, stdin is not read: the server runs until SIGINT/SIGTERM (exit 130). Logs
+go to stderr.")]
 pub struct McpArgs {
     /// Project selection.
     #[command(flatten)]
@@ -264,6 +277,10 @@ pub struct ExecArgs {
 
 /// `compozy gen`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Writes .compozy/tools.ts (the entrypoint, in generated-entrypoint mode), .compozy/types.ts (every
+tool's input, output and config types), .compozy/bun_worker.ts and .compozy/node_worker.mjs, each
+only when its content changed; files it generated before and no longer does are removed.")]
 pub struct GenArgs {
     /// Project selection.
     #[command(flatten)]

@@ -23,9 +23,7 @@ impl<S: Subscriber> Layer<S> for NormalEvents {
         }
         let mut message = Message(String::new());
         event.record(&mut message);
-        !NORMAL
-            .iter()
-            .any(|&(t, m)| t == target && message.0 == m)
+        !NORMAL.iter().any(|&(t, m)| t == target && message.0 == m)
     }
 }
 

@@ -64,19 +64,18 @@ pub fn init(args: &Args) {
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok());
     let all_events = from_env.is_some() || default_level >= LevelFilter::DEBUG;
-    let filter = from_env
-        .unwrap_or_else(|| {
-            // rmcp reports every error answer it sends as a warning; `compozy mcp` has already
-            // told the client, so only -v shows them.
-            let rmcp = if default_level == LevelFilter::WARN {
-                LevelFilter::ERROR
-            } else {
-                default_level
-            };
-            Targets::new()
-                .with_default(default_level)
-                .with_target("rmcp", rmcp)
-        });
+    let filter = from_env.unwrap_or_else(|| {
+        // rmcp reports every error answer it sends as a warning; `compozy mcp` has already
+        // told the client, so only -v shows them.
+        let rmcp = if default_level == LevelFilter::WARN {
+            LevelFilter::ERROR
+        } else {
+            default_level
+        };
+        Targets::new()
+            .with_default(default_level)
+            .with_target("rmcp", rmcp)
+    });
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(Output::new(&args.global).color)

@@ -226,7 +226,12 @@ fn gitignore_entries() -> Vec<(&'static str, &'static str)> {
 /// Whether a line of a `.gitignore` already ignores `pattern` (`.compozy` ignores
 /// `.compozy/.cache/`; a leading or trailing `/` makes no difference here).
 fn ignores(line: &str, pattern: &str) -> bool {
-    let bare = |p: &str| p.trim().trim_start_matches('/').trim_end_matches('/').to_owned();
+    let bare = |p: &str| {
+        p.trim()
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_owned()
+    };
     let (line, pattern) = (bare(line), bare(pattern));
     !line.is_empty()
         && !line.starts_with('#')

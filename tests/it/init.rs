@@ -30,7 +30,11 @@ fn init_writes_a_project_whose_tool_runs_with_no_input() {
     let gitignore = fixture.read("new-project/.gitignore");
     let patterns: Vec<&str> = gitignore.lines().filter(|l| !l.starts_with('#')).collect();
     // The cache, and what `npm i -D bun` installs.
-    assert_eq!(patterns, [".compozy/.cache/", "node_modules/"], "{gitignore}");
+    assert_eq!(
+        patterns,
+        [".compozy/.cache/", "node_modules/"],
+        "{gitignore}"
+    );
     assert!(
         fixture
             .read("new-project/compozy.yaml")
