@@ -63,6 +63,23 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Bun or Node.
     fn kind(&self) -> RuntimeKind;
 
+    /// The binary's version, when it was probed.
+    fn version(&self) -> Option<(u64, u64, u64)> {
+        None
+    }
+
+    /// `bun 1.4.5`, for messages.
+    fn describe(&self) -> String {
+        let name = match self.kind() {
+            RuntimeKind::Bun => "bun",
+            RuntimeKind::Node => "node",
+        };
+        match self.version() {
+            Some((major, minor, patch)) => format!("{name} {major}.{minor}.{patch}"),
+            None => name.to_owned(),
+        }
+    }
+
     /// The command that starts a worker (`persistent`: serve many requests).
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand;
 

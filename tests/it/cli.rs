@@ -260,6 +260,18 @@ fn help_and_readme_name_the_same_variables_and_exit_codes() {
     // What each command's help says matches what it does.
     let gen_help = help(&["gen", "--help"]);
     assert!(gen_help.contains(".compozy/types.ts"), "{gen_help}");
+    let serve_help = help(&["serve", "--help"]);
+    for part in [
+        "\"tool_id\"",
+        "timeout_ms",
+        "\"execution_time_ms\"",
+        "TimeoutError",
+    ] {
+        assert!(
+            serve_help.contains(part),
+            "serve --help lacks {part}:\n{serve_help}"
+        );
+    }
     let mcp_help = help(&["mcp", "--help"]);
     assert!(
         mcp_help.contains("With --http, stdin is not read"),
