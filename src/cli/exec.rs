@@ -107,7 +107,7 @@ fn parse_json(what: &'static str, text: &str) -> Result<Value, ExecError> {
     })
 }
 
-fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
+fn read_input(args: &ExecArgs, cwd: &Path, out: &Output) -> Result<Value, ExecError> {
     if let Some(json) = &args.input {
         return parse_json("--input", json);
     }
@@ -125,6 +125,10 @@ fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
             if args.input_file.is_none() && stdin.is_terminal() {
                 return Ok(Value::Object(Default::default()));
             }
+            // A pipe that stays open (`sleep 3 | compozy exec …`) is waited for: -v says why.
+            out.detail(
+                "compozy: reading the input from stdin until it closes (--input '{}' reads none)",
+            );
             let mut text = String::new();
             stdin
                 .lock()
@@ -163,7 +167,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         )));
     };
 
-    let input = match read_input(args, cwd) {
+    let input = match read_input(args, cwd, out) {
         Ok(input) => merge_defaults(tool.with.as_ref(), input),
         Err(e) => return fail(Problem::new(e)),
     };

@@ -146,5 +146,7 @@ fn regenerate(dir: Option<&Path>, out: &Output, cwd: &Path) -> Result<Project, P
     let generation = crate::prepare(dir, cwd)?;
     out.problems(&generation.warnings);
     generation.write()?;
+    // As `gen` says it: a file that changed under the user's feet is named.
+    generate::print_changes(&generation.plan, out);
     Ok(generation.project)
 }

@@ -483,6 +483,8 @@ fn exec_regenerates_stale_output_first() {
     let p = project();
     let (out, _) = exec(&p, "bun", &["async_default", "--input", r#"{"x":1}"#]);
     assert_eq!(result(&out), json!(2));
+    // What it wrote is named, as `gen` names it.
+    out.stderr_has(&["compozy: created .compozy/tools.ts"]);
     p.write(
         "compozy.yaml",
         &format!("{CONFIG}  - id: added_later\n    execute: ./tools/async_default.mts\n"),
@@ -490,6 +492,24 @@ fn exec_regenerates_stale_output_first() {
     let (out, _) = exec(&p, "bun", &["added_later", "--input", r#"{"x":2}"#]);
     assert_eq!(result(&out), json!(4));
     assert!(p.read(".compozy/tools.ts").contains("added_later"));
+    out.stderr_has(&["compozy: updated .compozy/tools.ts"]);
+    // Nothing changed: not a word.
+    let (out, _) = exec(&p, "bun", &["added_later", "--input", r#"{"x":2}"#]);
+    assert_eq!(result(&out), json!(4));
+    assert!(!out.stderr.contains("compozy:"), "{}", out.stderr);
+}
+
+#[test]
+fn verbose_exec_says_it_reads_stdin() {
+    let p = project();
+    // stdin is not a terminal here (closed at once): it is read, and -v says so, since an open
+    // pipe would be waited for.
+    let (out, _) = exec(&p, "bun", &["async_default", "-v"]);
+    out.expect_code(0);
+    out.stderr_has(&["compozy: reading the input from stdin until it closes"]);
+    let (out, _) = exec(&p, "bun", &["async_default", "-v", "--input", r#"{"x":1}"#]);
+    assert_eq!(result(&out), json!(2));
+    assert!(!out.stderr.contains("reading the input"), "{}", out.stderr);
 }
 
 #[test]
