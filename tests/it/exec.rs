@@ -231,6 +231,9 @@ fn thrown_error_keeps_class_name_and_ts_stack(runtime: &str) {
         "tools/throws.ts:8",
     ]);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
+    // The stack ends at the tool's code: the worker's own frames are left out.
+    let (_, trace) = out.stderr.split_once("failed:").expect("the failure");
+    assert!(!trace.contains("_worker."), "{}", out.stderr);
 }
 
 fn never_settling_tool_times_out(runtime: &str) {
@@ -658,6 +661,16 @@ fn inspect_env_shows_sources_and_masks_what_the_project_does_not_declare() {
         json!({"kind": "runtime_env"})
     );
     assert!(!out.stdout.contains("s3cret") && !out.stdout.contains("passed-value"));
+    // For a person: the environment, not the table of every tool before it.
+    let out = Output::from(p.compozy(&["inspect", "--env", "env"]).output().unwrap());
+    out.expect_code(0);
+    assert!(
+        out.stdout.starts_with("environment ("),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("tools ("), "{}", out.stdout);
+    assert!(!out.stdout.contains("async_default"), "{}", out.stdout);
 }
 
 /// Rewrites `rel` with `text` of the same length and puts its modification time back, so that
