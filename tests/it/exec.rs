@@ -664,11 +664,7 @@ fn inspect_env_shows_sources_and_masks_what_the_project_does_not_declare() {
     // For a person: the environment, not the table of every tool before it.
     let out = Output::from(p.compozy(&["inspect", "--env", "env"]).output().unwrap());
     out.expect_code(0);
-    assert!(
-        out.stdout.starts_with("environment ("),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.starts_with("environment ("), "{}", out.stdout);
     assert!(!out.stdout.contains("tools ("), "{}", out.stdout);
     assert!(!out.stdout.contains("async_default"), "{}", out.stdout);
 }
