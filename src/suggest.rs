@@ -1,5 +1,6 @@
 //! "Did you mean …?": the closest known names to a misspelt one, by the measure clap uses for
-//! its own suggestions (Jaro similarity above 0.7).
+//! its own suggestions (Jaro similarity above 0.7), and one edit away (two letters swapped
+//! included), which Jaro misses in short names (`gne` for `gen`).
 
 /// How similar two names must be to be suggested (clap's threshold).
 const THRESHOLD: f64 = 0.7;
@@ -12,7 +13,10 @@ pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
         .map(|c| (strsim::jaro(wanted, c), c))
-        .filter(|&(score, _)| score > THRESHOLD)
+        .filter(|&(score, c)| {
+            score > THRESHOLD
+                || (wanted.chars().count() >= 3 && strsim::osa_distance(wanted, c) == 1)
+        })
         .collect();
     // Best first; equal scores in name order, so the answer does not depend on the input order.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -44,6 +48,9 @@ mod tests {
         assert_eq!(closest("math.divid", ids)[0], "math.divide");
         assert!(closest("zzz", ids).is_empty());
         assert!(closest("math.divid", ids).len() <= MOST);
+        // Two letters swapped in a short name, which Jaro rates far apart.
+        assert_eq!(closest("gne", ["gen", "exec", "serve"]), ["gen"]);
+        assert!(closest("ab", ["ba"]).is_empty());
     }
 
     #[test]

@@ -4,19 +4,30 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Environment:
+  COMPOZY_PROJECT            the project directory, as --project
+  COMPOZY_COLOR              auto, always or never, as --color
+  NO_COLOR                   no color under `--color auto`
+  RUST_LOG                   log filter, over -v/-q (e.g. compozy=debug)
+  COMPOZY_BUN, COMPOZY_NODE  the runtime binary (else PATH, then node_modules/.bin)
+  COMPOZY_MAX_RESULT_BYTES   largest result of a tool (default 64 MiB)
+  COMPOZY_MAX_LOG_BYTES      most output of a tool per call (default 16 MiB)
+  COMPOZY_MAX_REQUEST_BYTES  largest `compozy mcp` request line (default 16 MiB)
+
 Exit codes:
   0    success
   1    the tool failed, `gen --check` found stale output, or `migrate --check` found
        something to migrate
   2    usage, configuration or generation error
+  101  compozy crashed (a bug: it asks for a report)
   124  the tool timed out
   127  the runtime (bun or node) was not found or is too old
   130  interrupted (SIGINT/SIGTERM); the tool's processes were stopped";
 
 /// Generate, check and run TypeScript tool projects on Bun or Node.
 #[derive(Debug, Parser)]
-#[command(name = "compozy", version, about, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "compozy", version, about, after_help = AFTER_HELP, max_term_width = 100)]
 pub struct Args {
     /// Options every command takes.
     #[command(flatten)]
@@ -24,6 +35,37 @@ pub struct Args {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Args {
+    /// Parses the command line, or prints the usage error and exits 2. An unknown subcommand
+    /// gets the closest one also where clap finds none (`gne` → `gen`).
+    pub fn parse_or_exit() -> Self {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        use clap::{CommandFactory, Parser};
+        let mut error = match Self::try_parse() {
+            Ok(args) => return args,
+            Err(error) => error,
+        };
+        if error.kind() == ErrorKind::InvalidSubcommand
+            && error.get(ContextKind::SuggestedSubcommand).is_none()
+            && let Some(ContextValue::String(wanted)) = error.get(ContextKind::InvalidSubcommand)
+        {
+            let command = Self::command();
+            let names = command.get_subcommands().map(clap::Command::get_name);
+            let found: Vec<String> = crate::suggest::closest(wanted, names)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            if !found.is_empty() {
+                error.insert(
+                    ContextKind::SuggestedSubcommand,
+                    ContextValue::Strings(found),
+                );
+            }
+        }
+        error.exit()
+    }
 }
 
 /// Options every command takes.
@@ -71,7 +113,7 @@ pub struct ProjectArg {
 /// compozy's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the tool configs and modules, then write .compozy/ (entrypoint and workers).
+    /// Check the tool configs and modules, then write .compozy/ (entrypoint, types, workers).
     Gen(GenArgs),
     /// Run one tool through the generated worker on bun or node and print its result as JSON.
     Exec(ExecArgs),
@@ -96,7 +138,8 @@ pub enum Command {
 /// `compozy init`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache to .gitignore.
+Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache/ and
+node_modules/ to .gitignore (the lines it lacks).
 Existing files are never overwritten: if any of them exists, nothing is written (exit 2).")]
 pub struct InitArgs {
     /// The project directory (created when missing).
@@ -160,7 +203,9 @@ pub struct ManArgs {
 A host config that runs it (Claude Code, Claude Desktop, Cursor, VS Code):
   {\"command\": \"compozy\", \"args\": [\"mcp\", \"--project\", \"/path/to/project\"]}
 
-stdout carries nothing but JSON-RPC; logs go to stderr. stdin closing ends the server.")]
+Over stdio (the default), stdout carries nothing but JSON-RPC and stdin closing ends the server
+(exit 0). With --http, stdin is not read: the server runs until SIGINT/SIGTERM (exit 130). Logs
+go to stderr.")]
 pub struct McpArgs {
     /// Project selection.
     #[command(flatten)]
@@ -199,6 +244,19 @@ pub struct WatchArgs {
 
 /// `compozy serve`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Requests: one JSON object per line on stdin; only tool_id is required.
+  {\"id\": 1, \"tool_id\": \"math.add\", \"input\": {\"a\": 1, \"b\": 2}}
+  optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms
+
+Answers: one JSON line each on stdout, matched by id (out of order when --workers > 1).
+  {\"id\": 1, \"result\": 3, \"error\": null, \"metadata\": {\"tool_id\": \"math.add\",
+   \"tool_exec_id\": \"…\", \"execution_time_ms\": 0.9}}
+  error: null, or {\"name\", \"message\", \"stack\", …}; name is InvalidRequestError,
+  UnknownToolError, InvalidInputError, InvalidOutputError, TimeoutError, WorkerExitedError,
+  LimitExceededError, or the class of what the tool threw.
+
+Closing stdin answers everything in flight, then exits 0. Logs go to stderr.")]
 pub struct ServeArgs {
     /// Project selection.
     #[command(flatten)]
@@ -260,6 +318,10 @@ pub struct ExecArgs {
 
 /// `compozy gen`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Writes .compozy/tools.ts (the entrypoint, in generated-entrypoint mode), .compozy/types.ts (every
+tool's input, output and config types), .compozy/bun_worker.ts and .compozy/node_worker.mjs, each
+only when its content changed; files it generated before and no longer does are removed.")]
 pub struct GenArgs {
     /// Project selection.
     #[command(flatten)]

@@ -30,8 +30,15 @@ pub enum ExecError {
     ReadInput { path: String, reason: String },
     #[error("the input does not match the schema of `{tool}`: {reason}")]
     InvalidInput { tool: String, reason: String },
-    #[error("the result of `{tool}` does not match its output schema: {reason}")]
-    InvalidOutput { tool: String, reason: String },
+    #[error(
+        "the result of `{tool}` does not match its output schema: {reason}\nit returned {returned}"
+    )]
+    InvalidOutput {
+        tool: String,
+        reason: String,
+        /// The result (its start, when long).
+        returned: String,
+    },
     #[error("invalid --timeout `{value}`: {reason}")]
     BadTimeout { value: String, reason: String },
 }
@@ -74,9 +81,13 @@ impl Explain for ExecError {
             Self::UnknownTool { count, .. } => Some(format!(
                 "the project has {count} tools; `compozy inspect` lists them"
             )),
-            Self::BadJson { .. } => {
-                Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into())
-            }
+            Self::BadJson {
+                what: "--config", ..
+            } => Some("pass a JSON value, e.g. --config '{\"retries\":3}'".into()),
+            Self::BadJson {
+                what: "--input", ..
+            } => Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into()),
+            Self::BadJson { .. } => Some("write one JSON value, e.g. {\"city\":\"Oslo\"}".into()),
             Self::InvalidInput { .. } => {
                 Some("fix the input; see `input:` in the tool's config".into())
             }
@@ -96,7 +107,7 @@ fn parse_json(what: &'static str, text: &str) -> Result<Value, ExecError> {
     })
 }
 
-fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
+fn read_input(args: &ExecArgs, cwd: &Path, out: &Output) -> Result<Value, ExecError> {
     if let Some(json) = &args.input {
         return parse_json("--input", json);
     }
@@ -114,6 +125,10 @@ fn read_input(args: &ExecArgs, cwd: &Path) -> Result<Value, ExecError> {
             if args.input_file.is_none() && stdin.is_terminal() {
                 return Ok(Value::Object(Default::default()));
             }
+            // A pipe that stays open (`sleep 3 | compozy exec …`) is waited for: -v says why.
+            out.detail(
+                "compozy: reading the input from stdin until it closes (--input '{}' reads none)",
+            );
             let mut text = String::new();
             stdin
                 .lock()
@@ -152,7 +167,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         )));
     };
 
-    let input = match read_input(args, cwd) {
+    let input = match read_input(args, cwd, out) {
         Ok(input) => merge_defaults(tool.with.as_ref(), input),
         Err(e) => return fail(Problem::new(e)),
     };
@@ -254,6 +269,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             out.problems([&Problem::new(ExecError::InvalidOutput {
                 tool: tool.id.clone(),
                 reason,
+                returned: runtime::excerpt(response.result.get()),
             })]);
             return ExitCode::Failure;
         }

@@ -97,20 +97,8 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
                     fix_command(args)
                 ));
             } else {
-                for file in &generation.plan.files {
-                    let verb = match file.status {
-                        Status::Created => "created",
-                        Status::Updated => "updated",
-                        Status::Removed => "removed",
-                        Status::Unchanged => {
-                            out.detail(&format!("compozy: unchanged {}", file.rel));
-                            continue;
-                        }
-                    };
-                    let verb = if args.check { "" } else { verb };
-                    if !verb.is_empty() {
-                        out.status(&format!("compozy: {verb} {}", file.rel));
-                    }
+                if !args.check {
+                    print_changes(&generation.plan, out);
                 }
                 out.detail(&format!(
                     "compozy: {} tools checked",
@@ -133,6 +121,23 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
         }
     }
     code
+}
+
+/// One line per file written or removed (`compozy: updated .compozy/tools.ts`); the unchanged
+/// ones under -v.
+pub(super) fn print_changes(plan: &crate::codegen::Plan, out: &Output) {
+    for file in &plan.files {
+        let verb = match file.status {
+            Status::Created => "created",
+            Status::Updated => "updated",
+            Status::Removed => "removed",
+            Status::Unchanged => {
+                out.detail(&format!("compozy: unchanged {}", file.rel));
+                continue;
+            }
+        };
+        out.status(&format!("compozy: {verb} {}", file.rel));
+    }
 }
 
 /// The command that brings `.compozy/` up to date, with the `--project` this run was given.

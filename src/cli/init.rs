@@ -30,22 +30,27 @@ pub fn run(args: &InitArgs, out: &Output, cwd: &Path) -> ExitCode {
     }
     match scaffold.gitignore {
         Gitignore::Create(_) => out.status(&format!("compozy: created {}", shown(".gitignore"))),
-        Gitignore::Append(_) => out.status(&format!(
-            "compozy: added .compozy/.cache/ to {}",
+        Gitignore::Append { patterns, .. } => out.status(&format!(
+            "compozy: added {} to {}",
+            patterns.join(", "),
             shown(".gitignore")
         )),
         Gitignore::Keep => {}
     }
     // The template runs its tool on Bun: say now, not at the first `exec`, when there is none.
-    if let Err(e) = crate::runtime::installed(RuntimeKind::Bun, &scaffold.dir) {
-        out.problems([&Problem::new(e).warning()]);
-    }
+    let install = match crate::runtime::installed(RuntimeKind::Bun, &scaffold.dir) {
+        Ok(()) => "",
+        Err(e) => {
+            out.problems([&Problem::new(e).warning()]);
+            "npm i -D bun && "
+        }
+    };
     let dir = normalize(&args.dir);
     let cd = if dir.as_os_str().is_empty() {
         String::new()
     } else {
         format!("cd {} && ", shell_word(&dir.to_string_lossy()))
     };
-    out.status(&format!("next: {cd}compozy exec {EXAMPLE_TOOL}"));
+    out.status(&format!("next: {cd}{install}compozy exec {EXAMPLE_TOOL}"));
     ExitCode::Ok
 }

@@ -151,7 +151,8 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
 fn print_human(report: &Report) {
     use std::fmt::Write;
     let mut text = String::new();
-    if let Some(tools) = &report.tools {
+    // `--env TOOL_ID` asks about one tool: the table of all of them would bury the answer.
+    if let Some(tools) = report.tools.as_ref().filter(|_| report.env.is_none()) {
         let _ = writeln!(text, "tools ({}):", tools.len());
         let width = tools.iter().map(|t| t.id.len()).max().unwrap_or(0);
         for t in tools {

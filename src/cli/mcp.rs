@@ -90,7 +90,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     };
     // The pool's loop runs on the runtime's thread, beside the handlers: a call and its answer
     // cross no thread.
-    let (pool, driver) =
+    let (pool, driver, described) =
         match super::serve::start_local_pool(Arc::clone(&project), args.runtime, args.workers, out)
         {
             Ok(started) => started,
@@ -121,13 +121,19 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
 
     let handler = Handler::new(shared);
     let code = match &args.http {
-        None => match rt.block_on(crate::mcp::serve_stdio(handler)) {
-            Ok(()) => ExitCode::Ok,
-            Err(e) => {
-                tracing::error!("MCP over stdio: {e}");
-                ExitCode::Failure
+        None => {
+            // A person who started it by hand sees that it waits for a client.
+            out.summary(&format!(
+                "compozy: MCP server ready over stdio, {described} (Ctrl-D ends)"
+            ));
+            match rt.block_on(crate::mcp::serve_stdio(handler)) {
+                Ok(()) => ExitCode::Ok,
+                Err(e) => {
+                    tracing::error!("MCP over stdio: {e}");
+                    ExitCode::Failure
+                }
             }
-        },
+        }
         Some(addr) => {
             let listener = match rt.block_on(tokio::net::TcpListener::bind(addr.as_str())) {
                 Ok(l) => l,
@@ -142,10 +148,15 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
                 }
             };
             if let Ok(local) = listener.local_addr() {
-                out.status(&format!(
-                    "compozy: MCP over HTTP at http://{local}{}",
-                    crate::mcp::HTTP_PATH
-                ));
+                let url = format!("http://{local}{}", crate::mcp::HTTP_PATH);
+                // Scripts (port 0) read the URL from this line: it ends with it when piped.
+                if out.terminal {
+                    out.status(&format!(
+                        "compozy: MCP over HTTP at {url} ready, {described} (Ctrl-C ends)"
+                    ));
+                } else {
+                    out.status(&format!("compozy: MCP over HTTP at {url}"));
+                }
             }
             match rt.block_on(crate::mcp::serve_http(handler, listener)) {
                 Ok(()) => ExitCode::Ok,

@@ -6,6 +6,7 @@ mod exec;
 mod generate;
 mod init;
 mod inspect;
+mod log_filter;
 mod mcp;
 mod migrate;
 mod output;
@@ -60,28 +61,30 @@ pub fn init(args: &Args) {
     // `Targets` (`RUST_LOG=compozy=debug,info`) rather than `EnvFilter`: the latter compiles its
     // directives into full DFAs and switches that regex feature on for every other regex in the
     // process (globs included), which cost about half a millisecond on each start.
-    let filter = std::env::var("RUST_LOG")
+    let from_env = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|spec| spec.parse::<Targets>().ok())
-        .unwrap_or_else(|| {
-            // rmcp reports every error answer it sends as a warning; `compozy mcp` has already
-            // told the client, so only -v shows them.
-            let rmcp = if default_level == LevelFilter::WARN {
-                LevelFilter::ERROR
-            } else {
-                default_level
-            };
-            Targets::new()
-                .with_default(default_level)
-                .with_target("rmcp", rmcp)
-        });
+        .and_then(|spec| spec.parse::<Targets>().ok());
+    let all_events = from_env.is_some() || default_level >= LevelFilter::DEBUG;
+    let filter = from_env.unwrap_or_else(|| {
+        // rmcp reports every error answer it sends as a warning; `compozy mcp` has already
+        // told the client, so only -v shows them.
+        let rmcp = if default_level == LevelFilter::WARN {
+            LevelFilter::ERROR
+        } else {
+            default_level
+        };
+        Targets::new()
+            .with_default(default_level)
+            .with_target("rmcp", rmcp)
+    });
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(Output::new(&args.global).color)
         .without_time()
         .with_max_level(LevelFilter::TRACE)
         .finish()
-        .with(filter);
+        .with(filter)
+        .with((!all_events).then_some(log_filter::NormalEvents));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
@@ -145,5 +148,7 @@ fn regenerate(dir: Option<&Path>, out: &Output, cwd: &Path) -> Result<Project, P
     let generation = crate::prepare(dir, cwd)?;
     out.problems(&generation.warnings);
     generation.write()?;
+    // As `gen` says it: a file that changed under the user's feet is named.
+    generate::print_changes(&generation.plan, out);
     Ok(generation.project)
 }

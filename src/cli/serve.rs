@@ -45,15 +45,18 @@ pub(super) fn exit_on_signal(pool: Pool) {
     }
 }
 
-/// Starts the pool for a freshly generated project.
+/// Starts the pool for a freshly generated project; with what it runs on, in words (for the
+/// ready line).
 pub(super) fn start_pool(
     project: Arc<crate::config::Project>,
     kind: Option<super::args::RuntimeArg>,
     workers: Option<usize>,
     out: &Output,
-) -> Result<Pool, ExitCode> {
-    let (runtime, workers) = pool_runtime(&project, kind, workers, out)?;
-    Pool::start(project, runtime, workers, Limits::from_env()).map_err(|e| failed(e, out))
+) -> Result<(Pool, String), ExitCode> {
+    let (runtime, workers, described) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start(project, runtime, workers, Limits::from_env())
+        .map(|pool| (pool, described))
+        .map_err(|e| failed(e, out))
 }
 
 /// Starts the pool like [`start_pool`], driven by the returned task (see [`Pool::start_local`]).
@@ -62,18 +65,20 @@ pub(super) fn start_local_pool(
     kind: Option<super::args::RuntimeArg>,
     workers: Option<usize>,
     out: &Output,
-) -> Result<(Pool, LocalDriver), ExitCode> {
-    let (runtime, workers) = pool_runtime(&project, kind, workers, out)?;
-    Pool::start_local(project, runtime, workers, Limits::from_env()).map_err(|e| failed(e, out))
+) -> Result<(Pool, LocalDriver, String), ExitCode> {
+    let (runtime, workers, described) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start_local(project, runtime, workers, Limits::from_env())
+        .map(|(pool, driver)| (pool, driver, described))
+        .map_err(|e| failed(e, out))
 }
 
-/// The runtime and the number of workers a pool for `project` runs.
+/// The runtime and the number of workers a pool for `project` runs, and both in words.
 fn pool_runtime(
     project: &crate::config::Project,
     kind: Option<super::args::RuntimeArg>,
     workers: Option<usize>,
     out: &Output,
-) -> Result<(Arc<dyn runtime::Runtime>, usize), ExitCode> {
+) -> Result<(Arc<dyn runtime::Runtime>, usize, String), ExitCode> {
     let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
     if kind == RuntimeKind::Bun
         && project.runtime.deno_permissions.is_empty()
@@ -84,7 +89,14 @@ fn pool_runtime(
     let runtime = runtime::find(kind, &project.root).map_err(|e| failed(e, out))?;
     let workers =
         workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    Ok((Arc::from(runtime), workers))
+    let tools = project.tools.len();
+    let described = format!(
+        "{tools} tool{}, {workers} worker{} on {}",
+        if tools == 1 { "" } else { "s" },
+        if workers == 1 { "" } else { "s" },
+        runtime.describe()
+    );
+    Ok((Arc::from(runtime), workers, described))
 }
 
 fn failed(error: runtime::RuntimeError, out: &Output) -> ExitCode {
@@ -127,7 +139,14 @@ pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
         }
     };
     let pool = match start_pool(project, args.runtime, args.workers, out) {
-        Ok(pool) => pool,
+        Ok((pool, described)) => {
+            // A person at a terminal sees that it listens, and what to type.
+            out.summary(&format!(
+                "compozy: serving {described}; send one JSON request per line, e.g. \
+                 {{\"tool_id\": \"…\", \"input\": {{}}}} (Ctrl-D ends)"
+            ));
+            pool
+        }
         Err(code) => return code,
     };
     exit_on_signal(pool.clone());

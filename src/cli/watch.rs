@@ -162,7 +162,7 @@ pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
             args.workers,
             out,
         ) {
-            Ok(pool) => pool,
+            Ok((pool, _)) => pool,
             Err(code) => return code,
         };
         super::serve::exit_on_signal(pool.clone());

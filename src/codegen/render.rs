@@ -248,10 +248,13 @@ fn render_types(env: &Environment<'_>, project: &Project) -> Result<String, GenE
             ),
             None => "unknown".to_owned(),
         };
-        // The worker passes `{}` when there is no `config:`.
+        // Without `config:` the worker passes `{}`, typed `{}` (not the exact empty object,
+        // whose index signature would make `config.anything` a silent `never`): reading a field
+        // is then an error, and a function taking any object type without required fields is
+        // accepted.
         let config = match &tool.config {
             Some(config) => ts_types::value_type(config, 2),
-            None => ts_types::value_type(&serde_json::Value::Object(Default::default()), 2),
+            None => "{}".to_owned(),
         };
         tools.push(TypedTool {
             key: if is_js_identifier(&tool.id) {

@@ -21,6 +21,10 @@ pub enum ConfigError {
     },
     #[error("{message}")]
     Yaml { message: String },
+    #[error("line {line} is indented with a tab")]
+    TabIndent { line: usize },
+    #[error("{message}")]
+    UnclosedFlow { message: String, close: char },
     #[error("unknown key `{key}` in {place}")]
     UnknownKey {
         key: String,
@@ -111,7 +115,9 @@ impl Explain for ConfigError {
             Self::NotFound(_) => "config::not-found",
             Self::BadProjectDir { .. } => "config::project-dir",
             Self::Read { .. } => "config::read",
-            Self::Yaml { .. } => "config::yaml",
+            Self::Yaml { .. } | Self::TabIndent { .. } | Self::UnclosedFlow { .. } => {
+                "config::yaml"
+            }
             Self::UnknownKey { .. } => "config::unknown-key",
             Self::WrongType { .. } => "config::wrong-type",
             Self::MissingId => "config::missing-id",
@@ -147,13 +153,21 @@ impl Explain for ConfigError {
     fn help(&self) -> Option<String> {
         Some(match self {
             Self::NotFound(_) => {
-                "create a compozy.yaml at the project root, or pass --project DIR".into()
+                "run `compozy init` to start a project here, or pass --project DIR (the \
+                 directory of an existing compozy.yaml)"
+                    .into()
             }
             Self::BadProjectDir { .. } => "pass an existing directory to --project".into(),
             Self::Read { .. } => "check that the file exists and is readable".into(),
             Self::Yaml { .. } => {
                 "see the configuration reference in the README (`compozy.yaml`, tool files)".into()
             }
+            Self::TabIndent { .. } => {
+                "indent with spaces: YAML does not allow tabs in indentation".into()
+            }
+            Self::UnclosedFlow { close, .. } => format!(
+                "close it with `{close}`, or quote the value (`\"[…\"`) if the bracket is text"
+            ),
             Self::UnknownKey { help, .. } => help.clone(),
             Self::WrongType { .. } => {
                 "see the configuration reference in the README (`compozy.yaml`, tool files)".into()

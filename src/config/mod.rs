@@ -14,6 +14,7 @@ mod refs;
 mod schema;
 mod validate;
 pub(crate) mod yaml;
+mod yaml_hints;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

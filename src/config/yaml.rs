@@ -140,17 +140,51 @@ pub fn parse(file: &SourceFile) -> Result<Option<Node>, Problem> {
         strict_booleans: true,
         with_snippet: false,
     };
-    serde_saphyr::from_str_with_options::<Option<Node>>(&file.text, options).map_err(|err| {
-        let message = yaml_message(&err);
-        let problem = Problem::new(ConfigError::Yaml { message });
-        match err.location() {
-            Some(loc) if loc.line() > 0 => {
-                let (line, column) = line_col(loc);
-                problem.at_line(file, line, column.max(1), "here")
-            }
-            _ => problem.at_line(file, 1, 1, "in this file"),
+    serde_saphyr::from_str_with_options::<Option<Node>>(&file.text, options)
+        .map_err(|err| syntax_problem(file, &err))
+}
+
+/// A syntax error where it is written, or where it comes from when the parser noticed it later:
+/// a tab in the indentation, a `[` or `{` never closed.
+fn syntax_problem(file: &SourceFile, err: &serde_saphyr::Error) -> Problem {
+    let message = yaml_message(err);
+    let (line, column) = match err.location() {
+        Some(loc) if loc.line() > 0 => {
+            let (line, column) = line_col(loc);
+            (line, column.max(1))
         }
-    })
+        _ => {
+            return Problem::new(ConfigError::Yaml { message }).at_line(file, 1, 1, "in this file");
+        }
+    };
+    let error_at = file.span_at(line, column).offset();
+    let hints = super::yaml_hints::scan(&file.text, error_at);
+    if let Some(tab) = hints.tab {
+        let (tab_line, _) = file.line_col(tab);
+        return Problem::new(ConfigError::TabIndent { line: tab_line }).at_span(
+            file,
+            (tab, 1).into(),
+            "a tab",
+        );
+    }
+    match hints.open.last() {
+        // The parser's own "unclosed bracket" already points at it.
+        Some(&(open, bracket)) if open != error_at => {
+            let close = if bracket == '[' { ']' } else { '}' };
+            let what = if bracket == '[' { "list" } else { "mapping" };
+            let message = format!("`{bracket}` is never closed ({message})");
+            Problem::new(ConfigError::UnclosedFlow { message, close })
+                .at_span(
+                    file,
+                    (open, 1).into(),
+                    &format!("this {what} is never closed"),
+                )
+                .with_related(
+                    Problem::note("the parser noticed it here").at_line(file, line, column, "here"),
+                )
+        }
+        _ => Problem::new(ConfigError::Yaml { message }).at_line(file, line, column, "here"),
+    }
 }
 
 /// The error text without serde-saphyr's own position suffix (the code frame shows it).

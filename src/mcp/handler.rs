@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, Implementation, ListToolsResult, LoggingLevel,
+    CustomResult, DiscoverResult, ErrorCode, Implementation, ListToolsResult, LoggingLevel,
     LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
     ProgressToken, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter,
     Tool,
@@ -32,6 +32,12 @@ const NOTIFY_LIMIT: Duration = Duration::from_secs(1);
 /// The method a request line over the size cap is replaced with (see `stdio`), so that its
 /// sender gets an error instead of no answer.
 pub(super) const TOO_LARGE_METHOD: &str = "compozy/requestTooLarge";
+
+/// The `_meta` key of the `server/discover` that stands in for a stdio request sent before the
+/// client said which protocol era it speaks (see `stdio`): rmcp would refuse that request with a
+/// 2026-era message about `_meta` that never mentions `initialize`. A discover request is the
+/// one rmcp passes to the handler before the era is chosen, and leaves either era open.
+pub(super) const UNINITIALIZED_KEY: &str = "compozy/notInitialized";
 
 /// What every handler (one per HTTP request, one for stdio) shares.
 pub struct Shared {
@@ -176,6 +182,28 @@ impl ServerHandler for Handler {
             "Tools of a compozy project. Each tool's input is checked against its JSON Schema \
              before it runs; a failed call answers with isError and says why.",
         )
+    }
+
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        if let Some(asked) = context.meta.get(UNINITIALIZED_KEY) {
+            let asked = asked.as_str().unwrap_or("this request");
+            return Err(McpError::invalid_params(
+                format!(
+                    "`{asked}` before `initialize`: a 2025-11-25 client sends `initialize` (then \
+                     `notifications/initialized`) first; a 2026-07-28 client sends \
+                     `io.modelcontextprotocol/protocolVersion` and \
+                     `io.modelcontextprotocol/clientCapabilities` in each request's `_meta`"
+                ),
+                None,
+            ));
+        }
+        Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ))
     }
 
     async fn list_tools(

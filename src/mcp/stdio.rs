@@ -5,7 +5,7 @@ use rmcp::model::RequestId;
 use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::handler::{Handler, TOO_LARGE_METHOD};
+use super::handler::{Handler, TOO_LARGE_METHOD, UNINITIALIZED_KEY};
 
 /// The largest request line, or `COMPOZY_MAX_REQUEST_BYTES`.
 pub fn max_request_bytes() -> usize {
@@ -54,6 +54,9 @@ pub async fn pump(
     let mut over = 0usize;
     let mut head: Vec<u8> = Vec::new();
     let mut tail: Vec<u8> = Vec::new();
+    // Until the client shows its protocol era (`initialize`, or a 2026-era `_meta`), each
+    // request is looked at: one sent too early gets an answer that says what to send first.
+    let mut era_known = false;
     loop {
         let buf = match input.fill_buf().await {
             Ok(buf) => buf,
@@ -92,8 +95,16 @@ pub async fn pump(
                 tracing::warn!("a request line of {size} bytes is over the limit of {limit}");
                 out.write_all(too_large(&head, &tail, size, limit).as_bytes())
                     .await
-            } else {
+            } else if era_known {
                 out.write_all(&line).await
+            } else {
+                match first_request(&line) {
+                    Early::Uninitialized(stand_in) => out.write_all(stand_in.as_bytes()).await,
+                    early => {
+                        era_known = early == Early::EraKnown;
+                        out.write_all(&line).await
+                    }
+                }
             };
             if result.is_err() {
                 break;
@@ -105,6 +116,51 @@ pub async fn pump(
         }
     }
     let _ = out.shutdown().await;
+}
+
+/// What a line sent before the client's protocol era is known is.
+#[derive(Debug, PartialEq)]
+enum Early {
+    /// `initialize`, or a request with the 2026 era's `_meta`: pass it on, and the rest.
+    EraKnown,
+    /// A request of neither era: the stand-in request to send instead.
+    Uninitialized(String),
+    /// Anything else (a notification, `ping`, a line that is not JSON): pass it on.
+    Other,
+}
+
+/// Sorts a line sent before the client's protocol era is known.
+fn first_request(line: &[u8]) -> Early {
+    let Ok(serde_json::Value::Object(message)) = serde_json::from_slice(line) else {
+        return Early::Other;
+    };
+    let Some(method) = message.get("method").and_then(|m| m.as_str()) else {
+        return Early::Other;
+    };
+    let modern = message
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("io.modelcontextprotocol/protocolVersion"))
+        .is_some();
+    if method == "initialize" || modern {
+        return Early::EraKnown;
+    }
+    match message.get("id") {
+        Some(id) if !matches!(method, "ping" | "server/discover") => {
+            let stand_in = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": id,
+                "method": "server/discover",
+                "params": { "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                    UNINITIALIZED_KEY: method,
+                } },
+            });
+            Early::Uninitialized(format!("{stand_in}\n"))
+        }
+        _ => Early::Other,
+    }
 }
 
 /// The request that stands in for a line that is too large.

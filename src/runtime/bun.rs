@@ -29,6 +29,10 @@ impl Runtime for Bun {
         RuntimeKind::Bun
     }
 
+    fn version(&self) -> Option<(u64, u64, u64)> {
+        Some(self.found.version)
+    }
+
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
         let mut cwd = std::ffi::OsString::from("--cwd=");
         cwd.push(&project.root);

@@ -120,7 +120,7 @@ impl Explain for RuntimeError {
                 "check that the runtime binary runs on this machine".into()
             }
             Self::Timeout { .. } => {
-                "the tool and every process it started were stopped; raise `timeout:` or pass --timeout".into()
+                "the tool and every process it started were stopped; raise the tool's `timeout:`, or pass a larger --timeout".into()
             }
             Self::WorkerExited { .. } => {
                 "a tool that calls process.exit() ends its worker; return a value or throw an error instead".into()

@@ -21,7 +21,9 @@ pub use input::{Validators, check_schema, merge_defaults};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
 pub use pool::{LocalDriver, Pool};
-pub use protocol::{Metadata, Note, Notes, Progress, Request, Response, ToolError, new_exec_id};
+pub use protocol::{
+    Metadata, Note, Notes, Progress, Request, Response, ToolError, excerpt, new_exec_id,
+};
 pub use server::{Call, Refusal, Server};
 // For the fuzz targets (fuzz/), not part of the library's API.
 #[doc(hidden)]
@@ -60,6 +62,23 @@ impl Limits {
 pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Bun or Node.
     fn kind(&self) -> RuntimeKind;
+
+    /// The binary's version, when it was probed.
+    fn version(&self) -> Option<(u64, u64, u64)> {
+        None
+    }
+
+    /// `bun 1.4.5`, for messages.
+    fn describe(&self) -> String {
+        let name = match self.kind() {
+            RuntimeKind::Bun => "bun",
+            RuntimeKind::Node => "node",
+        };
+        match self.version() {
+            Some((major, minor, patch)) => format!("{name} {major}.{minor}.{patch}"),
+            None => name.to_owned(),
+        }
+    }
 
     /// The command that starts a worker (`persistent`: serve many requests).
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand;

@@ -61,6 +61,10 @@ impl Runtime for Node {
         RuntimeKind::Node
     }
 
+    fn version(&self) -> Option<(u64, u64, u64)> {
+        Some(self.found.version)
+    }
+
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
         let mut args: Vec<OsString> = Vec::new();
         if self.needs_strip_flag() {

@@ -48,6 +48,9 @@ pub struct Job {
     /// Where the request's log lines and progress reports go before its answer (besides
     /// stderr); `None` for callers that only want the answer.
     pub notes: Option<Notes>,
+    /// Whether the caller can set the deadline per request (serve's `timeout_ms`), which a
+    /// timeout's answer then suggests besides the tool's `timeout:`.
+    pub timeout_in_request: bool,
 }
 
 /// How long an answer waits at most for the log lines written before it to be passed on (a
@@ -236,6 +239,7 @@ impl Pool {
                     &job.request,
                     &RuntimeError::Cancelled,
                     Duration::ZERO,
+                    false,
                 ));
             }
             return;
@@ -321,6 +325,7 @@ struct InFlight {
     timeout: Duration,
     started: Instant,
     notes: Option<Notes>,
+    timeout_in_request: bool,
 }
 
 #[derive(Default)]
@@ -486,7 +491,7 @@ impl Loop {
             let error = RuntimeError::WorkerExited {
                 status: "could not be started".into(),
             };
-            (job.reply)(failure(&job.request, &error, Duration::ZERO));
+            (job.reply)(failure(&job.request, &error, Duration::ZERO, false));
             return;
         };
         // Replacing process.env costs the worker time on every call; skip it when nothing
@@ -517,6 +522,7 @@ impl Loop {
             timeout: job.timeout,
             started,
             notes: job.notes,
+            timeout_in_request: job.timeout_in_request,
         });
         if sent.is_err() {
             // The worker is gone; its exit status says why.
@@ -663,7 +669,7 @@ impl Loop {
             Ok(response) => (job.reply)(response),
             Err(reason) => {
                 let error = RuntimeError::BadResponse { reason };
-                (job.reply)(failure(&job.request, &error, job.started.elapsed()));
+                (job.reply)(failure(&job.request, &error, job.started.elapsed(), false));
                 self.retire(index);
             }
         }
@@ -687,7 +693,13 @@ impl Loop {
             let error = outcome.err().unwrap_or(RuntimeError::WorkerExited {
                 status: "answered after a failure".into(),
             });
-            (job.reply)(failure(&job.request, &error, job.started.elapsed()));
+            let elapsed = job.started.elapsed();
+            (job.reply)(failure(
+                &job.request,
+                &error,
+                elapsed,
+                job.timeout_in_request,
+            ));
         });
     }
 
@@ -888,7 +900,13 @@ fn forget_pid(shared: &Shared, pid: u32) {
     shared.lock().pids.retain(|&p| p != pid);
 }
 
-fn failure(request: &Request, error: &RuntimeError, elapsed: Duration) -> Response {
+/// The answer for a request that ended with `error`; `timeout_in_request`: see [`Job`].
+fn failure(
+    request: &Request,
+    error: &RuntimeError,
+    elapsed: Duration,
+    timeout_in_request: bool,
+) -> Response {
     let name = match error {
         RuntimeError::Timeout { .. } => "TimeoutError",
         RuntimeError::WorkerExited { .. } => "WorkerExitedError",
@@ -898,9 +916,21 @@ fn failure(request: &Request, error: &RuntimeError, elapsed: Duration) -> Respon
         RuntimeError::Cancelled => "CancelledError",
         _ => "WorkerError",
     };
-    let help = crate::diagnostic::Explain::help(error)
-        .map(|h| format!(" ({h})"))
-        .unwrap_or_default();
+    // exec's help names its --timeout flag; a pool's callers have none.
+    let help = match error {
+        RuntimeError::Timeout { .. } if timeout_in_request => Some(
+            "the tool and every process it started were stopped; raise the tool's `timeout:`, or \
+             send a larger `timeout_ms` with the request"
+                .to_owned(),
+        ),
+        RuntimeError::Timeout { .. } => Some(
+            "the tool and every process it started were stopped; raise the tool's `timeout:`"
+                .to_owned(),
+        ),
+        _ => crate::diagnostic::Explain::help(error),
+    }
+    .map(|h| format!(" ({h})"))
+    .unwrap_or_default();
     Response::failure(
         request.id.clone(),
         Some(request.tool_id.clone()),

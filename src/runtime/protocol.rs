@@ -148,6 +148,22 @@ pub fn parse_answer(line: &[u8], request: &Request) -> Result<Response, String> 
     Ok(response)
 }
 
+/// `elapsed` in milliseconds, to the microsecond as the workers write it (`1003.159`, not
+/// `1003.1588399999999`).
+pub fn millis(elapsed: std::time::Duration) -> f64 {
+    // Whole microseconds divided once: the shortest decimal form has at most three decimals.
+    elapsed.as_micros() as f64 / 1000.0
+}
+
+/// The start of a result's JSON, for a message about it (at most about 200 characters).
+pub fn excerpt(json: &str) -> String {
+    const MOST: usize = 200;
+    match json.char_indices().nth(MOST) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &json[..cut], json.len()),
+        None => json.to_owned(),
+    }
+}
+
 impl Response {
     /// The result as a JSON tree (for a schema check).
     pub fn result_value(&self) -> serde_json::Result<Value> {
@@ -178,7 +194,7 @@ impl Response {
             metadata: Metadata {
                 tool_id,
                 tool_exec_id,
-                execution_time_ms: elapsed.as_secs_f64() * 1000.0,
+                execution_time_ms: millis(elapsed),
             },
         }
     }

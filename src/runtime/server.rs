@@ -47,14 +47,21 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
         Ok(()) => response,
         Err(reason) => {
             let tool = response.metadata.tool_id.clone().unwrap_or_default();
-            Response::failure(
+            let mut failed = Response::failure(
                 response.id,
                 response.metadata.tool_id,
                 response.metadata.tool_exec_id,
                 "InvalidOutputError",
-                format!("the result of `{tool}` does not match its output schema: {reason}"),
-                Duration::from_secs_f64(response.metadata.execution_time_ms / 1000.0),
-            )
+                format!(
+                    "the result of `{tool}` does not match its output schema: {reason} (it \
+                     returned {})",
+                    super::protocol::excerpt(response.result.get())
+                ),
+                Duration::ZERO,
+            );
+            // The tool's own time, as its worker measured it.
+            failed.metadata.execution_time_ms = response.metadata.execution_time_ms;
+            failed
         }
     }
 }
@@ -79,6 +86,9 @@ pub struct Call {
     pub env: BTreeMap<String, String>,
     /// Whether the caller wants `ctx.progress` reports.
     pub progress: bool,
+    /// Whether the caller's protocol sets `timeout` per call (serve's `timeout_ms`): a timeout's
+    /// answer then suggests it.
+    pub timeout_in_request: bool,
 }
 
 /// Why a call was refused before it reached a worker.
@@ -193,6 +203,7 @@ impl Server {
         reply: Reply,
         notes: Option<Notes>,
     ) -> Result<(), (Refusal, Reply)> {
+        let timeout_in_request = call.timeout_in_request;
         let (request, timeout) = match self.prepare(call) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
@@ -214,6 +225,7 @@ impl Server {
             timeout,
             reply,
             notes,
+            timeout_in_request,
         });
         Ok(())
     }
@@ -283,6 +295,22 @@ impl Server {
     }
 }
 
+/// The fields of a `serve` request.
+const FIELDS: [&str; 7] = [
+    "id",
+    "tool_id",
+    "tool_exec_id",
+    "input",
+    "config",
+    "env",
+    "timeout_ms",
+];
+
+fn quoted(names: [&str; 7]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    names.join(", ")
+}
+
 /// Reads a request line of `serve` into a [`Call`]; a malformed one gets its error answer.
 #[doc(hidden)]
 pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
@@ -307,7 +335,18 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
     let tool_id = match fields.remove("tool_id") {
         Some(Value::String(s)) => s,
         Some(_) => return Err(bad("`tool_id` must be a string".into())),
-        None => return Err(bad("`tool_id` is required".into())),
+        None => {
+            // `tool`, `toolId`: the field is there under another name.
+            let misnamed = fields.keys().find(|k| {
+                !FIELDS.contains(&k.as_str()) && crate::suggest::closest(k, ["tool_id"]).len() == 1
+            });
+            return Err(bad(match misnamed {
+                Some(key) => format!(
+                    "`tool_id` is required; `{key}` is not a field: did you mean `tool_id`?"
+                ),
+                None => "`tool_id` is required".into(),
+            }));
+        }
     };
     let bad = |message: String| reject(id.clone(), Some(&tool_id), "InvalidRequestError", message);
     let tool_exec_id = match fields.remove("tool_exec_id") {
@@ -338,7 +377,9 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
     let input = fields.remove("input");
     let config = fields.remove("config");
     if let Some(unknown) = fields.keys().next() {
-        return Err(bad(format!("unknown field `{unknown}`")));
+        let hint = crate::suggest::did_you_mean(unknown, FIELDS)
+            .unwrap_or_else(|| format!("the fields are {}", quoted(FIELDS)));
+        return Err(bad(format!("unknown field `{unknown}`; {hint}")));
     }
     Ok(Call {
         id,
@@ -349,5 +390,6 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         timeout,
         env,
         progress: false,
+        timeout_in_request: true,
     })
 }

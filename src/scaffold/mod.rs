@@ -18,18 +18,6 @@ const TOOL_YAML: &str = include_str!("../../templates/init/hello.yaml");
 const TOOL_MODULE: &str = include_str!("../../templates/init/hello.ts");
 const GITIGNORE: &str = include_str!("../../templates/init/gitignore");
 
-/// Lines of a `.gitignore` that already keep the cache out of git.
-const CACHE_IGNORED_BY: &[&str] = &[
-    ".compozy/.cache",
-    ".compozy/.cache/",
-    "/.compozy/.cache",
-    "/.compozy/.cache/",
-    ".compozy",
-    ".compozy/",
-    "/.compozy",
-    "/.compozy/",
-];
-
 /// A file `init` creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFile {
@@ -44,9 +32,14 @@ pub struct NewFile {
 pub enum Gitignore {
     /// There is none: it is created.
     Create(String),
-    /// It exists without a line for the cache: these lines are appended.
-    Append(String),
-    /// It already ignores the cache.
+    /// It exists without some of compozy's patterns: `lines` are appended, for `patterns`.
+    Append {
+        /// The text appended.
+        lines: String,
+        /// The patterns it adds (`.compozy/.cache/`, `node_modules/`).
+        patterns: Vec<&'static str>,
+    },
+    /// It already ignores everything compozy's would.
     Keep,
 }
 
@@ -127,7 +120,7 @@ impl Scaffold {
         let path = self.dir.join(".gitignore");
         let lines = match &self.gitignore {
             Gitignore::Keep => return Ok(()),
-            Gitignore::Create(lines) | Gitignore::Append(lines) => lines,
+            Gitignore::Create(lines) | Gitignore::Append { lines, .. } => lines,
         };
         std::fs::OpenOptions::new()
             .append(true)
@@ -175,7 +168,7 @@ fn yaml_string(text: &str) -> String {
     }
 }
 
-/// Whether `.gitignore` needs the cache line, and what to write.
+/// Whether `.gitignore` needs compozy's patterns, and what to write.
 fn gitignore_change(path: &Path, dir: &Path) -> Result<Gitignore, ScaffoldError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -189,7 +182,17 @@ fn gitignore_change(path: &Path, dir: &Path) -> Result<Gitignore, ScaffoldError>
             });
         }
     };
-    if text.lines().any(|l| CACHE_IGNORED_BY.contains(&l.trim())) {
+    let mut lines = String::new();
+    let mut patterns = Vec::new();
+    for (comment, pattern) in gitignore_entries() {
+        if !text.lines().any(|line| ignores(line, pattern)) {
+            lines.push_str(comment);
+            lines.push_str(pattern);
+            lines.push('\n');
+            patterns.push(pattern);
+        }
+    }
+    if patterns.is_empty() {
         return Ok(Gitignore::Keep);
     }
     // A blank line between the user's lines and compozy's.
@@ -198,7 +201,41 @@ fn gitignore_change(path: &Path, dir: &Path) -> Result<Gitignore, ScaffoldError>
         () if text.ends_with('\n') => "\n",
         () => "\n\n",
     };
-    Ok(Gitignore::Append(format!("{separator}{GITIGNORE}")))
+    Ok(Gitignore::Append {
+        lines: format!("{separator}{lines}"),
+        patterns,
+    })
+}
+
+/// The template's patterns, each with the comment lines above it (newline included).
+fn gitignore_entries() -> Vec<(&'static str, &'static str)> {
+    let mut entries = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for line in GITIGNORE.split_inclusive('\n') {
+        let next = at + line.len();
+        if !line.starts_with('#') && !line.trim().is_empty() {
+            entries.push((&GITIGNORE[start..at], line.trim_end()));
+            start = next;
+        }
+        at = next;
+    }
+    entries
+}
+
+/// Whether a line of a `.gitignore` already ignores `pattern` (`.compozy` ignores
+/// `.compozy/.cache/`; a leading or trailing `/` makes no difference here).
+fn ignores(line: &str, pattern: &str) -> bool {
+    let bare = |p: &str| {
+        p.trim()
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let (line, pattern) = (bare(line), bare(pattern));
+    !line.is_empty()
+        && !line.starts_with('#')
+        && (line == pattern || pattern.starts_with(&format!("{line}/")))
 }
 
 #[cfg(test)]
@@ -215,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_line_is_appended_once() {
+    fn missing_lines_are_appended_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".gitignore");
         assert_eq!(
@@ -223,11 +260,21 @@ mod tests {
             Gitignore::Create(GITIGNORE.into())
         );
         std::fs::write(&path, "node_modules").unwrap();
-        assert_eq!(
-            gitignore_change(&path, Path::new(".")).unwrap(),
-            Gitignore::Append(format!("\n\n{GITIGNORE}"))
+        let Gitignore::Append { lines, patterns } =
+            gitignore_change(&path, Path::new(".")).unwrap()
+        else {
+            panic!("nothing to append")
+        };
+        assert_eq!(patterns, [".compozy/.cache/"]);
+        assert!(lines.starts_with("\n\n# compozy's cache"), "{lines:?}");
+        assert!(lines.ends_with("\n.compozy/.cache/\n"), "{lines:?}");
+        std::fs::write(&path, "/.compozy\n").unwrap();
+        let change = gitignore_change(&path, Path::new(".")).unwrap();
+        assert!(
+            matches!(&change, Gitignore::Append { patterns, .. } if patterns == &["node_modules/"]),
+            "{change:?}"
         );
-        std::fs::write(&path, "node_modules\n/.compozy/.cache/\n").unwrap();
+        std::fs::write(&path, "/node_modules/\n/.compozy/.cache/\n").unwrap();
         assert_eq!(
             gitignore_change(&path, Path::new(".")).unwrap(),
             Gitignore::Keep

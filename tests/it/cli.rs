@@ -132,3 +132,150 @@ fn pre_commit_hooks_run_and_come_in_both_variants() {
         assert_eq!(out.stderr, "", "`{entry}` is not quiet");
     }
 }
+
+#[test]
+fn a_misspelt_command_gets_the_closest_one() {
+    // Two letters swapped: clap's own measure finds nothing close to `gne`.
+    let out = crate::common::Output::from(compozy().arg("gne").output().unwrap());
+    out.expect_code(2).stderr_has(&[
+        "unrecognized subcommand 'gne'",
+        "similar subcommand exists: 'gen'",
+    ]);
+    let out = crate::common::Output::from(compozy().arg("exce").output().unwrap());
+    out.expect_code(2)
+        .stderr_has(&["similar subcommand exists: 'exec'"]);
+    let out = crate::common::Output::from(compozy().arg("qqqq").output().unwrap());
+    out.expect_code(2);
+    assert!(!out.stderr.contains("similar"), "{}", out.stderr);
+}
+
+/// The names of compozy's own environment variables in `text` (`COMPOZY_*`, `NO_COLOR`,
+/// `RUST_LOG`).
+fn variables(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    for (start, _) in text.match_indices("COMPOZY_") {
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !(b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_'))
+            .map_or(text.len(), |n| start + n);
+        found.insert(text[start..end].trim_end_matches('_').to_owned());
+    }
+    for name in ["NO_COLOR", "RUST_LOG"] {
+        if text.contains(name) {
+            found.insert(name.to_owned());
+        }
+    }
+    found
+}
+
+/// The exit codes listed in an `Exit codes:` section of a `--help`.
+fn exit_codes_in_help(help: &str) -> std::collections::BTreeSet<u32> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Exit codes:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `--help` (of compozy and of every command), the README and the source name the same
+/// environment variables and exit codes: a variable or a code documented in one place only is
+/// a drift this test catches.
+#[test]
+fn help_and_readme_name_the_same_variables_and_exit_codes() {
+    let help = |args: &[&str]| {
+        let out = crate::common::Output::from(compozy().args(args).output().unwrap());
+        out.expect_code(0);
+        out.stdout
+    };
+    let top = help(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() > 5, "{top}");
+    let helps: Vec<String> = std::iter::once(top.clone())
+        .chain(commands.iter().map(|c| help(&[c, "--help"])))
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    // The Development section is about this repository (the test suite's variables), not the
+    // binary.
+    let user_readme = readme.split("\n## Development\n").next().unwrap();
+
+    let in_help: std::collections::BTreeSet<String> =
+        helps.iter().flat_map(|h| variables(h)).collect();
+    let in_readme = variables(user_readme);
+    // Every variable the code reads, found by its name in a string literal.
+    let mut in_source = std::collections::BTreeSet::new();
+    for entry in walkdir::WalkDir::new(root.join("src"))
+        .into_iter()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            in_source.extend(variables(&text).into_iter().filter(|v| {
+                text.contains(&format!("\"{v}\"")) || text.contains(&format!("{v}=\""))
+            }));
+        }
+    }
+    assert!(
+        in_source.contains("COMPOZY_MAX_RESULT_BYTES"),
+        "{in_source:?}"
+    );
+    assert_eq!(in_help, in_readme, "variables: --help against the README");
+    let undocumented: Vec<&String> = in_source.difference(&in_help).collect();
+    assert!(
+        undocumented.is_empty(),
+        "read but not in --help: {undocumented:?}"
+    );
+
+    let top_codes = exit_codes_in_help(&top);
+    let readme_codes: std::collections::BTreeSet<u32> = readme
+        .lines()
+        .skip_while(|l| *l != "## Exit codes")
+        .take_while(|l| !l.starts_with("## ") || *l == "## Exit codes")
+        .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(readme_codes.contains(&101), "{readme_codes:?}");
+    assert_eq!(
+        top_codes, readme_codes,
+        "exit codes: --help against the README"
+    );
+    for (command, text) in commands.iter().zip(&helps[1..]) {
+        let extra: Vec<u32> = exit_codes_in_help(text)
+            .difference(&readme_codes)
+            .copied()
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "`{command} --help` names exit codes {extra:?}"
+        );
+    }
+
+    // What each command's help says matches what it does.
+    let gen_help = help(&["gen", "--help"]);
+    assert!(gen_help.contains(".compozy/types.ts"), "{gen_help}");
+    let serve_help = help(&["serve", "--help"]);
+    for part in [
+        "\"tool_id\"",
+        "timeout_ms",
+        "\"execution_time_ms\"",
+        "TimeoutError",
+    ] {
+        assert!(
+            serve_help.contains(part),
+            "serve --help lacks {part}:\n{serve_help}"
+        );
+    }
+    let mcp_help = help(&["mcp", "--help"]);
+    assert!(
+        mcp_help.contains("With --http, stdin is not read"),
+        "{mcp_help}"
+    );
+}

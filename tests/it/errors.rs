@@ -77,6 +77,41 @@ fn broken_yaml_syntax() {
 }
 
 #[test]
+fn a_tab_in_the_indentation_is_shown_at_its_line() {
+    // The parser stops at the end of line 2; the tab is on line 3.
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n\texecute: ./tools/ok.ts\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::yaml", "help: indent with spaces"]);
+    points_at(&stderr, "line 3 is indented with a tab", "compozy.yaml:3:1");
+    // A tab inside a value or a block scalar is fine.
+    project.write(
+        "compozy.yaml",
+        "tools:\n  - id: a\n    description: |\n      \tcode\n    execute: ./tools/ok.ts\n    env: { A: \"x\ty\" }\n",
+    );
+    project.run(&["gen"]).expect_code(0);
+}
+
+#[test]
+fn an_unclosed_bracket_is_shown_where_it_opens() {
+    // The parser notices it only at the `:` of the next line.
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n  - id: [unclosed\n    execute: ./tools/ok.ts\n",
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::yaml", "close it with `]`"]);
+    points_at(&stderr, "`[` is never closed", "compozy.yaml:4:9");
+    points_at(&stderr, "the parser noticed it here", "compozy.yaml:5:12");
+}
+
+#[test]
 fn unknown_keys_are_errors_with_position() {
     let project = Fixture::with(&[
         (
@@ -443,6 +478,10 @@ fn no_project_found() {
     dir.run(&["gen"])
         .expect_code(2)
         .stderr_has(&["no compozy.yaml found", "--project DIR"]);
+    // A new user's first command: the way to a project is named.
+    dir.run(&["exec", "hello"])
+        .expect_code(2)
+        .stderr_has(&["run `compozy init` to start a project here"]);
 }
 
 #[test]

@@ -231,6 +231,9 @@ fn thrown_error_keeps_class_name_and_ts_stack(runtime: &str) {
         "tools/throws.ts:8",
     ]);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
+    // The stack ends at the tool's code: the worker's own frames are left out.
+    let (_, trace) = out.stderr.split_once("failed:").expect("the failure");
+    assert!(!trace.contains("_worker."), "{}", out.stderr);
 }
 
 fn never_settling_tool_times_out(runtime: &str) {
@@ -342,8 +345,19 @@ fn invalid_input_is_refused_before_running(runtime: &str) {
     let (out, _) = exec(&p, runtime, &["typed", "--input", r#"{"x": 2}"#]);
     assert_eq!(result(&out), json!({"doubled": 4}));
     let (out, _) = exec(&p, runtime, &["bad_output", "--input", r#"{"x": 2}"#]);
-    out.expect_code(1)
-        .stderr_has(&["does not match its output schema"]);
+    // What the tool returned is shown: a schema break says what was expected, not what came.
+    out.expect_code(1).stderr_has(&[
+        "does not match its output schema",
+        r#"it returned {"doubled":4}"#,
+    ]);
+    // Each way in gets an example of its own.
+    let (out, _) = exec(&p, runtime, &["echo", "--config", "{retries: 3}"]);
+    out.expect_code(2)
+        .stderr_has(&["--config is not valid JSON", "e.g. --config '{"]);
+    assert!(!out.stderr.contains("--input"), "{}", out.stderr);
+    let (out, _) = exec(&p, runtime, &["echo", "--input", "{city: Oslo}"]);
+    out.expect_code(2)
+        .stderr_has(&["--input is not valid JSON", "e.g. --input '{"]);
 }
 
 fn unknown_tool_suggests_the_closest_ids(runtime: &str) {
@@ -472,6 +486,8 @@ fn exec_regenerates_stale_output_first() {
     let p = project();
     let (out, _) = exec(&p, "bun", &["async_default", "--input", r#"{"x":1}"#]);
     assert_eq!(result(&out), json!(2));
+    // What it wrote is named, as `gen` names it.
+    out.stderr_has(&["compozy: created .compozy/tools.ts"]);
     p.write(
         "compozy.yaml",
         &format!("{CONFIG}  - id: added_later\n    execute: ./tools/async_default.mts\n"),
@@ -479,6 +495,24 @@ fn exec_regenerates_stale_output_first() {
     let (out, _) = exec(&p, "bun", &["added_later", "--input", r#"{"x":2}"#]);
     assert_eq!(result(&out), json!(4));
     assert!(p.read(".compozy/tools.ts").contains("added_later"));
+    out.stderr_has(&["compozy: updated .compozy/tools.ts"]);
+    // Nothing changed: not a word.
+    let (out, _) = exec(&p, "bun", &["added_later", "--input", r#"{"x":2}"#]);
+    assert_eq!(result(&out), json!(4));
+    assert!(!out.stderr.contains("compozy:"), "{}", out.stderr);
+}
+
+#[test]
+fn verbose_exec_says_it_reads_stdin() {
+    let p = project();
+    // stdin is not a terminal here (closed at once): it is read, and -v says so, since an open
+    // pipe would be waited for.
+    let (out, _) = exec(&p, "bun", &["async_default", "-v"]);
+    out.expect_code(0);
+    out.stderr_has(&["compozy: reading the input from stdin until it closes"]);
+    let (out, _) = exec(&p, "bun", &["async_default", "-v", "--input", r#"{"x":1}"#]);
+    assert_eq!(result(&out), json!(2));
+    assert!(!out.stderr.contains("reading the input"), "{}", out.stderr);
 }
 
 #[test]
@@ -627,6 +661,12 @@ fn inspect_env_shows_sources_and_masks_what_the_project_does_not_declare() {
         json!({"kind": "runtime_env"})
     );
     assert!(!out.stdout.contains("s3cret") && !out.stdout.contains("passed-value"));
+    // For a person: the environment, not the table of every tool before it.
+    let out = Output::from(p.compozy(&["inspect", "--env", "env"]).output().unwrap());
+    out.expect_code(0);
+    assert!(out.stdout.starts_with("environment ("), "{}", out.stdout);
+    assert!(!out.stdout.contains("tools ("), "{}", out.stdout);
+    assert!(!out.stdout.contains("async_default"), "{}", out.stdout);
 }
 
 /// Rewrites `rel` with `text` of the same length and puts its modification time back, so that

@@ -19,7 +19,7 @@ fn with_runtimes(fixture: &Fixture, args: &[&str]) -> Output {
 #[test]
 fn init_writes_a_project_whose_tool_runs_with_no_input() {
     let fixture = Fixture::new();
-    let out = fixture.run(&["init", "new-project"]);
+    let out = with_runtimes(&fixture, &["init", "new-project"]);
     out.expect_code(0).stderr_has(&[
         "created new-project/compozy.yaml",
         "created new-project/tools/hello.yaml",
@@ -27,9 +27,13 @@ fn init_writes_a_project_whose_tool_runs_with_no_input() {
         "created new-project/.gitignore",
         "cd new-project && compozy exec hello",
     ]);
+    let gitignore = fixture.read("new-project/.gitignore");
+    let patterns: Vec<&str> = gitignore.lines().filter(|l| !l.starts_with('#')).collect();
+    // The cache, and what `npm i -D bun` installs.
     assert_eq!(
-        fixture.read("new-project/.gitignore").lines().last(),
-        Some(".compozy/.cache/")
+        patterns,
+        [".compozy/.cache/", "node_modules/"],
+        "{gitignore}"
     );
     assert!(
         fixture
@@ -65,7 +69,7 @@ fn init_writes_a_project_whose_tool_runs_with_no_input() {
 #[test]
 fn init_in_the_current_directory_appends_to_an_existing_gitignore_once() {
     let fixture = Fixture::with(&[(".gitignore", "node_modules")]);
-    let out = fixture.run(&["init"]);
+    let out = with_runtimes(&fixture, &["init"]);
     out.expect_code(0).stderr_has(&[
         "created compozy.yaml",
         "added .compozy/.cache/ to .gitignore",
@@ -81,6 +85,8 @@ fn init_in_the_current_directory_appends_to_an_existing_gitignore_once() {
         "the user's last line was not kept whole: {gitignore:?}"
     );
     assert_eq!(gitignore.matches(".compozy/.cache/").count(), 1);
+    // `node_modules` was there already: not added a second time.
+    assert_eq!(gitignore.matches("node_modules").count(), 1, "{gitignore}");
 
     // Again, after the project was removed: the .gitignore already has the line.
     std::fs::remove_dir_all(fixture.path("tools")).unwrap();
@@ -128,6 +134,8 @@ fn init_says_when_the_new_project_has_no_runtime() {
         "bun was not found",
         "run `npm i -D bun` in",
         "COMPOZY_BUN=/path/to/bun",
+        // The next step is one that works: `compozy exec hello` alone would exit 127.
+        "next: cd p && npm i -D bun && compozy exec hello",
     ]);
 }
 

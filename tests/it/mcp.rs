@@ -285,6 +285,13 @@ fn calls_map_results_and_errors(runtime: &str) {
             text(&r[5]).starts_with("TimeoutError: tool `slow` did not finish within 400ms"),
             "{context}"
         );
+        // An MCP client can set neither exec's --timeout nor serve's timeout_ms.
+        assert!(
+            text(&r[5]).contains("raise the tool's `timeout:`")
+                && !text(&r[5]).contains("--timeout")
+                && !text(&r[5]).contains("timeout_ms"),
+            "{context}"
+        );
         // An output-schema break.
         assert_eq!(r[6]["isError"], true, "{context}");
         assert!(text(&r[6]).contains("InvalidOutputError"), "{context}");
@@ -469,6 +476,8 @@ fn cancel_kills_the_tool_and_its_children(runtime: &str) {
 struct HttpServer {
     child: Child,
     url: String,
+    /// Every line it wrote on stderr so far.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
@@ -484,10 +493,13 @@ impl HttpServer {
             .expect("start compozy mcp --http");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&lines);
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[mcp] {line}");
+                kept.lock().unwrap().push(line.clone());
                 if let Some(url) = line.strip_prefix("compozy: MCP over HTTP at ")
                     && let Some(tx) = tx.take()
                 {
@@ -498,7 +510,11 @@ impl HttpServer {
         let url = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("compozy mcp --http printed no URL");
-        Self { child, url }
+        Self {
+            child,
+            url,
+            stderr: lines,
+        }
     }
 }
 
@@ -563,6 +579,10 @@ fn http_serves_both_eras(runtime: &str) {
         json!([false, false]),
         "{report:#}"
     );
+    // A documented way to cancel is no error: nothing on stderr says so.
+    std::thread::sleep(Duration::from_millis(500));
+    let stderr = server.stderr.lock().unwrap().join("\n");
+    assert!(!stderr.contains("ERROR"), "{stderr}");
 }
 
 /// A raw POST to the HTTP server; returns the status line's code and the body.
@@ -682,6 +702,13 @@ fn bad_input_gets_json_rpc_errors(runtime: &str) {
     );
     let context = format!("{answers:#?}\n{stderr}");
     assert_eq!(by_id(&answers, 0)["error"]["code"], -32602, "{context}");
+    // It says what a client of either era sends first, not only the 2026 era's `_meta`.
+    let early = by_id(&answers, 0)["error"]["message"].as_str().unwrap();
+    assert!(
+        early.starts_with("`tools/list` before `initialize`")
+            && early.contains("io.modelcontextprotocol/protocolVersion"),
+        "{context}"
+    );
     assert_eq!(
         by_id(&answers, 1)["result"]["protocolVersion"],
         "2025-06-18",

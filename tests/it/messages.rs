@@ -19,10 +19,11 @@ fn two_tools() -> Fixture {
 
 /// Runs `compozy ARGS` in the project with stderr on a pseudo-terminal (stdout piped); returns
 /// the exit code and what reached the terminal (without the terminal's `\r`).
-fn on_a_terminal(project: &Fixture, args: &[&str]) -> (i32, String) {
+pub fn on_a_terminal(project: &Fixture, args: &[&str]) -> (i32, String) {
     let pty = nix::pty::openpty(None, None).expect("open a pseudo-terminal");
     let mut cmd = project.compozy(args);
-    cmd.stdin(Stdio::null())
+    cmd.env("COMPOZY_BUN", crate::common::runtime_bin("bun"))
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(pty.slave));
     let mut child = cmd.spawn().expect("run compozy");
@@ -180,4 +181,42 @@ fn check_hint_repeats_the_project_it_was_given() {
         .run(&["gen", "--check"])
         .expect_code(1)
         .stderr_has(&["run `compozy gen` to update it"]);
+}
+
+/// `serve` and `mcp` started by hand say that they are ready, and on what; a host or a script
+/// that pipes stderr gets no such line.
+#[test]
+fn serve_and_mcp_at_a_terminal_say_they_are_ready() {
+    let project = two_tools();
+    let (code, text) = on_a_terminal(&project, &["serve", "--workers", "2"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("compozy: serving 2 tools, 2 workers on bun 1.")
+            && text.contains("one JSON request per line"),
+        "{text}"
+    );
+    let (code, text) = on_a_terminal(&project, &["mcp", "--workers", "1"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("compozy: MCP server ready over stdio, 2 tools, 1 worker on bun 1."),
+        "{text}"
+    );
+    // -q: not a word.
+    let (_, text) = on_a_terminal(&project, &["serve", "-q"]);
+    assert_eq!(text, "");
+    // Piped: the protocol's streams only.
+    for args in [["serve", "--workers", "1"], ["mcp", "--workers", "1"]] {
+        let out = crate::common::output_within(
+            project
+                .compozy(&args)
+                .env("COMPOZY_BUN", crate::common::runtime_bin("bun")),
+            Duration::from_secs(30),
+        );
+        out.expect_code(0);
+        assert!(
+            !out.stderr.contains("ready") && !out.stderr.contains("serving"),
+            "{}",
+            out.stderr
+        );
+    }
 }

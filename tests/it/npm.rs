@@ -262,3 +262,37 @@ fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod +x");
 }
+
+/// `npm ci` here warns about no package whose install scripts are unreviewed (npm 11.16 lists
+/// them, npm 12 blocks them): every locked package with an install script is in `allowScripts`,
+/// and the README says what the warning means for a project's own `npm i -D bun`.
+#[test]
+fn every_install_script_of_the_dev_dependencies_is_allowed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap()
+    };
+    let manifest = read("package.json");
+    let lock = read("package-lock.json");
+    let with_scripts: Vec<&str> = lock["packages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["hasInstallScript"] == true)
+        .map(|(path, _)| path.rsplit("node_modules/").next().unwrap())
+        .collect();
+    assert!(with_scripts.contains(&"bun"), "{with_scripts:?}");
+    for name in with_scripts {
+        assert_eq!(
+            manifest["allowScripts"][name], true,
+            "`{name}` runs an install script that package.json's allowScripts does not allow"
+        );
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for words in [
+        "install scripts not yet covered by allowScripts",
+        "npm approve-scripts bun",
+    ] {
+        assert!(readme.contains(words), "the README does not say {words:?}");
+    }
+}

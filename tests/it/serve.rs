@@ -139,6 +139,20 @@ fn crashing_and_hanging_tools_get_errors_and_the_pool_keeps_serving(runtime: &st
         (Duration::from_millis(300)..Duration::from_secs(1)).contains(&elapsed),
         "timeout_ms 300 took {elapsed:?}"
     );
+    // serve has no --timeout flag: the help names what a serve client can change.
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`timeout_ms`") && message.contains("`timeout:`"),
+        "{message}"
+    );
+    assert!(!message.contains("--timeout"), "{message}");
+    // Milliseconds to the microsecond, as the workers write them, not 300.9817719999999.
+    let ms = answer["metadata"]["execution_time_ms"].to_string();
+    assert!(
+        ms.split_once('.')
+            .is_none_or(|(_, decimals)| decimals.len() <= 3),
+        "execution_time_ms {ms}"
+    );
 
     serve.send(&json!({"id": "after", "tool_id": "add", "input": {"a": 2, "b": 2}}));
     let answer = serve.recv();
@@ -161,6 +175,28 @@ fn invalid_lines_get_error_answers(runtime: &str) {
     assert_eq!(
         (answer["id"].clone(), answer["error"]["name"].clone()),
         (json!(5), json!("InvalidRequestError"))
+    );
+    // Misnamed fields get the right name.
+    serve.send(&json!({"id": "t", "tool": "add"}));
+    let answer = serve.recv();
+    assert_eq!(answer["error"]["name"], "InvalidRequestError", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("did you mean `tool_id`?"), "{message}");
+    serve.send(&json!({"id": "i", "tool_id": "add", "inputs": {"a": 1, "b": 2}}));
+    let answer = serve.recv();
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message, "unknown field `inputs`; did you mean `input`?",
+        "{answer}"
+    );
+    serve.send(&json!({"id": 6, "tool_id": "add", "qqqq": 1}));
+    let message = serve.recv()["error"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("the fields are `id`, `tool_id`"),
+        "{message}"
     );
     serve.send(&json!({"id": 6, "tool_id": "adx"}));
     let answer = serve.recv();
@@ -193,6 +229,8 @@ fn invalid_lines_get_error_answers(runtime: &str) {
     serve.send(&json!({"id": "o", "tool_id": "bad_output", "input": {"a": 1, "b": 2}}));
     let answer = serve.recv();
     assert_eq!(answer["error"]["name"], "InvalidOutputError", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.ends_with("(it returned 3)"), "{message}");
     assert_null(&answer, "result");
     let ran = p.path("ran.txt");
     serve.send(&json!({

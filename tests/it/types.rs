@@ -272,3 +272,74 @@ fn mismatched_tools_still_run(runtime: &str) {
 }
 
 on_both_runtimes!(mismatched_tools_still_run);
+
+/// Tools without `config:`: `ToolConfig` is `{}` (as the README says), so reading a field of it
+/// is an error rather than a silent `never`, and the signature checks accept a function whose
+/// second parameter is any object type without required fields (or none at all).
+#[test]
+fn a_tool_without_config_has_the_config_type_the_readme_gives() {
+    let mut config = String::from("tools:\n");
+    let mut files = Vec::new();
+    let params = [
+        ("none", ""),
+        ("unknown", ", _config: unknown"),
+        ("empty", ", _config: {}"),
+        ("record", ", _config: Record<string, unknown>"),
+        ("exact_empty", ", _config: Record<string, never>"),
+        ("optional", ", _config: { retries?: number }"),
+        ("required", ", _config: { retries: number }"),
+    ];
+    for (id, param) in params {
+        config.push_str(&format!("  - id: {id}\n    execute: ./tools/{id}.ts\n"));
+        files.push((
+            format!("tools/{id}.ts"),
+            format!("export function run(_input: unknown{param}) {{\n  return 1;\n}}\n"),
+        ));
+    }
+    config.push_str("  - id: reads\n    execute: ./tools/reads.ts\n");
+    files.push((
+        "tools/reads.ts".into(),
+        "import type { ToolConfig } from \"../.compozy/types.ts\";\n\
+         export function run(_input: unknown, config: ToolConfig<\"reads\">) {\n\
+         \x20 // @ts-expect-error: there is no `config:`, so no field to read\n\
+         \x20 const retries: number = config.retries;\n\
+         \x20 const empty: ToolConfig<\"reads\"> = {};\n\
+         \x20 return [retries, empty];\n\
+         }\n"
+        .into(),
+    ));
+    let project = Fixture::with(&[("compozy.yaml", config.as_str())]);
+    for (path, text) in &files {
+        project.write(path, text);
+    }
+    project.run(&["gen"]).expect_code(0);
+    assert!(
+        project
+            .read(".compozy/types.ts")
+            .contains("  reads: {\n    input: unknown;\n    output: unknown;\n    config: {};\n"),
+        "{}",
+        project.read(".compozy/types.ts")
+    );
+    let out = tsc()
+        .current_dir(project.root())
+        .args([
+            "--noEmit",
+            "--strict",
+            "--module",
+            "nodenext",
+            "--target",
+            "es2022",
+            "--allowImportingTsExtensions",
+            ".compozy/tools.ts",
+        ])
+        .output()
+        .expect("run tsc");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Only the function that requires a config field the worker never passes.
+    let errors = errors(&stdout);
+    assert_eq!(errors.len(), 1, "{stdout}");
+    assert!(
+        errors[0].contains("AcceptsToolArguments<\"required\">"),
+        "{stdout}"
+    );
+}

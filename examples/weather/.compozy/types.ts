@@ -6,13 +6,13 @@
 /**
  * Every tool by id. `input` is what the tool receives (the call's input over `with:`, checked
  * against `input:`), `output` what it must return (checked against `output:`), `config` the type
- * of its `config:`. Without a schema, `unknown`.
+ * of its `config:` (`{}` without one). Without a schema, `unknown`.
  */
 export interface Tools {
   "api-caller": {
     input: unknown;
     output: unknown;
-    config: { [key: string]: never };
+    config: {};
   };
   "math.add": {
     input: {
@@ -21,7 +21,7 @@ export interface Tools {
       [key: string]: unknown;
     };
     output: unknown;
-    config: { [key: string]: never };
+    config: {};
   };
   "math.multiply": {
     input: {
@@ -30,7 +30,7 @@ export interface Tools {
       [key: string]: unknown;
     };
     output: unknown;
-    config: { [key: string]: never };
+    config: {};
   };
   weather_tool: {
     input: {
