@@ -58,6 +58,10 @@ pub fn declarations(
         .is_none_or(|a| a.value.strict.unwrap_or(a.value.enabled.is_none()));
     let mut tool_files = Vec::new();
     for &doc in autoloaded {
+        // A workflow source the autoload globs also match is a workflow, not a tool file.
+        if workflows.iter().any(|(w, _)| *w == doc) {
+            continue;
+        }
         let Some(tree) = r.docs().doc(doc).tree.clone() else {
             continue;
         };

@@ -62,6 +62,15 @@ impl Fixture {
         cmd
     }
 
+    /// `compozy exec TOOL --runtime RUNTIME --input INPUT` on the pinned runtimes.
+    pub fn exec_on(&self, runtime: &str, tool: &str, input: &serde_json::Value) -> Output {
+        let input = input.to_string();
+        let mut cmd = self.compozy(&["exec", tool, "--runtime", runtime, "--input", &input]);
+        cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"));
+        Output::from(cmd.output().expect("run compozy"))
+    }
+
     /// Runs `compozy ARGS` and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
         Output::from(self.compozy(args).output().expect("run compozy"))

@@ -6,21 +6,7 @@ use serde_json::{Value, json};
 use crate::common::{Fixture, Output, example, nothing_generated, runtime_bin};
 
 fn exec(project: &Fixture, runtime: &str, tool: &str, input: Value) -> Output {
-    Output::from(
-        project
-            .compozy(&[
-                "exec",
-                tool,
-                "--runtime",
-                runtime,
-                "--input",
-                &input.to_string(),
-            ])
-            .env("COMPOZY_BUN", runtime_bin("bun"))
-            .env("COMPOZY_NODE", runtime_bin("node"))
-            .output()
-            .expect("run compozy"),
-    )
+    project.exec_on(runtime, tool, &input)
 }
 
 fn result(project: &Fixture, runtime: &str, tool: &str, input: Value) -> Value {
@@ -238,6 +224,18 @@ fn a_tool_shared_by_two_workflows_is_one_tool() {
         "second.yaml:3:5",
         "workflow.yaml:3:5",
     ]);
+}
+
+#[test]
+fn a_workflow_the_autoload_globs_match_is_read_as_a_workflow() {
+    let p = project(
+        "id: a\ntools:\n  - id: echo\n    description: Echo\ntasks:\n  - id: t\n    tool: echo\n",
+        &[(
+            "compozy.yaml",
+            "workflows:\n  - source: ./workflow.yaml\nautoload:\n  enabled: true\n  include: [\"*.yaml\"]\nruntime:\n  entrypoint: ./entrypoint.ts\n",
+        )],
+    );
+    p.run(&["gen"]).expect_code(0);
 }
 
 #[test]

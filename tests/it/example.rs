@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Fixture, Output, runtime_bin};
+use crate::common::Fixture;
 
 /// A copy of `examples/weather`.
 fn weather() -> Fixture {
@@ -11,21 +11,7 @@ fn weather() -> Fixture {
 }
 
 fn exec(project: &Fixture, runtime: &str, tool: &str, input: Value) -> Value {
-    let out = Output::from(
-        project
-            .compozy(&[
-                "exec",
-                tool,
-                "--runtime",
-                runtime,
-                "--input",
-                &input.to_string(),
-            ])
-            .env("COMPOZY_BUN", runtime_bin("bun"))
-            .env("COMPOZY_NODE", runtime_bin("node"))
-            .output()
-            .expect("run compozy"),
-    );
+    let out = project.exec_on(runtime, tool, &input);
     out.expect_code(0);
     serde_json::from_str(out.stdout.trim()).expect("a JSON result")
 }

@@ -83,6 +83,20 @@ function locateUnserializable(value) {
   });
 }
 
+// The worker's own frames (`at handle (…/.compozy/bun_worker.ts…)`) say nothing about the tool:
+// the stack ends at the tool's code.
+function toolFrames(stack) {
+  const url = import.meta.url;
+  let path = url;
+  try {
+    path = decodeURIComponent(new URL(url).pathname);
+  } catch {}
+  return stack
+    .split("\n")
+    .filter((line) => !(/^\s+at /.test(line) && (line.includes(url) || line.includes(path))))
+    .join("\n");
+}
+
 function errorInfo(err, req) {
   const isError = err instanceof Error;
   // The worker's own frames say nothing about the tool's bug.
@@ -90,7 +104,7 @@ function errorInfo(err, req) {
   return {
     name: isError ? err.name : "Error",
     message: isError ? err.message : String(err),
-    stack: isError && !ownError && typeof err.stack === "string" ? err.stack : null,
+    stack: isError && !ownError && typeof err.stack === "string" ? toolFrames(err.stack) : null,
     tool_id: req.tool_id ?? null,
     tool_exec_id: req.tool_exec_id ?? null,
     timestamp: new Date().toISOString(),

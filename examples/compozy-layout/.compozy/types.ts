@@ -6,7 +6,7 @@
 /**
  * Every tool by id. `input` is what the tool receives (the call's input over `with:`, checked
  * against `input:`), `output` what it must return (checked against `output:`), `config` the type
- * of its `config:`. Without a schema, `unknown`.
+ * of its `config:` (`{}` without one). Without a schema, `unknown`.
  */
 export interface Tools {
   format_date: {
@@ -19,7 +19,7 @@ export interface Tools {
       weekday: string;
       [key: string]: unknown;
     };
-    config: { [key: string]: never };
+    config: {};
   };
   slugify: {
     input: {
@@ -38,7 +38,7 @@ export interface Tools {
       [key: string]: unknown;
     };
     output: unknown;
-    config: { [key: string]: never };
+    config: {};
   };
 }
 
