@@ -10,6 +10,7 @@ mod raw;
 mod read;
 mod schema;
 mod validate;
+mod with;
 mod yaml;
 
 use std::collections::BTreeMap;

@@ -17,7 +17,7 @@ use serde_saphyr::Location;
 
 use super::Tool;
 use super::error::ConfigError;
-use super::yaml::{Kind, Node, line_col};
+use super::yaml::{Entry, Kind, Node, line_col};
 use crate::diagnostic::{Problem, Problems};
 use crate::source::SourceFile;
 
@@ -33,6 +33,8 @@ pub struct SchemaSite {
     pub field: &'static str,
     /// The YAML file it is written in.
     pub file: SourceFile,
+    /// The tool's `with:`, for an `input` schema: checked against it once it is valid.
+    pub with: Option<Entry>,
 }
 
 /// Checks every schema in parallel (it is the costly part of loading); drops the tools with
@@ -148,6 +150,11 @@ fn site_problems(site: &SchemaSite) -> Vec<Problem> {
             ConfigError::InvalidSchema { path, reason, help },
             "here",
         );
+    }
+    if found.is_empty()
+        && let Some(with) = &site.with
+    {
+        return super::with::problems(&site.schema, with, &site.file);
     }
     found.sort_by_key(|(at, _)| *at);
     found.into_iter().map(|(_, p)| p).collect()
@@ -354,20 +361,20 @@ fn keywords(
 }
 
 /// A path in a schema as users read it: `input.properties.count.type`, `input.anyOf[0]`.
-struct Path {
+pub(super) struct Path {
     text: String,
     ends: Vec<usize>,
 }
 
 impl Path {
-    fn new(root: &str) -> Self {
+    pub(super) fn new(root: &str) -> Self {
         Self {
             text: root.to_owned(),
             ends: Vec::new(),
         }
     }
 
-    fn push_key(&mut self, key: &str) {
+    pub(super) fn push_key(&mut self, key: &str) {
         self.ends.push(self.text.len());
         let plain = !key.is_empty()
             && key
@@ -380,12 +387,12 @@ impl Path {
         }
     }
 
-    fn push_index(&mut self, index: usize) {
+    pub(super) fn push_index(&mut self, index: usize) {
         self.ends.push(self.text.len());
         let _ = write!(self.text, "[{index}]");
     }
 
-    fn pop(&mut self) {
+    pub(super) fn pop(&mut self) {
         if let Some(end) = self.ends.pop() {
             self.text.truncate(end);
         }
@@ -510,7 +517,7 @@ fn ref_words(cause: &jsonschema::ReferencingError, written: &str) -> (String, Op
 
 /// The reason for a meta-validation error in plain words ("must be a number, not `"a"`"), and a
 /// suggestion when the value is close to an allowed one.
-fn plain_words(error: &ValidationError<'_>) -> (String, Option<String>) {
+pub(super) fn plain_words(error: &ValidationError<'_>) -> (String, Option<String>) {
     if let ValidationErrorKind::UniqueItems = error.kind() {
         return ("must not list the same entry twice".to_owned(), None);
     }
@@ -669,6 +676,7 @@ mod tests {
             node,
             field: "input",
             file,
+            with: None,
         };
         site_problems(&site).iter().map(Problem::headline).collect()
     }

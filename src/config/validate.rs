@@ -544,6 +544,12 @@ fn tool(
                 node,
                 field,
                 file: file.clone(),
+                // `with:` is a partial input: checked against `input:` once that is known valid.
+                with: if field == "input" {
+                    raw_tool.with.clone()
+                } else {
+                    None
+                },
             });
         }
     }
@@ -564,7 +570,7 @@ fn tool(
         timeout,
         input,
         output,
-        with: raw_tool.with,
+        with: raw_tool.with.map(|w| w.value.to_json()),
         config: raw_tool.config,
         env,
         declared,

@@ -703,3 +703,62 @@ fn an_invalid_schema_is_shown_at_the_bad_value_with_its_path() {
         "{stderr}"
     );
 }
+
+#[test]
+fn with_defaults_are_checked_against_the_tools_input_schema() {
+    let input = "    input:\n      type: object\n      additionalProperties: false\n      \
+                 properties:\n        precision: { type: integer, maximum: 10 }\n        \
+                 op: { enum: [add, sub] }\n      required: [precision, op]\n";
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            &format!(
+                "tools:\n\
+                 \x20 - id: extra\n    execute: ./tools/ok.ts\n{input}    with: {{ precision: 2, round: true }}\n\
+                 \x20 - id: over\n    execute: ./tools/ok.ts\n{input}    with:\n      precision: 20\n      op: ad\n\
+                 \x20 - id: late\n    execute: ./tools/ok.ts\n    timeout: soon\n"
+            ),
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::with"]);
+    for (message, position) in [
+        (
+            "`with.round` is not a property of the tool's `input:` schema",
+            "compozy.yaml:11:27",
+        ),
+        (
+            "`with.precision` does not fit the tool's `input:` schema: must be at most 10, not `20`",
+            "compozy.yaml:22:7",
+        ),
+        (
+            "`with.op` does not fit the tool's `input:` schema: must be one of `add`, `sub`",
+            "compozy.yaml:23:7",
+        ),
+        // Reported in the same run as the other problems.
+        ("invalid duration `soon`", "compozy.yaml:26:14"),
+    ] {
+        points_at(&stderr, message, position);
+    }
+    // `required` is not asked of `with:` (the caller supplies `op` to `extra`).
+    assert!(!stderr.contains("required property"), "{stderr}");
+    assert!(stderr.contains("4 problems found"), "{stderr}");
+    assert_eq!(
+        help_of(&diagnostics(&project), "`with.op`"),
+        "did you mean `add`?"
+    );
+}
+
+#[test]
+fn with_that_fits_as_part_of_the_input_passes() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n      \
+             additionalProperties: false\n      properties:\n        a: { type: number }\n        \
+             b: { type: string }\n      required: [a, b]\n    with: { a: 1 }\n",
+        ),
+        ok_tool(),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+}
