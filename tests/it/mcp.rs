@@ -30,7 +30,7 @@ tools:
   - id: greet
     description: Greets someone
     execute: ./tools/greet.ts
-    input: { type: object, properties: { name: { type: string } } }
+    input: { type: object, properties: { name: { type: string } }, required: [name] }
     with: { name: world }
   - id: fail
     description: Always throws
@@ -233,6 +233,24 @@ fn lists_tools_with_their_schemas(runtime: &str) {
     // No `input:`: an object schema all the same.
     assert_eq!(tools[3]["inputSchema"], json!({"type": "object"}));
     assert!(tools[3].get("outputSchema").is_none());
+}
+
+/// The schema a client sees says what a caller must send: `with:` supplies `name`, so it is not
+/// required, and its `with:` value is its default. In both protocol eras.
+#[test]
+fn with_defaults_are_not_required_of_the_caller() {
+    let p = project();
+    for era in ["legacy", "modern"] {
+        let report = over_stdio(&p, "bun", era, &[], &json!([{"op": "list"}]));
+        let tools = report["results"][0]["tools"].as_array().unwrap();
+        let greet = tools.iter().find(|t| t["name"] == "greet").unwrap();
+        assert_eq!(
+            greet["inputSchema"],
+            json!({"type": "object",
+                   "properties": {"name": {"type": "string", "default": "world"}}}),
+            "era {era}"
+        );
+    }
 }
 
 fn calls_map_results_and_errors(runtime: &str) {
