@@ -15,6 +15,7 @@ mod init;
 mod mcp;
 mod messages;
 mod npm;
+mod orphans;
 mod processes;
 mod promises_exec;
 mod promises_serve;
