@@ -147,7 +147,10 @@ impl Explain for ConfigError {
             Self::InvalidId { .. } => {
                 "ids match [A-Za-z0-9_][A-Za-z0-9_.\\-/]* and contain no `..`".into()
             }
-            Self::DuplicateId { .. } => "rename one of the tools; ids are unique per project".into(),
+            Self::DuplicateId { .. } => "rename one of the tools, or remove one; ids are unique \
+                                         per project (\"first\" is in the order compozy reads: the \
+                                         `tools:` of compozy.yaml, then the tool files by path)"
+                .into(),
             Self::InvalidDuration { .. } => {
                 "write a duration with a unit, such as 500ms, 30s or 2m".into()
             }

@@ -15,7 +15,6 @@ use jsonschema::{Draft, JsonType, ValidationError};
 use serde_json::Value;
 use serde_saphyr::Location;
 
-use super::Tool;
 use super::error::ConfigError;
 use super::yaml::{Entry, Kind, Node, line_col};
 use crate::diagnostic::{Problem, Problems};
@@ -23,8 +22,8 @@ use crate::source::SourceFile;
 
 /// Where a tool's `input` or `output` schema was written, to check it after all tools are read.
 pub struct SchemaSite {
-    /// Index of the tool in the project's list; `None` when the tool had other problems.
-    pub tool: Option<usize>,
+    /// Index of the tool in the list of tools read.
+    pub tool: usize,
     /// The schema as JSON.
     pub schema: Value,
     /// The schema as written, with the position of every key.
@@ -37,23 +36,18 @@ pub struct SchemaSite {
     pub with: Option<Entry>,
 }
 
-/// Checks every schema in parallel (it is the costly part of loading); drops the tools with
-/// problems in theirs.
-pub fn check(tools: Vec<Tool>, sites: Vec<SchemaSite>, problems: &mut Problems) -> Vec<Tool> {
+/// Checks every schema in parallel (it is the costly part of loading); returns the indices of
+/// the tools with problems in theirs.
+pub fn check(sites: Vec<SchemaSite>, problems: &mut Problems) -> HashSet<usize> {
     let results = crate::parallel::map(&sites, 8, site_problems);
     let mut bad = HashSet::new();
     for (site, found) in sites.iter().zip(results) {
         if !found.is_empty() {
-            bad.extend(site.tool);
+            bad.insert(site.tool);
         }
         problems.0.extend(found);
     }
-    tools
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !bad.contains(i))
-        .map(|(_, t)| t)
-        .collect()
+    bad
 }
 
 /// The problems of one schema, in the order they are written.
@@ -671,7 +665,7 @@ mod tests {
             .expect("parses")
             .expect("not empty");
         let site = SchemaSite {
-            tool: None,
+            tool: 0,
             schema: node.to_json(),
             node,
             field: "input",

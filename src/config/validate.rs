@@ -1,6 +1,6 @@
 //! From raw YAML shapes to a validated [`Project`], collecting every problem.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -96,10 +96,13 @@ pub fn project(
         schema_sites: Vec::new(),
     };
 
+    // Every tool with an id, in the order read, and which of them have problems: those are left
+    // out of the project, but still count as declarations of their id.
     let mut tools = Vec::new();
+    let mut broken = HashSet::new();
     for tool in raw.tools.unwrap_or_default() {
         if let Some(t) = self::tool(&mut cx, &config_file, tool, tools.len(), &mut problems) {
-            tools.push(t);
+            keep(&mut tools, &mut broken, t);
         }
     }
     let mut config_files = vec![ProjectPath {
@@ -124,7 +127,7 @@ pub fn project(
                 }
                 for tool in list {
                     if let Some(t) = self::tool(&mut cx, &file, tool, tools.len(), &mut problems) {
-                        tools.push(t);
+                        keep(&mut tools, &mut broken, t);
                     }
                 }
             }
@@ -138,15 +141,20 @@ pub fn project(
                     serde_saphyr::Location::UNKNOWN,
                 );
                 if let Some(t) = self::tool(&mut cx, &file, spanned, tools.len(), &mut problems) {
-                    tools.push(t);
+                    keep(&mut tools, &mut broken, t);
                 }
             }
         }
     }
 
-    let tools = schema::check(tools, cx.schema_sites, &mut problems);
-    let mut tools = tools;
+    broken.extend(schema::check(cx.schema_sites, &mut problems));
     duplicates(&tools, &mut problems);
+    let mut tools: Vec<Tool> = tools
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !broken.contains(i))
+        .map(|(_, t)| t)
+        .collect();
     tools.sort_by(|a, b| a.id.cmp(&b.id));
 
     match runtime {
@@ -163,6 +171,14 @@ pub fn project(
         )),
         None => Err(problems),
     }
+}
+
+/// Adds a checked tool to `tools`, and its index to `broken` when it has problems.
+fn keep(tools: &mut Vec<Tool>, broken: &mut HashSet<usize>, (tool, ok): (Tool, bool)) {
+    if !ok {
+        broken.insert(tools.len());
+    }
+    tools.push(tool);
 }
 
 fn set_fields(t: &RawTool) -> Vec<&'static str> {
@@ -448,7 +464,7 @@ fn tool(
     raw: Spanned<RawTool>,
     tools_so_far: usize,
     problems: &mut Problems,
-) -> Option<Tool> {
+) -> Option<(Tool, bool)> {
     let (root, mode) = (cx.root, cx.mode);
     let (mut line, mut column) = line_col(&raw);
     let raw_tool = raw.value;
@@ -462,7 +478,6 @@ fn tool(
         column,
     };
     let before = problems.0.len();
-    let sites_before = cx.schema_sites.len();
 
     if raw_tool.tools.is_some() {
         problems.push(Problem::new(ConfigError::NestedTools).at_line(
@@ -539,7 +554,7 @@ fn tool(
             let json = node.to_json();
             *slot = Some(json.clone());
             cx.schema_sites.push(SchemaSite {
-                tool: Some(tools_so_far),
+                tool: tools_so_far,
                 schema: json,
                 node,
                 field,
@@ -556,13 +571,8 @@ fn tool(
     let [input, output] = schemas;
     let env = env_map(raw_tool.env.as_ref(), file, problems);
 
-    if problems.0.len() != before || raw_tool.misread {
-        for site in &mut cx.schema_sites[sites_before..] {
-            site.tool = None;
-        }
-        return None;
-    }
-    Some(Tool {
+    let ok = problems.0.len() == before && !raw_tool.misread;
+    let tool = Tool {
         id: id.value.clone(),
         description: raw_tool.description,
         module,
@@ -574,7 +584,8 @@ fn tool(
         config: raw_tool.config,
         env,
         declared,
-    })
+    };
+    Some((tool, ok))
 }
 
 /// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the

@@ -133,6 +133,47 @@ fn duplicate_ids_across_files_point_at_both() {
     );
 }
 
+/// A declaration with problems of its own still declares its id: both problems in one run, with
+/// "first" for the one read first (tool files in path order: dup.yaml before hello.yaml).
+#[test]
+fn a_duplicate_with_problems_of_its_own_is_reported_with_them() {
+    let project = Fixture::with(&[
+        ("compozy.yaml", "name: p\n"),
+        ("tools/hello.yaml", "id: hello\nexecute: ./ok.ts\n"),
+        (
+            "tools/dup.yaml",
+            "id: hello\nexecute: ./ok.ts\ntimeout: 30\n",
+        ),
+        ("tools/ok.ts", "export function run() { return 1; }\n"),
+    ]);
+    let stderr = fails(&project, &["2 problems found"]);
+    points_at(
+        &stderr,
+        "invalid duration `30`: a unit is required",
+        "tools/dup.yaml:3:10",
+    );
+    points_at(
+        &stderr,
+        "tool id `hello` is declared more than once",
+        "tools/hello.yaml:1:5",
+    );
+    points_at(
+        &stderr,
+        "`hello` was first declared here",
+        "tools/dup.yaml:1:5",
+    );
+    let report = diagnostics(&project);
+    let duplicate = report
+        .iter()
+        .find(|d| d["code"] == "config::duplicate-id")
+        .expect("a duplicate-id diagnostic");
+    assert_eq!(duplicate["label"], "declared again here", "{duplicate}");
+    assert_eq!(
+        duplicate["related"][0]["label"], "first declared here",
+        "{duplicate}"
+    );
+}
+
 #[test]
 fn missing_module() {
     let project = Fixture::with(&[(
