@@ -62,7 +62,8 @@ pub enum Format {
 /// The project to work on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProjectArg {
-    /// Project root (the directory of compozy.yaml); default: search from the current directory up.
+    /// Project directory: the nearest compozy.yaml in DIR or above it, as from `cd DIR`
+    /// [default: the current directory].
     #[arg(long, value_name = "DIR", env = "COMPOZY_PROJECT")]
     pub project: Option<PathBuf>,
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root};
+pub use discover::{CONFIG_FILE, SKIPPED_DIRS, find_root, project_root};
 pub use error::ConfigError;
 pub use load::{load, load_lenient};
 pub use permissions::NodePermission;

@@ -100,10 +100,7 @@ pub fn up_to_date_project(project_dir: Option<&Path>, cwd: &Path) -> Option<Comp
 }
 
 fn project_root(project_dir: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
-    match project_dir {
-        Some(dir) => cwd.join(dir).canonicalize().ok(),
-        None => config::find_root(&cwd.canonicalize().ok()?),
-    }
+    config::project_root(project_dir, cwd).ok()
 }
 
 /// Loads, checks and renders a project without writing anything.
