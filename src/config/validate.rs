@@ -366,6 +366,7 @@ fn runtime(
         env_files,
         env_passthrough,
         env,
+        worker_dir: None,
     })
 }
 

@@ -16,6 +16,7 @@ mod mcp;
 mod messages;
 mod npm;
 mod orphans;
+mod partial;
 mod processes;
 mod promises_exec;
 mod promises_serve;
