@@ -95,7 +95,9 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache to .gitignore.
-Existing files are never overwritten: if any of them exists, nothing is written (exit 2).")]
+Existing files are never overwritten: if any of them exists, nothing is written (exit 2).
+Also writes a package.json (\"type\": \"module\") and a tsconfig.json for the typed tools
+(`npm i -D typescript`, `compozy gen`, `npx tsc`), each only where there is none.")]
 pub struct InitArgs {
     /// The project directory (created when missing).
     #[arg(value_name = "DIR", default_value = ".")]
