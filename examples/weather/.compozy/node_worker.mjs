@@ -251,21 +251,47 @@ async function stdinReader() {
     });
   // Whether the next read polls first.
   let polling = false;
-  return async () => {
+  return async (mayPoll = true) => {
     const started = performance.now();
-    let n = polling ? poll() : -1;
+    let n = polling && mayPoll ? poll() : -1;
     if (n < 0) n = await wait();
     polling = poll !== null && performance.now() - started < CLOSE_MS;
     return buf.subarray(0, n);
   };
 }
 
+// Only the executor holds stdin open, so its end while a call runs means that the executor died
+// (even of SIGKILL, which it cannot pass on): nobody waits for the answer any more, and nobody
+// would end the tool or its children. A call that lasts longer than WATCH_AFTER_MS therefore
+// reads stdin ahead while it runs; at its end the worker kills its own process group (it is its
+// leader: the tool's children go with it). Short calls never pay for the watch, and the loop
+// takes the read-ahead as its next read, so no byte is lost or read twice. This works with any
+// runtime and platform, where the parent-death signal of Linux would stop at the worker (not
+// its group), be sent on the death of the thread that started it rather than of compozy, and
+// need code run in the child between fork and exec, which posix_spawn has no room for.
+const WATCH_AFTER_MS = 50;
+
 async function persistent() {
   const read = await stdinReader();
+  // A read started while a call ran, which the loop takes next.
+  let ahead = null;
+  let calling = false;
+  const watch = () => {
+    if (ahead !== null) return;
+    ahead = read(false);
+    ahead.then(
+      (chunk) => {
+        if (chunk.length === 0 && calling) process.kill(-process.pid, "SIGKILL");
+      },
+      () => {},
+    );
+  };
   let pending = "";
   const decoder = new TextDecoder();
   for (;;) {
-    const chunk = await read();
+    const next = ahead ?? read();
+    ahead = null;
+    const chunk = await next;
     if (chunk.length === 0) break;
     pending += decoder.decode(chunk, { stream: true });
     let nl;
@@ -280,7 +306,11 @@ async function persistent() {
         await respond({}, "null", errorInfo(err, {}), performance.now());
         continue;
       }
+      calling = true;
+      const timer = setTimeout(watch, WATCH_AFTER_MS);
       await handle(req);
+      clearTimeout(timer);
+      calling = false;
     }
   }
 }
