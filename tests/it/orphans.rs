@@ -19,12 +19,23 @@ fn project() -> Fixture {
         (
             "compozy.yaml",
             "tools:\n  - id: hangs\n    description: Starts a child and never settles\n    \
-             execute: ./tools/hangs.ts\n  - id: wait\n    execute: ./tools/wait.ts\n",
+             execute: ./tools/hangs.ts\n  - id: wait\n    execute: ./tools/wait.ts\n  \
+             - id: stubborn\n    execute: ./tools/stubborn.ts\n",
         ),
         (
             "tools/hangs.ts",
             "import { spawn } from \"node:child_process\";\nimport { writeFileSync } from \"node:fs\";\n\
              export function run(i: { pidFile: string }) {\n  \
+             const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  \
+             writeFileSync(i.pidFile, `${process.pid} ${child.pid}\\n`);\n  \
+             return new Promise(() => {});\n}\n",
+        ),
+        // Looks at `ctx.signal` (so SIGTERM only aborts it), then never settles.
+        (
+            "tools/stubborn.ts",
+            "import { spawn } from \"node:child_process\";\nimport { writeFileSync } from \"node:fs\";\n\
+             export function run(i: { pidFile: string }, _c: unknown, ctx: { signal: AbortSignal }) {\n  \
+             ctx.signal.addEventListener(\"abort\", () => {});\n  \
              const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  \
              writeFileSync(i.pidFile, `${process.pid} ${child.pid}\\n`);\n  \
              return new Promise(() => {});\n}\n",
@@ -82,6 +93,13 @@ fn kill_9_of_serve(runtime: &str) {
     killed_executor_leaves_nothing(runtime, &["serve", "--workers", "1"], &[serve_request()]);
 }
 
+/// A tool that looks at `ctx.signal` gets the executor's grace, then SIGKILL with its children.
+fn kill_9_of_serve_with_a_tool_that_never_settles(runtime: &str) {
+    let request =
+        json!({"id": 1, "tool_id": "stubborn", "input": {"pidFile": "PID_FILE"}}).to_string();
+    killed_executor_leaves_nothing(runtime, &["serve", "--workers", "1"], &[request]);
+}
+
 fn kill_9_of_watch_serve(runtime: &str) {
     killed_executor_leaves_nothing(runtime, &["watch", "--serve"], &[serve_request()]);
 }
@@ -125,6 +143,7 @@ fn long_calls_then_more_requests_and_a_normal_end(runtime: &str) {
 
 on_both_runtimes!(
     kill_9_of_serve,
+    kill_9_of_serve_with_a_tool_that_never_settles,
     kill_9_of_watch_serve,
     kill_9_of_mcp,
     long_calls_then_more_requests_and_a_normal_end,

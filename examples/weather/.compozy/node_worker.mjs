@@ -260,16 +260,27 @@ async function stdinReader() {
   };
 }
 
-// Only the executor holds stdin open, so its end while a call runs means that the executor died
-// (even of SIGKILL, which it cannot pass on): nobody waits for the answer any more, and nobody
-// would end the tool or its children. A call that lasts longer than WATCH_AFTER_MS therefore
-// reads stdin ahead while it runs; at its end the worker kills its own process group (it is its
-// leader: the tool's children go with it). Short calls never pay for the watch, and the loop
-// takes the read-ahead as its next read, so no byte is lost or read twice. This works with any
-// runtime and platform, where the parent-death signal of Linux would stop at the worker (not
-// its group), be sent on the death of the thread that started it rather than of compozy, and
-// need code run in the child between fork and exec, which posix_spawn has no room for.
+// Only the executor holds stdin open, so its end while a call runs means that the call is being
+// stopped (the executor closes stdin, then sends SIGTERM) or that the executor died, even of
+// SIGKILL, which it cannot pass on: then nobody would end the tool or its children. A call that
+// lasts longer than WATCH_AFTER_MS therefore reads stdin ahead while it runs, and at its end the
+// worker stops the call as the executor would: SIGTERM to its process group (it is its leader:
+// the tool's children get it too), which aborts `ctx.signal`, and SIGKILL to the group after
+// the executor's grace, GRACE_MS (runtime/worker.rs), or as soon as the worker ends. Short calls
+// never pay for the watch, and the loop takes the read-ahead as its next read, so no byte is lost
+// or read twice. This works with any runtime and platform, where the parent-death signal of
+// Linux would stop at the worker (not its group), be sent on the death of the thread that
+// started it rather than of compozy, and need code run in the child between fork and exec, which
+// posix_spawn has no room for.
 const WATCH_AFTER_MS = 50;
+const GRACE_MS = 500;
+
+function stopOrphanedCall() {
+  const killGroup = () => process.kill(-process.pid, "SIGKILL");
+  process.on("exit", killGroup);
+  setTimeout(killGroup, GRACE_MS);
+  process.kill(-process.pid, "SIGTERM");
+}
 
 async function persistent() {
   const read = await stdinReader();
@@ -281,7 +292,7 @@ async function persistent() {
     ahead = read(false);
     ahead.then(
       (chunk) => {
-        if (chunk.length === 0 && calling) process.kill(-process.pid, "SIGKILL");
+        if (chunk.length === 0 && calling) stopOrphanedCall();
       },
       () => {},
     );
