@@ -126,6 +126,11 @@ impl Problem {
         }
     }
 
+    /// The file it is in (as shown: root-relative), when it has a place.
+    pub fn file(&self) -> Option<&str> {
+        self.at.as_ref().map(|a| a.file.as_str())
+    }
+
     /// The severity.
     pub fn severity(&self) -> Severity {
         self.severity

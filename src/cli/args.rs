@@ -105,7 +105,8 @@ pub enum Format {
 /// The project to work on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProjectArg {
-    /// Project root (the directory of compozy.yaml); default: search from the current directory up.
+    /// Project directory: the nearest compozy.yaml in DIR or above it, as from `cd DIR`
+    /// [default: the current directory].
     #[arg(long, value_name = "DIR", env = "COMPOZY_PROJECT")]
     pub project: Option<PathBuf>,
 }
@@ -140,7 +141,9 @@ pub enum Command {
 #[command(after_help = "\
 Writes compozy.yaml, tools/hello.yaml and tools/hello.ts, and adds .compozy/.cache/ and
 node_modules/ to .gitignore (the lines it lacks).
-Existing files are never overwritten: if any of them exists, nothing is written (exit 2).")]
+Existing files are never overwritten: if any of them exists, nothing is written (exit 2).
+Also writes a package.json (\"type\": \"module\") and a tsconfig.json for the typed tools
+(`npm i -D typescript`, `compozy gen`, `npx tsc`), each only where there is none.")]
 pub struct InitArgs {
     /// The project directory (created when missing).
     #[arg(value_name = "DIR", default_value = ".")]

@@ -25,7 +25,7 @@ pub fn run(args: &InitArgs, out: &Output, cwd: &Path) -> ExitCode {
     }
     // Paths as the user wrote the directory: `compozy.yaml`, or `my-tools/compozy.yaml`.
     let shown = |rel: &str| normalize(&args.dir.join(rel)).display().to_string();
-    for file in &scaffold.files {
+    for file in scaffold.files.iter().chain(&scaffold.tooling) {
         out.status(&format!("compozy: created {}", shown(file.rel)));
     }
     match scaffold.gitignore {

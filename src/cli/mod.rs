@@ -113,12 +113,32 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// Regenerates stale output (as `gen` would) and returns the project; an unchanged project comes
-/// from the one stored by the last generation.
+/// from the one stored by the last generation. When some tools have problems, the others are
+/// served without them, with a warning naming the files at fault (see
+/// [`crate::generate::prepare_partial`]).
 fn fresh_project(dir: Option<&Path>, out: &Output, cwd: &Path) -> Result<Project, Problems> {
     if let Some(project) = crate::up_to_date_project(dir, cwd).and_then(|c| c.project()) {
         return Ok(project);
     }
-    regenerate(dir, out, cwd)
+    regenerate(dir, out, cwd).or_else(|problems| {
+        partial(dir, out, cwd, "serving the other tools", |_| true).ok_or(problems)
+    })
+}
+
+/// The project without its tools that have problems, when `fits` it; the warning is shown.
+fn partial(
+    dir: Option<&Path>,
+    out: &Output,
+    cwd: &Path,
+    running: &str,
+    fits: impl FnOnce(&Project) -> bool,
+) -> Option<Project> {
+    let partial = crate::generate::prepare_partial(dir, cwd, running)?;
+    if !fits(&partial.project) {
+        return None;
+    }
+    out.problems([&partial.warning]);
+    Some(partial.project)
 }
 
 /// [`fresh_project`] for a caller that needs only the tool `tool_id`: an unchanged project's
@@ -140,7 +160,10 @@ fn fresh_project_for(
             return Ok(project);
         }
     }
-    regenerate(dir, out, cwd)
+    regenerate(dir, out, cwd).or_else(|problems| {
+        let running = format!("running `{tool_id}`");
+        partial(dir, out, cwd, &running, |p| p.tool(tool_id).is_some()).ok_or(problems)
+    })
 }
 
 /// The full pipeline, as `gen` runs it (also when a stored project did not load).

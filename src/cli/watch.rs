@@ -77,18 +77,12 @@ pub(super) fn start_watcher(
     cwd: &Path,
     out: &Output,
 ) -> Result<ProjectWatcher, ExitCode> {
-    let root = match dir {
-        Some(d) => cwd.join(d).canonicalize().ok(),
-        None => cwd
-            .canonicalize()
-            .ok()
-            .and_then(|c| crate::config::find_root(&c)),
-    };
-    let Some(root) = root.filter(|r| r.join(crate::config::CONFIG_FILE).is_file()) else {
-        out.problems([&Problem::new(crate::config::ConfigError::NotFound(
-            dir.map_or_else(|| cwd.to_path_buf(), |d| cwd.join(d)),
-        ))]);
-        return Err(ExitCode::Error);
+    let root = match crate::config::project_root(dir, cwd) {
+        Ok(root) => root,
+        Err(e) => {
+            out.problems([&Problem::new(e)]);
+            return Err(ExitCode::Error);
+        }
     };
     ProjectWatcher::new(&root).map_err(|e| {
         out.problems([&Problem::new(e)]);

@@ -29,6 +29,12 @@ pub enum GenError {
     DenoPermissions { meanings: String },
     #[error("{count} tool(s) have no description: {ids}")]
     NoDescription { count: usize, ids: String },
+    #[error("{files} {verb} problems; {running}, without the tools {pronoun} {declares}", verb = if *.many { "have" } else { "has" }, pronoun = if *.many { "they" } else { "it" }, declares = if *.many { "declare or implement" } else { "declares or implements" })]
+    ToolsLeftOut {
+        files: String,
+        many: bool,
+        running: String,
+    },
 }
 
 impl Explain for GenError {
@@ -41,6 +47,7 @@ impl Explain for GenError {
             Self::NotAnMcpName { .. } | Self::NotMcpNames { .. } => "gen::mcp-name",
             Self::NoDescription { .. } => "gen::no-description",
             Self::DenoPermissions { .. } => "gen::deno-permissions",
+            Self::ToolsLeftOut { .. } => "gen::tools-left-out",
         }
     }
 
@@ -61,6 +68,11 @@ impl Explain for GenError {
             }
             Self::NoDescription { .. } => {
                 "add `description:` to each tool: MCP hosts show it to the model to decide when to call the tool".into()
+            }
+            Self::ToolsLeftOut { .. } => {
+                "`compozy gen` shows every problem (it writes nothing until they are fixed); \
+                 .compozy/ is left as it was"
+                    .into()
             }
         })
     }

@@ -6,7 +6,7 @@ pub mod ts_types;
 mod write;
 
 pub use error::GenError;
-pub use render::{GeneratedFile, TEMPLATES_HASH, render_project};
+pub use render::{GeneratedFile, TEMPLATES_HASH, render_project, render_workers};
 pub use write::{
     Plan, Planned, Status, apply, cache_dir, plan, unified_diff, write_atomic, write_atomic_mode,
 };

@@ -169,25 +169,47 @@ pub fn render_project(
         contents: render_types(&env, project)?,
     });
 
-    let table = worker_table(project, analysis);
+    files.extend(workers(&env, project, analysis, OUTPUT_DIR)?);
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(files)
+}
+
+/// The two workers alone, for a directory `dir` (root-relative) other than `.compozy/`: a run
+/// without the tools that have problems starts workers of its own and leaves `.compozy/` as it is.
+pub fn render_workers(
+    project: &Project,
+    analysis: &Analysis,
+    dir: &str,
+) -> Result<Vec<GeneratedFile>, GenError> {
+    workers(&environment(), project, analysis, dir)
+}
+
+fn workers(
+    env: &Environment<'_>,
+    project: &Project,
+    analysis: &Analysis,
+    dir: &str,
+) -> Result<Vec<GeneratedFile>, GenError> {
+    let table = worker_table(project, analysis, dir);
+    let mut files = Vec::with_capacity(2);
     for (rel, runtime, title) in [(BUN_WORKER, "bun", "Bun"), (NODE_WORKER, "node", "Node")] {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
         files.push(GeneratedFile {
-            rel: rel.to_owned(),
+            rel: format!("{dir}/{name}"),
             contents: render(
-                &env,
+                env,
                 "worker.j2",
                 minijinja::context! { table => &table, runtime, runtime_title => title },
             )?,
         });
     }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(files)
 }
 
 /// The workers' table of tools: a JSON object, one tool a line, of `[module specifier, export
 /// name]` by id (the export name `null` in hand-written entrypoint mode, where the tool is the
 /// entrypoint's export named by its id), escaped for a JavaScript template literal.
-fn worker_table(project: &Project, analysis: &Analysis) -> String {
+fn worker_table(project: &Project, analysis: &Analysis, dir: &str) -> String {
     let entries: Vec<String> = analysis
         .bindings
         .iter()
@@ -196,7 +218,7 @@ fn worker_table(project: &Project, analysis: &Analysis) -> String {
                 EntrypointMode::Generated => Some(b.export.as_str()),
                 EntrypointMode::HandWritten => None,
             };
-            let entry = serde_json::json!([import_specifier(OUTPUT_DIR, &b.module), export]);
+            let entry = serde_json::json!([import_specifier(dir, &b.module), export]);
             // Serialising strings cannot fail.
             let key = serde_json::to_string(&b.id).unwrap_or_default();
             format!("  {key}: {entry}")

@@ -128,9 +128,12 @@ pub fn plan(root: &Path, files: Vec<GeneratedFile>) -> Result<Plan, GenError> {
 
     let out_dir = root.join(OUTPUT_DIR);
     if out_dir.is_dir() {
+        // The cache is compozy's own, not output (it may hold workers of a run without some
+        // tools, see `generate::prepare_partial`).
         for entry in walkdir::WalkDir::new(&out_dir)
             .sort_by_file_name()
             .into_iter()
+            .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".cache"))
             .flatten()
         {
             if !entry.file_type().is_file() {

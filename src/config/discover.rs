@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
+use super::error::ConfigError;
+
 /// The file that marks a project root.
 pub const CONFIG_FILE: &str = "compozy.yaml";
 
@@ -19,6 +21,22 @@ pub fn find_root(start: &Path) -> Option<PathBuf> {
         .ancestors()
         .find(|dir| dir.join(CONFIG_FILE).is_file())
         .map(Path::to_path_buf)
+}
+
+/// The project root: the nearest directory holding `compozy.yaml`, from `project_dir` (relative
+/// to `cwd`) when given, else from `cwd`, upwards. `--project tools` below the root finds the
+/// root as `cd tools` would (as uv's `--project` does), instead of failing on a directory that is
+/// plainly inside a project.
+pub fn project_root(project_dir: Option<&Path>, cwd: &Path) -> Result<PathBuf, ConfigError> {
+    let start = match project_dir {
+        Some(dir) => {
+            let dir = cwd.join(dir);
+            dir.canonicalize()
+                .map_err(|source| ConfigError::BadProjectDir { path: dir, source })?
+        }
+        None => cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf()),
+    };
+    find_root(&start).ok_or(ConfigError::NotFound(start))
 }
 
 /// Compiles globs; on failure returns the index of the bad glob and the reason.

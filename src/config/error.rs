@@ -69,6 +69,14 @@ pub enum ConfigError {
         path: String,
         help: Option<String>,
     },
+    #[error("`{path}` does not fit the tool's `input:` schema: {reason}")]
+    InvalidWith {
+        path: String,
+        reason: String,
+        help: Option<String>,
+    },
+    #[error("`{path}` is not a property of the tool's `input:` schema")]
+    UnknownWithKey { path: String, help: String },
     #[error("tool `{id}` has no `execute`")]
     MissingExecute { id: String },
     #[error("`{path}` points outside the project root")]
@@ -132,6 +140,8 @@ impl Explain for ConfigError {
             Self::NoTools { .. } => "config::no-tools",
             Self::InvalidSchema { .. } => "config::schema",
             Self::UnknownKeyword { .. } => "config::schema-keyword",
+            Self::InvalidWith { .. } => "config::with",
+            Self::UnknownWithKey { .. } => "config::with-key",
             Self::MissingExecute { .. } => "config::missing-execute",
             Self::OutsideRoot { .. } => "config::outside-root",
             Self::MissingModule { .. } => "config::missing-module",
@@ -180,7 +190,10 @@ impl Explain for ConfigError {
             Self::InvalidId { .. } => {
                 "ids match [A-Za-z0-9_][A-Za-z0-9_.\\-/]* and contain no `..`".into()
             }
-            Self::DuplicateId { .. } => "rename one of the tools; ids are unique per project".into(),
+            Self::DuplicateId { .. } => "rename one of the tools, or remove one; ids are unique \
+                                         per project (\"first\" is in the order compozy reads: the \
+                                         `tools:` of compozy.yaml, then the tool files by path)"
+                .into(),
             Self::InvalidDuration { .. } => {
                 "write a duration with a unit, such as 500ms, 30s or 2m".into()
             }
@@ -202,6 +215,12 @@ impl Explain for ConfigError {
                  name your own annotations `x-…`"
                     .into()
             }),
+            Self::InvalidWith { help, .. } => help.clone().unwrap_or_else(|| {
+                "`with:` holds default input values; each must fit the tool's `input:` schema \
+                 (fix the value, or the schema)"
+                    .into()
+            }),
+            Self::UnknownWithKey { help, .. } => help.clone(),
             Self::MissingExecute { .. } => {
                 "add `execute: ./path/to/tool.ts` (relative to this YAML file), or point runtime.entrypoint at a hand-written entrypoint".into()
             }

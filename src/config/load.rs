@@ -28,26 +28,7 @@ pub fn load_lenient(
     project_dir: Option<&Path>,
     cwd: &Path,
 ) -> Result<(Project, Problems), Problems> {
-    let root = match project_dir {
-        Some(dir) => {
-            let dir = cwd.join(dir);
-            let canonical = dir.canonicalize().map_err(|source| {
-                Problem::new(ConfigError::BadProjectDir {
-                    path: dir.clone(),
-                    source,
-                })
-            })?;
-            if !canonical.join(CONFIG_FILE).is_file() {
-                return Err(Problem::new(ConfigError::NotFound(dir)).into());
-            }
-            canonical
-        }
-        None => {
-            let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
-            discover::find_root(&cwd)
-                .ok_or_else(|| Problem::new(ConfigError::NotFound(cwd.clone())))?
-        }
-    };
+    let root = discover::project_root(project_dir, cwd).map_err(Problem::new)?;
 
     let config_path = root.join(CONFIG_FILE);
     let config_file = read_source(&config_path, &root)?;

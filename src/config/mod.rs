@@ -13,6 +13,7 @@ mod read;
 mod refs;
 mod schema;
 mod validate;
+mod with;
 pub(crate) mod yaml;
 mod yaml_hints;
 
@@ -20,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use discover::{CONFIG_FILE, DEFAULT_INCLUDE, SKIPPED_DIRS, find_root, glob_set};
+pub use discover::{CONFIG_FILE, DEFAULT_INCLUDE, SKIPPED_DIRS, find_root, glob_set, project_root};
 pub use error::ConfigError;
 pub use load::{load, load_lenient};
 pub use permissions::{DenoPermission, NodePermission};
@@ -89,6 +90,11 @@ pub struct RuntimeConfig {
     pub env_passthrough: Vec<String>,
     /// Env for every tool.
     pub env: BTreeMap<String, String>,
+    /// The directory of the workers (root-relative) when they are not those of `.compozy/`: a
+    /// run without the tools that have problems uses workers of its own (see
+    /// `generate::prepare_partial`).
+    #[serde(default)]
+    pub worker_dir: Option<String>,
 }
 
 /// Where a tool was declared.
@@ -153,6 +159,21 @@ impl Project {
             .binary_search_by(|t| t.id.as_str().cmp(id))
             .ok()
             .map(|i| &self.tools[i])
+    }
+
+    /// The worker a runtime runs (`bun` → `bun_worker.ts`, `node` → `node_worker.mjs`).
+    pub fn worker(&self, kind: RuntimeKind) -> PathBuf {
+        let file = match kind {
+            RuntimeKind::Bun => crate::codegen::BUN_WORKER,
+            RuntimeKind::Node => crate::codegen::NODE_WORKER,
+        };
+        match &self.runtime.worker_dir {
+            Some(dir) => {
+                let name = file.rsplit('/').next().unwrap_or(file);
+                self.root.join(dir).join(name)
+            }
+            None => self.root.join(file),
+        }
     }
 
     /// The directory generated files go to.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_saphyr::Spanned;
 
 use super::keys;
-use super::yaml::Node;
+use super::yaml::{Entry, Node};
 use crate::source::SourceFile;
 
 /// `compozy.yaml`.
@@ -76,7 +76,8 @@ pub struct RawTool {
     pub timeout: Option<Spanned<Scalar>>,
     pub input: Option<Node>,
     pub output: Option<Node>,
-    pub with: Option<serde_json::Value>,
+    /// `with:` as written (the key and its mapping), checked against `input:` later.
+    pub with: Option<Entry>,
     pub config: Option<serde_json::Value>,
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
     pub tools: Option<Vec<Spanned<RawTool>>>,

@@ -426,7 +426,11 @@ impl Reader<'_> {
                 "timeout" => t.timeout = self.scalar(&e.key, v),
                 "input" => t.input = (!matches!(v.kind, Kind::Null)).then(|| v.clone()),
                 "output" => t.output = (!matches!(v.kind, Kind::Null)).then(|| v.clone()),
-                "with" => t.with = (!matches!(v.kind, Kind::Null)).then(|| v.to_json()),
+                "with" => match v.kind {
+                    Kind::Null => {}
+                    Kind::Map(_) => t.with = Some(e.clone()),
+                    _ => self.wrong(&e.key, v, "a mapping of default input values"),
+                },
                 "config" => t.config = (!matches!(v.kind, Kind::Null)).then(|| v.to_json()),
                 "env" => t.env = self.env(e),
                 "tools" => t.tools = self.tools(e),
@@ -541,6 +545,15 @@ mod tests {
         assert!(
             problems[0].contains("unknown key `workflos`"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn with_is_a_mapping() {
+        let (_, problems) = read("tools:\n  - id: a\n    with: 5\n  - id: b\n    with: ~\n");
+        assert_eq!(
+            problems,
+            ["c.yaml:3:11: `with` must be a mapping of default input values, not a number"]
         );
     }
 }

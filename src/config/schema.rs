@@ -15,16 +15,15 @@ use jsonschema::{Draft, JsonType, ValidationError};
 use serde_json::Value;
 use serde_saphyr::Location;
 
-use super::Tool;
 use super::error::ConfigError;
-use super::yaml::{Kind, Node, line_col};
+use super::yaml::{Entry, Kind, Node, line_col};
 use crate::diagnostic::{Problem, Problems};
 use crate::source::SourceFile;
 
 /// Where a tool's `input` or `output` schema was written, to check it after all tools are read.
 pub struct SchemaSite {
-    /// Index of the tool in the project's list; `None` when the tool had other problems.
-    pub tool: Option<usize>,
+    /// Index of the tool in the list of tools read.
+    pub tool: usize,
     /// The schema as JSON.
     pub schema: Value,
     /// The schema as written, with the position of every key.
@@ -33,25 +32,22 @@ pub struct SchemaSite {
     pub field: &'static str,
     /// The YAML file it is written in.
     pub file: SourceFile,
+    /// The tool's `with:`, for an `input` schema: checked against it once it is valid.
+    pub with: Option<Entry>,
 }
 
-/// Checks every schema in parallel (it is the costly part of loading); drops the tools with
-/// problems in theirs.
-pub fn check(tools: Vec<Tool>, sites: Vec<SchemaSite>, problems: &mut Problems) -> Vec<Tool> {
+/// Checks every schema in parallel (it is the costly part of loading); returns the indices of
+/// the tools with problems in theirs.
+pub fn check(sites: Vec<SchemaSite>, problems: &mut Problems) -> HashSet<usize> {
     let results = crate::parallel::map(&sites, 8, site_problems);
     let mut bad = HashSet::new();
     for (site, found) in sites.iter().zip(results) {
         if !found.is_empty() {
-            bad.extend(site.tool);
+            bad.insert(site.tool);
         }
         problems.0.extend(found);
     }
-    tools
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !bad.contains(i))
-        .map(|(_, t)| t)
-        .collect()
+    bad
 }
 
 /// The problems of one schema, in the order they are written.
@@ -148,6 +144,11 @@ fn site_problems(site: &SchemaSite) -> Vec<Problem> {
             ConfigError::InvalidSchema { path, reason, help },
             "here",
         );
+    }
+    if found.is_empty()
+        && let Some(with) = &site.with
+    {
+        return super::with::problems(&site.schema, with, &site.file);
     }
     found.sort_by_key(|(at, _)| *at);
     found.into_iter().map(|(_, p)| p).collect()
@@ -354,20 +355,20 @@ fn keywords(
 }
 
 /// A path in a schema as users read it: `input.properties.count.type`, `input.anyOf[0]`.
-struct Path {
+pub(super) struct Path {
     text: String,
     ends: Vec<usize>,
 }
 
 impl Path {
-    fn new(root: &str) -> Self {
+    pub(super) fn new(root: &str) -> Self {
         Self {
             text: root.to_owned(),
             ends: Vec::new(),
         }
     }
 
-    fn push_key(&mut self, key: &str) {
+    pub(super) fn push_key(&mut self, key: &str) {
         self.ends.push(self.text.len());
         let plain = !key.is_empty()
             && key
@@ -380,12 +381,12 @@ impl Path {
         }
     }
 
-    fn push_index(&mut self, index: usize) {
+    pub(super) fn push_index(&mut self, index: usize) {
         self.ends.push(self.text.len());
         let _ = write!(self.text, "[{index}]");
     }
 
-    fn pop(&mut self) {
+    pub(super) fn pop(&mut self) {
         if let Some(end) = self.ends.pop() {
             self.text.truncate(end);
         }
@@ -510,7 +511,7 @@ fn ref_words(cause: &jsonschema::ReferencingError, written: &str) -> (String, Op
 
 /// The reason for a meta-validation error in plain words ("must be a number, not `"a"`"), and a
 /// suggestion when the value is close to an allowed one.
-fn plain_words(error: &ValidationError<'_>) -> (String, Option<String>) {
+pub(super) fn plain_words(error: &ValidationError<'_>) -> (String, Option<String>) {
     if let ValidationErrorKind::UniqueItems = error.kind() {
         return ("must not list the same entry twice".to_owned(), None);
     }
@@ -664,11 +665,12 @@ mod tests {
             .expect("parses")
             .expect("not empty");
         let site = SchemaSite {
-            tool: None,
+            tool: 0,
             schema: node.to_json(),
             node,
             field: "input",
             file,
+            with: None,
         };
         site_problems(&site).iter().map(Problem::headline).collect()
     }

@@ -1,6 +1,6 @@
 //! From raw YAML shapes to a validated [`Project`], collecting every problem.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -98,10 +98,13 @@ pub fn project(
         schema_sites: Vec::new(),
     };
 
+    // Every tool with an id, in the order read, and which of them have problems: those are left
+    // out of the project, but still count as declarations of their id.
     let mut tools = Vec::new();
+    let mut broken = HashSet::new();
     for (file, tool) in declared {
         if let Some(t) = self::tool(&mut cx, &file, tool, tools.len(), &mut problems) {
-            tools.push(t);
+            keep(&mut tools, &mut broken, t);
         }
     }
     let config_files = vec![ProjectPath {
@@ -109,8 +112,14 @@ pub fn project(
         rel: config_file.name.clone(),
     }];
 
-    let tools = schema::check(tools, cx.schema_sites, &mut problems);
-    let mut tools = duplicates(tools, &mut problems);
+    broken.extend(schema::check(cx.schema_sites, &mut problems));
+    let repeated = duplicates(&tools, &mut problems);
+    let mut tools: Vec<Tool> = tools
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !broken.contains(i) && !repeated.contains(i))
+        .map(|(_, t)| t)
+        .collect();
     tools.sort_by(|a, b| a.id.cmp(&b.id));
 
     match runtime {
@@ -129,6 +138,14 @@ pub fn project(
     }
 }
 
+/// Adds a checked tool to `tools`, and its index to `broken` when it has problems.
+fn keep(tools: &mut Vec<Tool>, broken: &mut HashSet<usize>, (tool, ok): (Tool, bool)) {
+    if !ok {
+        broken.insert(tools.len());
+    }
+    tools.push(tool);
+}
+
 /// Whether two declarations of one id are the same tool (workflows often each declare the
 /// tool they share): everything but where they are written agrees.
 fn same_tool(a: &Tool, b: &Tool) -> bool {
@@ -143,12 +160,15 @@ fn same_tool(a: &Tool, b: &Tool) -> bool {
 }
 
 /// Drops repeated declarations of the same tool; reports an id declared for different tools.
-fn duplicates(tools: Vec<Tool>, problems: &mut Problems) -> Vec<Tool> {
-    let mut first: HashMap<String, Tool> = HashMap::new();
-    let mut kept = Vec::with_capacity(tools.len());
-    for tool in tools {
+/// Returns the indices of the repeats, which are left out.
+fn duplicates(tools: &[Tool], problems: &mut Problems) -> HashSet<usize> {
+    let mut first: HashMap<&str, &Tool> = HashMap::new();
+    let mut repeated = HashSet::new();
+    for (i, tool) in tools.iter().enumerate() {
         match first.get(tool.id.as_str()) {
-            Some(earlier) if same_tool(earlier, &tool) => {}
+            Some(earlier) if same_tool(earlier, tool) => {
+                repeated.insert(i);
+            }
             Some(earlier) => {
                 let related = Problem::note(format!("`{}` was first declared here", tool.id))
                     .at_line(
@@ -171,12 +191,11 @@ fn duplicates(tools: Vec<Tool>, problems: &mut Problems) -> Vec<Tool> {
                 );
             }
             None => {
-                first.insert(tool.id.clone(), tool.clone());
-                kept.push(tool);
+                first.insert(&tool.id, tool);
             }
         }
     }
-    kept
+    repeated
 }
 
 /// Where Compozy projects keep a hand-written entrypoint when `runtime.entrypoint` is not set.
@@ -362,6 +381,7 @@ fn runtime(
         env_files,
         env_passthrough,
         env,
+        worker_dir: None,
     })
 }
 
@@ -460,7 +480,7 @@ fn tool(
     raw: Spanned<RawTool>,
     tools_so_far: usize,
     problems: &mut Problems,
-) -> Option<Tool> {
+) -> Option<(Tool, bool)> {
     let (root, mode) = (cx.root, cx.mode);
     let (mut line, mut column) = line_col(&raw);
     let raw_tool = raw.value;
@@ -474,7 +494,6 @@ fn tool(
         column,
     };
     let before = problems.0.len();
-    let sites_before = cx.schema_sites.len();
 
     if raw_tool.tools.is_some() {
         problems.push(Problem::new(ConfigError::NestedTools).at_line(
@@ -551,24 +570,25 @@ fn tool(
             let json = node.to_json();
             *slot = Some(json.clone());
             cx.schema_sites.push(SchemaSite {
-                tool: Some(tools_so_far),
+                tool: tools_so_far,
                 schema: json,
                 node,
                 field,
                 file: file.clone(),
+                // `with:` is a partial input: checked against `input:` once that is known valid.
+                with: if field == "input" {
+                    raw_tool.with.clone()
+                } else {
+                    None
+                },
             });
         }
     }
     let [input, output] = schemas;
     let env = env_map(raw_tool.env.as_ref(), file, problems);
 
-    if problems.0.len() != before || raw_tool.misread {
-        for site in &mut cx.schema_sites[sites_before..] {
-            site.tool = None;
-        }
-        return None;
-    }
-    Some(Tool {
+    let ok = problems.0.len() == before && !raw_tool.misread;
+    let tool = Tool {
         id: id.value.clone(),
         description: raw_tool.description,
         module,
@@ -576,11 +596,12 @@ fn tool(
         timeout,
         input,
         output,
-        with: raw_tool.with,
+        with: raw_tool.with.map(|w| w.value.to_json()),
         config: raw_tool.config,
         env,
         declared,
-    })
+    };
+    Some((tool, ok))
 }
 
 /// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the

@@ -6,6 +6,7 @@ mod fingerprint;
 pub use compiled::Compiled;
 pub use fingerprint::Fresh;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::analyze::{self, Analysis};
@@ -100,10 +101,7 @@ pub fn up_to_date_project(project_dir: Option<&Path>, cwd: &Path) -> Option<Comp
 }
 
 fn project_root(project_dir: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
-    match project_dir {
-        Some(dir) => cwd.join(dir).canonicalize().ok(),
-        None => config::find_root(&cwd.canonicalize().ok()?),
-    }
+    config::project_root(project_dir, cwd).ok()
 }
 
 /// Loads, checks and renders a project without writing anything.
@@ -145,6 +143,93 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
         warnings,
         advice,
     })
+}
+
+/// Where the workers of a run without the tools that have problems go, relative to the root.
+pub const PARTIAL_WORKERS: &str = ".compozy/.cache/partial";
+
+/// A project run without its tools that have problems (see [`prepare_partial`]).
+#[derive(Debug)]
+pub struct Partial {
+    /// The tools whose own files have no problem; its workers are in [`PARTIAL_WORKERS`].
+    pub project: Project,
+    /// Names the files with problems, and says what runs without them.
+    pub warning: Problem,
+}
+
+/// For `exec`, `serve` and `mcp` when the project has problems: the project without the tools
+/// whose own files (the YAML that declares them, their module and what it imports) have
+/// problems, so that one broken tool file does not stop every tool. Its workers are rendered for
+/// those tools alone into [`PARTIAL_WORKERS`] (compozy's cache), and `.compozy/` is left as it is:
+/// `gen` still fails and writes nothing. `None` when nothing sound is left to run: compozy.yaml
+/// itself has a problem (it is every tool's file), a problem has no place, or no tool is left.
+/// `running` says what will run, for the warning ("running `hello`").
+pub fn prepare_partial(project_dir: Option<&Path>, cwd: &Path, running: &str) -> Option<Partial> {
+    let (mut project, problems) = config::load_lenient(project_dir, cwd).ok()?;
+    let mut broken = BTreeSet::new();
+    if !note_broken(&problems, &mut broken) {
+        return None;
+    }
+    keep_sound(&mut project, &broken);
+    // A module's problem is known only once it is read; a tool whose imports are broken stays
+    // broken, and then nothing is run.
+    let analysis = match analyze::check(&project) {
+        Ok(analysis) => analysis,
+        Err(more) => {
+            if !note_broken(&more, &mut broken) {
+                return None;
+            }
+            keep_sound(&mut project, &broken);
+            analyze::check(&project).ok()?
+        }
+    };
+    if project.tools.is_empty() || broken.is_empty() {
+        return None;
+    }
+    let files = codegen::render_workers(&project, &analysis, PARTIAL_WORKERS).ok()?;
+    codegen::cache_dir(&project.root).ok()?;
+    for file in files {
+        let path = project.root.join(&file.rel);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(file.contents.as_str()) {
+            codegen::write_atomic(&path, file.contents.as_bytes()).ok()?;
+        }
+    }
+    project.runtime.worker_dir = Some(PARTIAL_WORKERS.to_owned());
+    let many = broken.len() > 1;
+    let files: Vec<String> = broken.into_iter().collect();
+    let warning = Problem::new(GenError::ToolsLeftOut {
+        files: files.join(", "),
+        many,
+        running: running.to_owned(),
+    })
+    .warning();
+    Some(Partial { project, warning })
+}
+
+/// Adds the files of the errors among `problems` to `broken`; false when one of them is in
+/// compozy.yaml or has no place (then no tool is sound).
+fn note_broken(problems: &Problems, broken: &mut BTreeSet<String>) -> bool {
+    let errors = problems
+        .0
+        .iter()
+        .filter(|p| p.severity() == crate::diagnostic::Severity::Error);
+    for problem in errors {
+        match problem.file() {
+            Some(file) if file != config::CONFIG_FILE => {
+                broken.insert(file.to_owned());
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Keeps the tools whose declaring file and module are not `broken`.
+fn keep_sound(project: &mut Project, broken: &BTreeSet<String>) {
+    project.tools.retain(|t| {
+        !broken.contains(&t.declared.file.name)
+            && t.module.as_ref().is_none_or(|m| !broken.contains(&m.rel))
+    });
 }
 
 /// What MCP hosts will stumble on: ids outside `[A-Za-z0-9_.-]{1,128}` (never renamed), and tools

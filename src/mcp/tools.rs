@@ -21,11 +21,47 @@ pub fn is_mcp_name(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// The `inputSchema` of a tool: its `input:` exactly as written (every keyword kept), or
-/// `{"type": "object"}` without one. MCP arguments are always an object and clients refuse a
-/// tool list whose input schema is not an object schema, so a schema without a root `type` gets
-/// `"type": "object"` added, and one whose root `type` allows no object is refused.
+/// The `inputSchema` of a tool: what a caller must send. That is its `input:` as written (every
+/// keyword kept), or `{"type": "object"}` without one, less what `with:` supplies: its keys are
+/// not `required` of the caller, and a property `with:` fills gets its value as `default` when it
+/// has none. MCP arguments are always an object and clients refuse a tool list whose input schema
+/// is not an object schema, so a schema without a root `type` gets `"type": "object"` added, and
+/// one whose root `type` allows no object is refused.
 pub fn input_schema(tool: &Tool) -> Result<Map<String, Value>, String> {
+    let mut schema = declared_input_schema(tool)?;
+    if let Some(Value::Object(with)) = &tool.with {
+        for_the_caller(&mut schema, with);
+    }
+    Ok(schema)
+}
+
+/// Takes out of `schema` what `with` supplies (see [`input_schema`]).
+fn for_the_caller(schema: &mut Map<String, Value>, with: &Map<String, Value>) {
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|key| !key.as_str().is_some_and(|key| with.contains_key(key)));
+        // Draft 4 wants at least one name in `required`.
+        if required.is_empty() {
+            schema.remove("required");
+        }
+    }
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        for (key, value) in with {
+            match properties.get_mut(key) {
+                Some(Value::Object(property)) => {
+                    property.entry("default").or_insert_with(|| value.clone());
+                }
+                // `true`: anything; `{"default": …}` says the same and more.
+                Some(property @ Value::Bool(true)) => {
+                    *property = json!({ "default": value });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The tool's `input:` as an object schema (see [`input_schema`]).
+fn declared_input_schema(tool: &Tool) -> Result<Map<String, Value>, String> {
     match &tool.input {
         None | Some(Value::Bool(true)) => Ok(object_schema()),
         Some(Value::Bool(false)) => {
@@ -138,6 +174,31 @@ mod tests {
         assert_eq!(d["name"], "t");
         assert_eq!(d["description"], "d");
         assert!(d.get("outputSchema").is_none());
+    }
+
+    #[test]
+    fn with_keys_are_not_required_of_the_caller_and_become_defaults() {
+        let mut t = tool(
+            Some(json!({"type": "object",
+                "properties": {"name": {"type": "string"}, "greeting": {"type": "string", "default": "hi"},
+                               "n": true, "loud": {"type": "boolean"}},
+                "required": ["name", "greeting", "loud"]})),
+            None,
+        );
+        t.with = Some(json!({"name": "world", "greeting": "hello", "n": 3, "extra": 1}));
+        let d = descriptor(&t).unwrap();
+        assert_eq!(
+            d["inputSchema"],
+            json!({"type": "object",
+                "properties": {"name": {"type": "string", "default": "world"},
+                               "greeting": {"type": "string", "default": "hi"},
+                               "n": {"default": 3}, "loud": {"type": "boolean"}},
+                "required": ["loud"]})
+        );
+        // Nothing left to require: no `required` at all (draft 4 wants at least one name).
+        t.with = Some(json!({"name": "world", "greeting": "hello", "loud": false}));
+        let d = descriptor(&t).unwrap();
+        assert!(d["inputSchema"].get("required").is_none(), "{d}");
     }
 
     #[test]

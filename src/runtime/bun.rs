@@ -5,7 +5,6 @@ use std::path::Path;
 use super::discover::{self, Found};
 use super::error::RuntimeError;
 use super::{Runtime, WorkerCommand};
-use crate::codegen::BUN_WORKER;
 use crate::config::{Project, RuntimeKind};
 
 /// Bun 1.1 introduced `--no-env-file`, which compozy relies on.
@@ -39,7 +38,7 @@ impl Runtime for Bun {
         let mut args = vec![
             "--no-env-file".into(),
             cwd,
-            project.root.join(BUN_WORKER).into(),
+            project.worker(RuntimeKind::Bun).into(),
         ];
         if persistent {
             args.push("--persistent".into());

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 /// `with:` defaults under the call's input: the call's top-level keys win.
@@ -23,10 +24,14 @@ pub fn check(validator: &jsonschema::Validator, value: &Value) -> Result<(), Str
         .iter_errors(value)
         .map(|e| {
             let path = e.instance_path().to_string();
+            let message = match e.kind() {
+                ValidationErrorKind::Enum { options } => enum_message(e.instance(), options),
+                _ => e.to_string(),
+            };
             if path.is_empty() {
-                e.to_string()
+                message
             } else {
-                format!("{path}: {e}")
+                format!("{path}: {message}")
             }
         })
         .collect();
@@ -34,6 +39,59 @@ pub fn check(validator: &jsonschema::Validator, value: &Value) -> Result<(), Str
         Ok(())
     } else {
         Err(errors.join("; "))
+    }
+}
+
+/// How many of an `enum`'s values an error lists before "and N more".
+const ENUM_SHOWN: usize = 20;
+
+/// `"pow" is not one of "add", "sub", "mul" or "div"`, with every allowed value up to
+/// [`ENUM_SHOWN`] (a caller, often a model, needs them to correct itself), and the closest one
+/// when there is one.
+fn enum_message(value: &Value, options: &Value) -> String {
+    let options = options.as_array().map(Vec::as_slice).unwrap_or_default();
+    let shown: Vec<String> = options
+        .iter()
+        .take(ENUM_SHOWN)
+        .map(Value::to_string)
+        .collect();
+    let list = match shown.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        _ if options.len() > ENUM_SHOWN => {
+            format!(
+                "{} and {} more",
+                shown.join(", "),
+                options.len() - ENUM_SHOWN
+            )
+        }
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    };
+    let mut message = format!("{value} is not one of {list}");
+    if let Some(closest) = closest_option(value, options) {
+        message.push_str(&format!(" (did you mean {closest}?)"));
+    }
+    message
+}
+
+/// The allowed value closest to `value`: the most similar string (by the measure of compozy's
+/// other suggestions), or the nearest number.
+fn closest_option<'a>(value: &Value, options: &'a [Value]) -> Option<&'a Value> {
+    match value {
+        Value::String(given) => {
+            let strings = options.iter().filter_map(Value::as_str);
+            let best = *crate::suggest::closest(given, strings).first()?;
+            options.iter().find(|o| o.as_str() == Some(best))
+        }
+        Value::Number(given) => {
+            let given = given.as_f64()?;
+            options
+                .iter()
+                .filter_map(|o| Some((o, (o.as_f64()? - given).abs())))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(o, _)| o)
+        }
+        _ => None,
     }
 }
 
@@ -209,6 +267,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn enum_errors_list_the_allowed_values_and_the_closest() {
+        let ops = json!({"properties": {"op": {"enum": ["add", "sub", "mul", "div"]},
+                                        "n": {"enum": [1, 5, 10]}}});
+        let v = compile(&ops).unwrap();
+        assert_eq!(
+            check(&v, &json!({"op": "pow"})).unwrap_err(),
+            r#"/op: "pow" is not one of "add", "sub", "mul" or "div""#
+        );
+        assert_eq!(
+            check(&v, &json!({"op": "ad", "n": 4})).unwrap_err(),
+            r#"/op: "ad" is not one of "add", "sub", "mul" or "div" (did you mean "add"?); /n: 4 is not one of 1, 5 or 10 (did you mean 5?)"#
+        );
+        // Past the cap, the closest is still found among them all.
+        let many: Vec<String> = (0..25).map(|i| format!("item-{i:02}")).collect();
+        let v = compile(&json!({"enum": many})).unwrap();
+        let message = check(&v, &json!("itme-23")).unwrap_err();
+        let listed: Vec<String> = (0..20).map(|i| format!("\"item-{i:02}\"")).collect();
+        assert_eq!(
+            message,
+            format!(
+                r#""itme-23" is not one of {} and 5 more (did you mean "item-23"?)"#,
+                listed.join(", ")
+            )
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use bun::Bun;
 pub use error::RuntimeError;
-pub use input::{Validators, check_schema, merge_defaults};
+pub use input::{Validators, check_schema, compile as compile_schema, merge_defaults};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
 pub use pool::{LocalDriver, Pool};

@@ -6,7 +6,6 @@ use std::path::Path;
 use super::discover::{self, Found};
 use super::error::RuntimeError;
 use super::{Runtime, WorkerCommand};
-use crate::codegen::NODE_WORKER;
 use crate::config::{NodePermission, Project, RuntimeKind};
 
 const REQUIREMENT: &str =
@@ -85,7 +84,7 @@ impl Runtime for Node {
                     .map(Into::into),
             );
         }
-        args.push(project.root.join(NODE_WORKER).into());
+        args.push(project.worker(RuntimeKind::Node).into());
         // Node has no `--cwd`: the worker changes to this directory before it loads any tool.
         let mut cwd = OsString::from("--cwd=");
         cwd.push(&project.root);

@@ -17,6 +17,8 @@ const CONFIG_TEMPLATE: &str = include_str!("../../templates/init/compozy.yaml.j2
 const TOOL_YAML: &str = include_str!("../../templates/init/hello.yaml");
 const TOOL_MODULE: &str = include_str!("../../templates/init/hello.ts");
 const GITIGNORE: &str = include_str!("../../templates/init/gitignore");
+const PACKAGE_JSON: &str = include_str!("../../templates/init/package.json");
+const TSCONFIG: &str = include_str!("../../templates/init/tsconfig.json");
 
 /// A file `init` creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +52,10 @@ pub struct Scaffold {
     pub dir: PathBuf,
     /// New files, in the order they are written.
     pub files: Vec<NewFile>,
+    /// Files for the project's JavaScript tooling (`package.json` with `"type": "module"`, a
+    /// `tsconfig.json` for the typed tools), written only where the directory has none: a
+    /// project's own are kept as they are.
+    pub tooling: Vec<NewFile>,
     /// The `.gitignore` change.
     pub gitignore: Gitignore,
 }
@@ -90,9 +96,18 @@ pub fn plan(dir: &Path, cwd: &Path) -> Result<Scaffold, ScaffoldError> {
         });
     }
     let gitignore = gitignore_change(&abs.join(".gitignore"), dir)?;
+    let tooling = [("package.json", PACKAGE_JSON), ("tsconfig.json", TSCONFIG)]
+        .into_iter()
+        .filter(|(rel, _)| std::fs::symlink_metadata(abs.join(rel)).is_err())
+        .map(|(rel, contents)| NewFile {
+            rel,
+            contents: contents.to_owned(),
+        })
+        .collect();
     Ok(Scaffold {
         dir: abs,
         files,
+        tooling,
         gitignore,
     })
 }
@@ -104,7 +119,7 @@ impl Scaffold {
             path: path.display().to_string(),
             source,
         };
-        for file in &self.files {
+        for file in self.files.iter().chain(&self.tooling) {
             let path = self.dir.join(file.rel);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;

@@ -279,3 +279,55 @@ fn help_and_readme_name_the_same_variables_and_exit_codes() {
         "{mcp_help}"
     );
 }
+
+/// `--project` names a directory to start from, as `cd DIR` would: a directory below the root
+/// finds the root above it (gen writes there, exec runs the tool, also on its up-to-date path).
+#[test]
+fn project_below_the_root_finds_the_root() {
+    let p = Fixture::with(&[
+        ("compozy.yaml", "name: p\n"),
+        ("tools/echo.yaml", "id: echo\nexecute: ./echo.ts\n"),
+        (
+            "tools/echo.ts",
+            "export function run(i: { text: string }) {\n  return i.text;\n}\n",
+        ),
+    ]);
+    p.run(&["gen", "--project", "tools"]).expect_code(0);
+    assert!(p.path(".compozy/tools.ts").is_file());
+    assert!(!p.path("tools/.compozy").exists());
+    p.run(&["gen", "--check", "--project", "tools"])
+        .expect_code(0);
+    for _ in 0..2 {
+        let out = p
+            .compozy(&[
+                "exec",
+                "echo",
+                "--project",
+                "tools",
+                "--input",
+                r#"{"text":"hi"}"#,
+            ])
+            .env("COMPOZY_BUN", crate::common::runtime_bin("bun"))
+            .output()
+            .expect("run compozy");
+        let out = crate::common::Output::from(out);
+        out.expect_code(0);
+        assert_eq!(out.stdout.trim(), "\"hi\"");
+    }
+    // Relative to the current directory, wherever that is.
+    let out = p
+        .compozy(&["inspect", "--project", "."])
+        .current_dir(p.path("tools"))
+        .output()
+        .expect("run compozy");
+    let out = crate::common::Output::from(out);
+    out.expect_code(0);
+    assert!(out.stdout.contains("echo"), "{}", out.stdout);
+    // No compozy.yaml there or above: the message says where it looked.
+    let elsewhere = Fixture::new();
+    std::fs::create_dir_all(elsewhere.path("sub")).unwrap();
+    elsewhere
+        .run(&["gen", "--project", "sub"])
+        .expect_code(2)
+        .stderr_has(&["no compozy.yaml found in", "sub or any parent directory"]);
+}

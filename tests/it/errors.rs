@@ -171,6 +171,47 @@ fn duplicate_ids_across_files_point_at_both() {
     );
 }
 
+/// A declaration with problems of its own still declares its id: both problems in one run, with
+/// "first" for the one read first (tool files in path order: dup.yaml before hello.yaml).
+#[test]
+fn a_duplicate_with_problems_of_its_own_is_reported_with_them() {
+    let project = Fixture::with(&[
+        ("compozy.yaml", "name: p\n"),
+        ("tools/hello.yaml", "id: hello\nexecute: ./ok.ts\n"),
+        (
+            "tools/dup.yaml",
+            "id: hello\nexecute: ./ok.ts\ntimeout: 30\n",
+        ),
+        ("tools/ok.ts", "export function run() { return 1; }\n"),
+    ]);
+    let stderr = fails(&project, &["2 problems found"]);
+    points_at(
+        &stderr,
+        "invalid duration `30`: a unit is required",
+        "tools/dup.yaml:3:10",
+    );
+    points_at(
+        &stderr,
+        "tool id `hello` is declared more than once",
+        "tools/hello.yaml:1:5",
+    );
+    points_at(
+        &stderr,
+        "`hello` was first declared here",
+        "tools/dup.yaml:1:5",
+    );
+    let report = diagnostics(&project);
+    let duplicate = report
+        .iter()
+        .find(|d| d["code"] == "config::duplicate-id")
+        .expect("a duplicate-id diagnostic");
+    assert_eq!(duplicate["label"], "declared again here", "{duplicate}");
+    assert_eq!(
+        duplicate["related"][0]["label"], "first declared here",
+        "{duplicate}"
+    );
+}
+
 #[test]
 fn missing_module() {
     let project = Fixture::with(&[(
@@ -744,4 +785,63 @@ fn an_invalid_schema_is_shown_at_the_bad_value_with_its_path() {
         !stderr.contains("is not valid under any of the schemas"),
         "{stderr}"
     );
+}
+
+#[test]
+fn with_defaults_are_checked_against_the_tools_input_schema() {
+    let input = "    input:\n      type: object\n      additionalProperties: false\n      \
+                 properties:\n        precision: { type: integer, maximum: 10 }\n        \
+                 op: { enum: [add, sub] }\n      required: [precision, op]\n";
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            &format!(
+                "tools:\n\
+                 \x20 - id: extra\n    execute: ./tools/ok.ts\n{input}    with: {{ precision: 2, round: true }}\n\
+                 \x20 - id: over\n    execute: ./tools/ok.ts\n{input}    with:\n      precision: 20\n      op: ad\n\
+                 \x20 - id: late\n    execute: ./tools/ok.ts\n    timeout: soon\n"
+            ),
+        ),
+        ok_tool(),
+    ]);
+    let stderr = fails(&project, &["config::with"]);
+    for (message, position) in [
+        (
+            "`with.round` is not a property of the tool's `input:` schema",
+            "compozy.yaml:11:27",
+        ),
+        (
+            "`with.precision` does not fit the tool's `input:` schema: must be at most 10, not `20`",
+            "compozy.yaml:22:7",
+        ),
+        (
+            "`with.op` does not fit the tool's `input:` schema: must be one of `add`, `sub`",
+            "compozy.yaml:23:7",
+        ),
+        // Reported in the same run as the other problems.
+        ("invalid duration `soon`", "compozy.yaml:26:14"),
+    ] {
+        points_at(&stderr, message, position);
+    }
+    // `required` is not asked of `with:` (the caller supplies `op` to `extra`).
+    assert!(!stderr.contains("required property"), "{stderr}");
+    assert!(stderr.contains("4 problems found"), "{stderr}");
+    assert_eq!(
+        help_of(&diagnostics(&project), "`with.op`"),
+        "did you mean `add`?"
+    );
+}
+
+#[test]
+fn with_that_fits_as_part_of_the_input_passes() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./tools/ok.ts\n    input:\n      type: object\n      \
+             additionalProperties: false\n      properties:\n        a: { type: number }\n        \
+             b: { type: string }\n      required: [a, b]\n    with: { a: 1 }\n",
+        ),
+        ok_tool(),
+    ]);
+    project.run(&["gen"]).expect_code(0);
 }

@@ -25,8 +25,13 @@ fn init_writes_a_project_whose_tool_runs_with_no_input() {
         "created new-project/tools/hello.yaml",
         "created new-project/tools/hello.ts",
         "created new-project/.gitignore",
+        "created new-project/package.json",
+        "created new-project/tsconfig.json",
         "cd new-project && compozy exec hello",
     ]);
+    let package: Value =
+        serde_json::from_str(&fixture.read("new-project/package.json")).expect("JSON");
+    assert_eq!(package["type"], "module");
     let gitignore = fixture.read("new-project/.gitignore");
     let patterns: Vec<&str> = gitignore.lines().filter(|l| !l.starts_with('#')).collect();
     // The cache, and what `npm i -D bun` installs.
@@ -190,4 +195,20 @@ fn man_prints_a_page_or_writes_one_per_command() {
         assert!(text.contains(".TH"), "{page}: {text}");
     }
     assert!(fixture.read("man1/compozy-gen.1").contains("\\-\\-check"));
+}
+
+/// A project's own package.json and tsconfig.json are kept; init's own files are still written.
+#[test]
+fn init_keeps_an_existing_package_json_and_tsconfig() {
+    let package = "{\"name\": \"mine\", \"scripts\": {}}\n";
+    let fixture = Fixture::with(&[("package.json", package)]);
+    let out = fixture.run(&["init"]);
+    out.expect_code(0)
+        .stderr_has(&["created compozy.yaml", "created tsconfig.json"]);
+    assert!(!out.stderr.contains("package.json"), "{}", out.stderr);
+    assert_eq!(fixture.read("package.json"), package);
+    let other = Fixture::with(&[("tsconfig.json", "{}\n")]);
+    other.run(&["init"]).expect_code(0);
+    assert_eq!(other.read("tsconfig.json"), "{}\n");
+    assert!(other.read("package.json").contains("\"type\": \"module\""));
 }

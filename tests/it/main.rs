@@ -17,6 +17,8 @@ mod mcp;
 mod messages;
 mod migrate;
 mod npm;
+mod orphans;
+mod partial;
 mod processes;
 mod promises_exec;
 mod promises_serve;

@@ -30,7 +30,7 @@ tools:
   - id: greet
     description: Greets someone
     execute: ./tools/greet.ts
-    input: { type: object, properties: { name: { type: string } } }
+    input: { type: object, properties: { name: { type: string } }, required: [name] }
     with: { name: world }
   - id: fail
     description: Always throws
@@ -233,6 +233,63 @@ fn lists_tools_with_their_schemas(runtime: &str) {
     // No `input:`: an object schema all the same.
     assert_eq!(tools[3]["inputSchema"], json!({"type": "object"}));
     assert!(tools[3].get("outputSchema").is_none());
+}
+
+/// An enum miss names every allowed value and the closest one, in the same words in `exec`,
+/// `serve` and `mcp` (where a model needs them to correct its call).
+#[test]
+fn enum_errors_name_the_allowed_values_in_exec_serve_and_mcp() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: calc\n    execute: ./calc.ts\n    input:\n      type: object\n      \
+             properties: { op: { enum: [add, sub, mul, div] } }\n",
+        ),
+        ("calc.ts", "export function run() {\n  return 1;\n}\n"),
+    ]);
+    let expected = r#"/op: "ad" is not one of "add", "sub", "mul" or "div" (did you mean "add"?)"#;
+    let out = p
+        .compozy(&["exec", "calc", "--input", r#"{"op": "ad"}"#])
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .output()
+        .expect("run compozy");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The message is wrapped to the terminal's width.
+    let unwrapped = stderr.replace('│', " ");
+    let unwrapped = unwrapped.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(unwrapped.contains(expected), "exec: {stderr}");
+
+    let mut serve = crate::serving::Serve::start(&p, "bun", 1, &[]);
+    let answer = serve.call(&json!({"id": 1, "tool_id": "calc", "input": {"op": "ad"}}));
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(expected), "serve: {answer}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+
+    let steps = json!([{"op": "call", "name": "calc", "args": {"op": "ad"}}]);
+    let report = over_stdio(&p, "bun", "legacy", &[], &steps);
+    let result = &report["results"][0];
+    assert_eq!(result["isError"], true, "{report}");
+    assert!(text(result).contains(expected), "mcp: {report}");
+}
+
+/// The schema a client sees says what a caller must send: `with:` supplies `name`, so it is not
+/// required, and its `with:` value is its default. In both protocol eras.
+#[test]
+fn with_defaults_are_not_required_of_the_caller() {
+    let p = project();
+    for era in ["legacy", "modern"] {
+        let report = over_stdio(&p, "bun", era, &[], &json!([{"op": "list"}]));
+        let tools = report["results"][0]["tools"].as_array().unwrap();
+        let greet = tools.iter().find(|t| t["name"] == "greet").unwrap();
+        assert_eq!(
+            greet["inputSchema"],
+            json!({"type": "object",
+                   "properties": {"name": {"type": "string", "default": "world"}}}),
+            "era {era}"
+        );
+    }
 }
 
 fn calls_map_results_and_errors(runtime: &str) {

@@ -343,3 +343,97 @@ fn a_tool_without_config_has_the_config_type_the_readme_gives() {
         "{stdout}"
     );
 }
+
+/// The shell commands of the README's "Typed tools" section, without their comments.
+fn readme_typed_tools_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let start = readme
+        .find("### Typed tools")
+        .expect("a Typed tools section");
+    let section = &readme[start..];
+    let section = &section[..section[4..].find("\n### ").map_or(section.len(), |i| i + 4)];
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    for line in section.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            text if in_sh && !text.is_empty() => {
+                let command = text.split(" #").next().unwrap_or(text).trim();
+                commands.push(command.to_owned());
+            }
+            _ => {}
+        }
+    }
+    commands
+}
+
+/// The README's typed-tools commands work as written in a project made by `compozy init`, and
+/// their checks do run: a tool whose signature disagrees with its schema fails each of them.
+/// (`npm i -D typescript` is what gives `npx tsc` the pinned compiler here; the test runs that
+/// compiler with exactly the arguments the README gives it.)
+#[test]
+fn the_readme_tsc_commands_work_in_a_project_from_init() {
+    let commands = readme_typed_tools_commands();
+    assert!(
+        commands.iter().any(|c| c == "npm i -D typescript"),
+        "the README no longer installs typescript before `npx tsc`: {commands:?}"
+    );
+    let tsc_commands: Vec<Vec<String>> = commands
+        .iter()
+        .filter_map(|c| c.strip_prefix("npx tsc"))
+        .map(|args| args.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(tsc_commands.len(), 2, "{commands:?}");
+    let fixture = Fixture::new();
+    fixture.run(&["init", "p"]).expect_code(0);
+    let root = fixture.path("p");
+    fixture.write("tsconfig.json.kept", &fixture.read("p/tsconfig.json"));
+    for command in &commands {
+        if command.starts_with("compozy ") {
+            let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+            let out = crate::common::Output::from(
+                crate::common::compozy()
+                    .current_dir(&root)
+                    .args(&args)
+                    .output()
+                    .expect("run compozy"),
+            );
+            out.expect_code(0);
+        }
+    }
+    assert!(root.join(".compozy/tools.ts").is_file());
+    // The first with init's tsconfig.json; the second, as the README says, without one.
+    let run_tsc = |args: &[String]| {
+        if !args.is_empty() {
+            let _ = std::fs::remove_file(root.join("tsconfig.json"));
+        }
+        let out = tsc()
+            .current_dir(&root)
+            .args(args)
+            .output()
+            .expect("run tsc");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    for args in &tsc_commands {
+        let (ok, stdout) = run_tsc(args);
+        assert!(ok, "`npx tsc {}` failed:\n{stdout}", args.join(" "));
+    }
+    // A signature that disagrees with the schema: each command reports it, by id.
+    fixture.write("p/tsconfig.json", &fixture.read("tsconfig.json.kept"));
+    let module = root.join("tools/hello.ts");
+    let source = std::fs::read_to_string(&module).unwrap();
+    std::fs::write(&module, source.replace("name: string;", "name: number;")).unwrap();
+    for args in &tsc_commands {
+        let (ok, stdout) = run_tsc(args);
+        assert!(
+            !ok && stdout.contains("AcceptsToolArguments<\"hello\">"),
+            "`npx tsc {}` did not report `hello`:\n{stdout}",
+            args.join(" ")
+        );
+    }
+}
