@@ -280,21 +280,58 @@ async function stdinReader() {
     });
   // Whether the next read polls first.
   let polling = false;
-  return async () => {
+  return async (mayPoll = true) => {
     const started = performance.now();
-    let n = polling ? poll() : -1;
+    let n = polling && mayPoll ? poll() : -1;
     if (n < 0) n = await wait();
     polling = poll !== null && performance.now() - started < CLOSE_MS;
     return buf.subarray(0, n);
   };
 }
 
+// Only the executor holds stdin open, so its end while a call runs means that the call is being
+// stopped (the executor closes stdin, then sends SIGTERM) or that the executor died, even of
+// SIGKILL, which it cannot pass on: then nobody would end the tool or its children. A call that
+// lasts longer than WATCH_AFTER_MS therefore reads stdin ahead while it runs, and at its end the
+// worker stops the call as the executor would: SIGTERM to its process group (it is its leader:
+// the tool's children get it too), which aborts `ctx.signal`, and SIGKILL to the group after
+// the executor's grace, GRACE_MS (runtime/worker.rs), or as soon as the worker ends. Short calls
+// never pay for the watch, and the loop takes the read-ahead as its next read, so no byte is lost
+// or read twice. This works with any runtime and platform, where the parent-death signal of
+// Linux would stop at the worker (not its group), be sent on the death of the thread that
+// started it rather than of compozy, and need code run in the child between fork and exec, which
+// posix_spawn has no room for.
+const WATCH_AFTER_MS = 50;
+const GRACE_MS = 500;
+
+function stopOrphanedCall() {
+  const killGroup = () => process.kill(-process.pid, "SIGKILL");
+  process.on("exit", killGroup);
+  setTimeout(killGroup, GRACE_MS);
+  process.kill(-process.pid, "SIGTERM");
+}
+
 async function persistent() {
   const read = await stdinReader();
+  // A read started while a call ran, which the loop takes next.
+  let ahead = null;
+  let calling = false;
+  const watch = () => {
+    if (ahead !== null) return;
+    ahead = read(false);
+    ahead.then(
+      (chunk) => {
+        if (chunk.length === 0 && calling) stopOrphanedCall();
+      },
+      () => {},
+    );
+  };
   let pending = "";
   const decoder = new TextDecoder();
   for (;;) {
-    const chunk = await read();
+    const next = ahead ?? read();
+    ahead = null;
+    const chunk = await next;
     if (chunk.length === 0) break;
     pending += decoder.decode(chunk, { stream: true });
     let nl;
@@ -309,7 +346,11 @@ async function persistent() {
         await respond({}, "null", errorInfo(err, {}), performance.now());
         continue;
       }
+      calling = true;
+      const timer = setTimeout(watch, WATCH_AFTER_MS);
       await handle(req);
+      clearTimeout(timer);
+      calling = false;
     }
   }
 }
