@@ -550,7 +550,14 @@ mod tests {
 
     #[test]
     fn with_is_a_mapping() {
-        let (_, problems) = read("tools:\n  - id: a\n    with: 5\n  - id: b\n    with: ~\n");
+        let yaml = "tools:\n  - id: a\n    with: 5\n  - id: b\n    with: ~\n";
+        let (raw, mut problems) = read(yaml);
+        let file = SourceFile::new("c.yaml".into(), "c.yaml".into(), yaml.to_owned());
+        let mut more = Problems::default();
+        for node in &raw.tools {
+            tool(&file, node, &mut more);
+        }
+        problems.extend(more.0.iter().map(Problem::headline));
         assert_eq!(
             problems,
             ["c.yaml:3:11: `with` must be a mapping of default input values, not a number"]

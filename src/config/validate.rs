@@ -113,7 +113,7 @@ pub fn project(
     }];
 
     broken.extend(schema::check(cx.schema_sites, &mut problems));
-    let repeated = duplicates(&tools, &mut problems);
+    let repeated = duplicates(&tools, &broken, &mut problems);
     let mut tools: Vec<Tool> = tools
         .into_iter()
         .enumerate()
@@ -161,15 +161,18 @@ fn same_tool(a: &Tool, b: &Tool) -> bool {
 
 /// Drops repeated declarations of the same tool; reports an id declared for different tools.
 /// Returns the indices of the repeats, which are left out.
-fn duplicates(tools: &[Tool], problems: &mut Problems) -> HashSet<usize> {
-    let mut first: HashMap<&str, &Tool> = HashMap::new();
+/// A declaration with problems of its own is never taken for the same tool.
+fn duplicates(tools: &[Tool], broken: &HashSet<usize>, problems: &mut Problems) -> HashSet<usize> {
+    let mut first: HashMap<&str, (usize, &Tool)> = HashMap::new();
     let mut repeated = HashSet::new();
     for (i, tool) in tools.iter().enumerate() {
         match first.get(tool.id.as_str()) {
-            Some(earlier) if same_tool(earlier, tool) => {
+            Some(&(j, earlier))
+                if !broken.contains(&i) && !broken.contains(&j) && same_tool(earlier, tool) =>
+            {
                 repeated.insert(i);
             }
-            Some(earlier) => {
+            Some(&(_, earlier)) => {
                 let related = Problem::note(format!("`{}` was first declared here", tool.id))
                     .at_line(
                         &earlier.declared.file,
@@ -191,7 +194,7 @@ fn duplicates(tools: &[Tool], problems: &mut Problems) -> HashSet<usize> {
                 );
             }
             None => {
-                first.insert(&tool.id, tool);
+                first.insert(&tool.id, (i, tool));
             }
         }
     }

@@ -834,8 +834,12 @@ fn exits_on_eof_and_signals_leaving_no_process(runtime: &str) {
     signal(child.id(), nix::sys::signal::Signal::SIGTERM);
     let out = wait_output(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(130), "{out:?}");
+    // The kill is sent before compozy exits; the kernel may take a moment to reap.
     for &pid in &pids {
-        assert!(!alive(pid), "pid {pid} outlived compozy mcp");
+        assert!(
+            crate::common::gone_within(pid, Duration::from_secs(2)),
+            "pid {pid} outlived compozy mcp"
+        );
     }
     // stdin EOF: exit 0.
     let (answers, _) = raw_stdio(&p, runtime, &[], &lines[..2]);
