@@ -77,13 +77,28 @@ pub fn declarations(
         for node in &wf.tools {
             declare(&mut r, node, *doc, *doc, problems, &mut found);
         }
-        for task in &wf.tasks {
-            tasks(&mut r, task, *doc, *doc, problems, &mut found, 0);
-        }
     }
     for (doc, tree) in tool_files {
         tool_file(&mut r, doc, &tree, problems, &mut found);
     }
+    // A tool a task writes out is a declaration only when nothing else declares its id: written
+    // with a task's own `with:` or `config:`, it is that task's variant of a declared tool.
+    let mut in_tasks = Vec::new();
+    for (doc, wf) in &workflows {
+        for task in &wf.tasks {
+            tasks(&mut r, task, *doc, *doc, problems, &mut in_tasks, 0);
+        }
+    }
+    let declared: std::collections::HashSet<String> = found
+        .iter()
+        .filter_map(|(_, t)| t.value.id.as_ref().map(|id| id.value.clone()))
+        .collect();
+    found.extend(in_tasks.into_iter().filter(|(_, t)| {
+        t.value
+            .id
+            .as_ref()
+            .is_none_or(|id| !declared.contains(&id.value))
+    }));
     found
 }
 
@@ -333,8 +348,12 @@ fn tasks(
             }
             "task" => tasks(r, &e.value, tdoc, local, problems, found, depth + 1),
             "routes" => {
+                // Routes that point at a task (`$ref`, or its id) name tasks walked where they
+                // are written; following them could go round a loop.
                 for route in e.value.entries().unwrap_or_default() {
-                    if let Kind::Map(_) = route.value.kind {
+                    let points =
+                        route.value.get("$ref").is_some() || route.value.get("$use").is_some();
+                    if let (Kind::Map(_), false) = (&route.value.kind, points) {
                         tasks(r, &route.value, tdoc, local, problems, found, depth + 1);
                     }
                 }
@@ -362,6 +381,10 @@ fn declare(
     problems: &mut Problems,
     found: &mut Vec<Declaration>,
 ) {
+    // `tools: [save_data]` in a workflow: Compozy's way of naming a tool declared elsewhere.
+    if !r.docs().is_global(doc) && matches!(node.kind, Kind::String(_)) {
+        return;
+    }
     match r.top(node, doc, local) {
         Ok(placed) => declare_placed(r, placed, local, problems, found),
         Err(problem) => problems.push(problem),

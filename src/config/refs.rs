@@ -80,6 +80,11 @@ impl Docs {
         self.global = Some(doc);
     }
 
+    /// Whether `doc` is compozy.yaml.
+    pub fn is_global(&self, doc: usize) -> bool {
+        self.global == Some(doc)
+    }
+
     /// Registers an autoloaded resource file for `resource::KIND::…` references.
     pub fn add_resource(&mut self, kind: &str, id: &str, doc: usize) {
         self.resources

@@ -227,6 +227,33 @@ fn a_tool_shared_by_two_workflows_is_one_tool() {
 }
 
 #[test]
+fn a_task_s_variant_of_a_declared_tool_is_not_a_second_declaration() {
+    // The task writes the tool out with a `with:` of its own (Compozy's inline tool); the
+    // workflow's `tools:` names tools declared elsewhere by id.
+    let p = project(
+        "id: a\ntools:\n  - id: echo\n    description: Echo\n  - other\ntasks:\n  - id: t\n    tool:\n      id: echo\n      with: {x: 1}\n    on_success:\n      next: r\n  - id: r\n    type: router\n    routes:\n      again:\n        $ref: local::tasks.#(id==\"t\")\n",
+        &[(
+            "tools/other.yaml",
+            "resource: tool\nid: other\ndescription: Other\n",
+        )],
+    );
+    p.write(
+        "compozy.yaml",
+        "workflows:\n  - source: ./workflow.yaml\nautoload:\n  include: [\"tools/*.yaml\"]\nruntime:\n  entrypoint: ./entrypoint.ts\n",
+    );
+    p.run(&["gen"]).expect_code(0);
+    let out = p.run(&["inspect", "--format", "json"]);
+    let report = out.json();
+    let ids: Vec<&str> = report["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ids, ["echo", "other"]);
+}
+
+#[test]
 fn a_workflow_the_autoload_globs_match_is_read_as_a_workflow() {
     let p = project(
         "id: a\ntools:\n  - id: echo\n    description: Echo\ntasks:\n  - id: t\n    tool: echo\n",
