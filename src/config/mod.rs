@@ -79,6 +79,9 @@ pub struct RuntimeConfig {
     /// Node permission-model grants, when `permissions:` is given (even empty: then the tool may
     /// only read the project). `None`: no sandbox. Never enforced under Bun.
     pub permissions: Option<Vec<NodePermission>>,
+    /// The entrypoint was not named but found where Compozy projects keep it (`gen` says so).
+    #[serde(default)]
+    pub entrypoint_found: bool,
     /// The `permissions` written as Deno flags (`gen` explains what they mean here).
     #[serde(default)]
     pub deno_permissions: Vec<String>,

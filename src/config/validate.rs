@@ -254,14 +254,6 @@ fn runtime(
         None if needs_entrypoint => found_entrypoint(root),
         _ => None,
     };
-    if let Some(found) = &found {
-        problems.push(
-            Problem::new(ConfigError::EntrypointFound {
-                path: found.clone(),
-            })
-            .warning(),
-        );
-    }
     let entry_str = entry_raw.map_or_else(
         || found.as_deref().unwrap_or(DEFAULT_ENTRYPOINT),
         |e| e.value.as_str(),
@@ -380,6 +372,7 @@ fn runtime(
             .filter(|_| sandbox)
             .map(|_| permissions),
         deno_permissions: deno.into_iter().map(|(flag, _)| flag).collect(),
+        entrypoint_found: found.is_some(),
         timeout,
         env_files,
         env_passthrough,

@@ -132,10 +132,20 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
     {
         warnings.push(permissions_not_enforced(permissions));
     }
-    if !project.runtime.deno_permissions.is_empty() {
-        warnings.push(deno_permissions(&project.runtime.deno_permissions));
+    let mut advice = mcp_advice(&project);
+    // Said by `gen`; a project with them keeps the fast path of the next runs.
+    if project.runtime.entrypoint_found {
+        advice.push(
+            Problem::new(config::ConfigError::EntrypointFound {
+                path: format!("./{}", project.runtime.entrypoint.rel),
+            })
+            .warning(),
+        );
     }
-    let advice = mcp_advice(&project);
+    if !project.runtime.deno_permissions.is_empty() {
+        advice.push(deno_permissions(&project.runtime.deno_permissions));
+    }
+
     Ok(Generation {
         project,
         analysis,

@@ -367,6 +367,13 @@ fn the_entrypoint_is_found_where_compozy_projects_keep_it() {
             json!({"x": 1}),
             "through {file}"
         );
+        // Said by gen, not on every call.
+        let again = exec(&p, "bun", "echo", json!({}));
+        assert!(
+            !again.stderr.contains("as the entrypoint"),
+            "{}",
+            again.stderr
+        );
     }
 }
 
