@@ -140,6 +140,42 @@ impl Shared {
     }
 }
 
+/// How many workers a pool runs, and how long an idle one is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// The most workers at once (`--workers`); requests beyond them queue.
+    pub max: usize,
+    /// Workers started with the pool and kept however long they stay idle (at least 1, at most
+    /// `max`); the others start when a request finds every running worker busy.
+    pub warm: usize,
+    /// How long a worker beyond the warm ones may stay idle before it is stopped.
+    pub idle: Duration,
+}
+
+impl Size {
+    /// How long an idle worker beyond the warm ones is kept by default.
+    pub const IDLE: Duration = Duration::from_secs(60);
+
+    /// Up to `max` workers, one of them warm, the others stopped after [`Size::IDLE`] idle.
+    pub fn up_to(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            warm: 1,
+            idle: Self::IDLE,
+        }
+    }
+
+    /// The same, with `warm` clamped to between 1 and `max`.
+    fn clamped(self) -> Self {
+        let max = self.max.max(1);
+        Self {
+            max,
+            warm: self.warm.clamp(1, max),
+            idle: self.idle,
+        }
+    }
+}
+
 /// A pool of persistent workers; clones are handles to the same pool.
 #[derive(Clone)]
 pub struct Pool {
@@ -148,11 +184,12 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `size` workers for `project` on `runtime`, driven by a thread of the pool's own.
+    /// Starts a pool of up to `size.max` workers for `project` on `runtime` (`size.warm` of them
+    /// at once, the others when requests need them), driven by a thread of the pool's own.
     pub fn start(
         project: Arc<Project>,
         runtime: Arc<dyn Runtime>,
-        size: usize,
+        size: Size,
         limits: Limits,
     ) -> Result<Self, RuntimeError> {
         let (shared, wakeups) = Shared::new(project, runtime, limits, None)?;
@@ -161,7 +198,7 @@ impl Pool {
             .name("pool".into())
             .spawn(move || {
                 let _ = looped.thread.set(std::thread::current().id());
-                Loop::new(looped, wakeups, size.max(1)).run();
+                Loop::new(looped, wakeups, size.clamped()).run();
             })?;
         Ok(Self {
             shared,
@@ -175,13 +212,13 @@ impl Pool {
     pub fn start_local(
         project: Arc<Project>,
         runtime: Arc<dyn Runtime>,
-        size: usize,
+        size: Size,
         limits: Limits,
     ) -> Result<(Self, LocalDriver), RuntimeError> {
         let notify = Arc::new(tokio::sync::Notify::new());
         let (shared, wakeups) = Shared::new(project, runtime, limits, Some(Arc::clone(&notify)))?;
         let driver = LocalDriver {
-            looped: Loop::new(Arc::clone(&shared), wakeups, size.max(1)),
+            looped: Loop::new(Arc::clone(&shared), wakeups, size.clamped()),
             notify,
         };
         let pool = Self {

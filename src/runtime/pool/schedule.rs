@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::slots::Slots;
-use super::{Input, Shared};
+use super::{Input, Shared, Size};
 use crate::runtime::worker::{Event, SLICE};
 
 /// How long the loop keeps polling without sleeping after a request went out or an answer came
@@ -28,6 +28,8 @@ pub(super) struct Loop {
     pub(super) shared: Arc<Shared>,
     wakeups: UnixStream,
     pub(super) slots: Slots,
+    /// How many workers run at most, how many stay warm, and for how long the others idle.
+    size: Size,
     input: Option<Input>,
     /// Until when the next wait polls without sleeping (see [`SPIN`]).
     hot_until: Option<Instant>,
@@ -42,9 +44,10 @@ pub(super) struct Loop {
 }
 
 impl Loop {
-    pub(super) fn new(shared: Arc<Shared>, wakeups: UnixStream, size: usize) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, wakeups: UnixStream, size: Size) -> Self {
         Self {
-            slots: Slots::new(Arc::clone(&shared), size),
+            slots: Slots::new(Arc::clone(&shared), size.max),
+            size,
             shared,
             wakeups,
             input: None,
@@ -65,12 +68,23 @@ impl Loop {
         self.finish();
     }
 
-    /// Takes new work and tends the idle slots; `None` once the pool has ended, else whether the
-    /// loop now waits for an event (rather than tending again at once).
+    /// Takes new work, hands queued requests to workers (starting one where every running worker
+    /// is busy), keeps the warm workers running and stops the ones idle for too long; `None` once
+    /// the pool has ended, else whether the loop now waits for an event (rather than turning
+    /// again at once).
     pub(super) fn turn(&mut self) -> Option<bool> {
         let (closing, generation) = self.take_work();
-        for slot in 0..self.slots.slots.len() {
-            self.tend(slot, generation, closing);
+        // A reload stops the idle workers of the old code at once (busy ones after their request).
+        for index in 0..self.slots.slots.len() {
+            let slot = &self.slots.slots[index];
+            if slot.idle() && slot.generation != generation {
+                self.slots.retire(index);
+            }
+        }
+        self.dispatch_queued(generation);
+        if !closing {
+            self.keep_warm(generation);
+            self.retire_idle();
         }
         let idle = self.slots.slots.iter().all(|s| s.job.is_none());
         let queued = !self.shared.lock().queue.is_empty();
@@ -78,9 +92,88 @@ impl Loop {
             return None;
         }
         // A job that failed at once (no worker could start, or it was gone before the request
-        // went out) left its slot idle: the jobs queued behind it are tended before the loop
+        // went out) left its slot free: the jobs queued behind it are tended before the loop
         // sleeps, since no event would come for them.
         Some(!(queued && self.slots.slots.iter().any(|s| s.job.is_none())))
+    }
+
+    /// Gives queued requests to idle workers, the lowest slot first (so that the higher ones stay
+    /// idle and retire when the load drops), then to new workers in free slots.
+    fn dispatch_queued(&mut self, generation: u64) {
+        loop {
+            let slots = &self.slots.slots;
+            let Some(index) = slots
+                .iter()
+                .position(super::slots::Slot::idle)
+                .or_else(|| slots.iter().position(super::slots::Slot::empty))
+            else {
+                return;
+            };
+            let Some(job) = self.shared.lock().queue.pop_front() else {
+                return;
+            };
+            // A request starts a worker even where the last start failed: it gets the error.
+            if self.slots.slots[index].worker.is_none() {
+                self.slots.start(index, generation);
+            }
+            let started = self.slots.dispatch(index, job);
+            self.requests_close = self
+                .answered
+                .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
+            // A slow tool's answer is not worth spinning for, even right after another answer.
+            self.hot_until = self.answers_close.then(|| started + SPIN);
+        }
+    }
+
+    /// Starts workers ahead of requests until the warm ones run (a slot whose last start failed
+    /// waits for a request: a worker that dies on start must not be restarted in a loop).
+    fn keep_warm(&mut self, generation: u64) {
+        while self.slots.running_workers() < self.size.warm {
+            let Some(index) = self
+                .slots
+                .slots
+                .iter()
+                .position(|slot| slot.empty() && !slot.start_failed)
+            else {
+                return;
+            };
+            self.slots.start(index, generation);
+        }
+    }
+
+    /// Stops the workers beyond the warm ones that have been idle for [`Size::idle`], the highest
+    /// slot first.
+    fn retire_idle(&mut self) {
+        let now = Instant::now();
+        let mut running = self.slots.running_workers();
+        for index in (0..self.slots.slots.len()).rev() {
+            if running <= self.size.warm {
+                return;
+            }
+            let slot = &self.slots.slots[index];
+            if slot.idle()
+                && slot
+                    .idle_since
+                    .is_some_and(|since| now.saturating_duration_since(since) >= self.size.idle)
+            {
+                self.slots.retire(index);
+                running -= 1;
+            }
+        }
+    }
+
+    /// When the next idle worker is due to be stopped, if any is.
+    fn next_retirement(&self) -> Option<Instant> {
+        if self.slots.running_workers() <= self.size.warm {
+            return None;
+        }
+        self.slots
+            .slots
+            .iter()
+            .filter(|slot| slot.idle())
+            .filter_map(|slot| slot.idle_since)
+            .min()
+            .map(|since| since + self.size.idle)
     }
 
     /// Stops the workers, and waits for the helpers (so that every answer is given).
@@ -106,37 +199,18 @@ impl Loop {
         work
     }
 
-    /// Replaces a stale or missing worker of an idle slot, and gives it the next queued job.
-    fn tend(&mut self, index: usize, generation: u64, closing: bool) {
-        let slot = &self.slots.slots[index];
-        if slot.job.is_some() {
-            return;
-        }
-        if slot.worker.is_some() && slot.generation != generation {
-            self.slots.retire(index);
-        }
-        let job = self.shared.lock().queue.pop_front();
-        let slot = &self.slots.slots[index];
-        // A missing worker is started for a job, or ahead of one (unless its last start failed).
-        if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
-            self.slots.start(index, generation);
-        }
-        if let Some(job) = job {
-            let started = self.slots.dispatch(index, job);
-            self.requests_close = self
-                .answered
-                .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
-            // A slow tool's answer is not worth spinning for, even right after another answer.
-            self.hot_until = self.answers_close.then(|| started + SPIN);
-        }
-    }
-
-    /// How long the loop may sleep: until the nearest deadline (at most a [`SLICE`]), or for ever.
+    /// How long the loop may sleep: until the nearest deadline (at most a [`SLICE`]) or the next
+    /// idle worker's retirement, or for ever.
     pub(super) fn sleep_for(&self) -> Option<Duration> {
         let now = Instant::now();
-        self.slots
+        let deadline = self
+            .slots
             .next_deadline()
-            .map(|deadline| deadline.saturating_duration_since(now).min(SLICE))
+            .map(|deadline| deadline.saturating_duration_since(now).min(SLICE));
+        let retirement = self
+            .next_retirement()
+            .map(|at| at.saturating_duration_since(now));
+        deadline.into_iter().chain(retirement).min()
     }
 
     /// Waits (when `block`; else only while spinning, see [`SPIN`]) until a worker answers, a line

@@ -36,6 +36,20 @@ pub(super) struct Slot {
     last_env: Option<Arc<BTreeMap<String, String>>>,
     /// After a failed start, wait for a request before trying again (no retry loop).
     pub(super) start_failed: bool,
+    /// Since when the worker has had nothing to do.
+    pub(super) idle_since: Option<Instant>,
+}
+
+impl Slot {
+    /// Whether the slot has a worker with nothing to do.
+    pub(super) fn idle(&self) -> bool {
+        self.worker.is_some() && self.job.is_none()
+    }
+
+    /// Whether the slot has neither a worker nor a request.
+    pub(super) fn empty(&self) -> bool {
+        self.worker.is_none() && self.job.is_none()
+    }
 }
 
 /// The slots, and the threads that stop their workers in the background.
@@ -86,6 +100,11 @@ impl Slots {
             .filter_map(|(index, slot)| Some((index, slot.worker.as_ref()?.protocol_fd())))
     }
 
+    /// How many slots have a worker (busy or idle).
+    pub(super) fn running_workers(&self) -> usize {
+        self.slots.iter().filter(|s| s.worker.is_some()).count()
+    }
+
     /// The nearest deadline of the requests in flight.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.slots
@@ -111,6 +130,7 @@ impl Slots {
                 self.shared.lock().pids.push(worker.pid());
                 slot.worker = Some(worker);
                 slot.start_failed = false;
+                slot.idle_since = Some(Instant::now());
             }
             Err(e) => {
                 tracing::error!("cannot start a worker: {e}");
@@ -209,6 +229,7 @@ impl Slots {
             worker.set_log_notes(None);
         }
         let now = Instant::now();
+        slot.idle_since = Some(now);
         let started = job.started;
         match parse_answer(line, &job.request) {
             Ok(response) => (job.reply)(response),
