@@ -97,9 +97,10 @@ fn pool_runtime(
     let workers = match size {
         Size { max: 1, .. } => format!("1 worker on {on}"),
         Size { max, warm, .. } if warm >= max => format!("{max} workers on {on}"),
-        Size { max, warm, .. } => {
-            format!("up to {max} workers on {on} ({warm} started, more on demand)")
-        }
+        Size { max, warm, .. } => format!(
+            "{warm} worker{} on {on}, up to {max} on demand",
+            if warm == 1 { "" } else { "s" }
+        ),
     };
     let described = format!(
         "{tools} tool{}, {workers}",
