@@ -1,6 +1,11 @@
 //! A pool of warm, persistent workers (`serve`): one request in flight per worker, requests queue
-//! when all are busy, a worker that crashes, times out or exceeds a cap is replaced, and a reload
-//! replaces idle workers at once and busy ones after their current request.
+//! when all are busy. Workers start on demand up to [`Size::max`] ([`Size::warm`] of them at once,
+//! kept however idle), and one beyond those stops after [`Size::idle`] without a request. A
+//! worker that crashes, times out or exceeds a cap is stopped (the warm ones are replaced), and a
+//! reload stops idle workers at once and busy ones after their current request.
+//!
+//! `schedule.rs` decides what happens when (the loop), `slots.rs` does it to the worker
+//! processes, `local.rs` runs the loop as a tokio task.
 //!
 //! One thread drives the whole pool: it polls every worker's answer channel, a wake-up socket
 //! for the other threads, and (for `serve`) the request input, all at once. A request line read
