@@ -8,7 +8,7 @@ use super::schedule::Loop;
 use super::slots::Slot;
 use crate::runtime::worker::WorkerProcess;
 
-/// The loop of a pool of [`Pool::start_local`]: run it as a task of a current-thread tokio
+/// The loop of a pool of [`super::Pool::start_local`]: run it as a task of a current-thread tokio
 /// runtime, the one the pool's front end runs on.
 pub struct LocalDriver {
     pub(super) looped: Loop,
@@ -16,7 +16,7 @@ pub struct LocalDriver {
 }
 
 impl LocalDriver {
-    /// Ends the loop's short polling for an answer or a request (see [`super::schedule::SPIN`]) as soon as `fd` is
+    /// Ends the loop's short polling for an answer or a request (see `SPIN` in schedule.rs) as soon as `fd` is
     /// readable: the runtime reads it (the front end's input), and its request is not to wait.
     #[must_use]
     pub fn interrupt_on(mut self, fd: OwnedFd) -> Self {
@@ -24,7 +24,7 @@ impl LocalDriver {
         self
     }
 
-    /// Runs the pool until [`Pool::shutdown`] has been called and every request was answered.
+    /// Runs the pool until [`super::Pool::shutdown`] has been called and every request was answered.
     pub async fn run(mut self) {
         let _ = self.looped.shared.thread.set(std::thread::current().id());
         let mut sleeper = Sleeper::default();
