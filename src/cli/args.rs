@@ -14,6 +14,10 @@ Environment:
   COMPOZY_MAX_RESULT_BYTES   largest result of a tool (default 64 MiB)
   COMPOZY_MAX_LOG_BYTES      most output of a tool per call (default 16 MiB)
   COMPOZY_MAX_REQUEST_BYTES  largest `compozy mcp` request line (default 16 MiB)
+  COMPOZY_WORKER_IDLE        how long a pool worker beyond the warm ones may idle before it is
+                             stopped (serve, mcp, watch --serve; default 60s)
+  COMPOZY_WARM_WORKERS       pool workers started at once and never stopped for idling
+                             (default 1; set it to --workers to start them all at once)
 
 Exit codes:
   0    success
@@ -216,7 +220,8 @@ pub struct McpArgs {
     /// Run on this runtime instead of `runtime.type`.
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeArg>,
-    /// Number of workers (default: the number of cores).
+    /// Most workers at once (default: the number of cores). One starts with the server, the
+    /// others when calls overlap; one idle for 60s (COMPOZY_WORKER_IDLE) beyond the first stops.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
     pub workers: Option<usize>,
     /// Regenerate on every change, reload the workers and tell clients when the tool list changes.
@@ -237,7 +242,9 @@ pub struct WatchArgs {
     /// Also serve requests on stdin (as `compozy serve`), reloading workers after each change.
     #[arg(long)]
     pub serve: bool,
-    /// With --serve: number of workers (default: the number of cores).
+    /// With --serve: most workers at once (default: the number of cores). One starts with the
+    /// server, the others when calls overlap; one idle for 60s (COMPOZY_WORKER_IDLE) beyond the
+    /// first stops.
     #[arg(long, value_name = "N", requires = "serve")]
     pub workers: Option<usize>,
     /// With --serve: run on this runtime instead of `runtime.type`.
@@ -264,7 +271,8 @@ pub struct ServeArgs {
     /// Project selection.
     #[command(flatten)]
     pub project: ProjectArg,
-    /// Number of workers (default: the number of cores).
+    /// Most workers at once (default: the number of cores). One starts with the server, the
+    /// others when calls overlap; one idle for 60s (COMPOZY_WORKER_IDLE) beyond the first stops.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
     pub workers: Option<usize>,
     /// Run on this runtime instead of `runtime.type`.

@@ -31,3 +31,4 @@ mod type_soundness;
 mod types;
 mod watch;
 mod watcher;
+mod workers;

@@ -191,7 +191,8 @@ fn serve_and_mcp_at_a_terminal_say_they_are_ready() {
     let (code, text) = on_a_terminal(&project, &["serve", "--workers", "2"]);
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("compozy: serving 2 tools, 2 workers on bun 1.")
+        text.contains("compozy: serving 2 tools, 1 worker on bun 1.")
+            && text.contains(", up to 2 on demand; send one JSON request per line")
             && text.contains("one JSON request per line"),
         "{text}"
     );

@@ -258,6 +258,9 @@ fn sigint_stops_every_worker_and_exits_130(runtime: &str) {
     let pid_file = p.path("pids");
     serve.send(&json!({"id": "h", "tool_id": "hangs", "input": {"pidFile": pid_file}}));
     let tool = pids_from(&pid_file, 2);
+    // A call while `hangs` runs starts the second worker (workers start on demand).
+    let answer = serve.call(&json!({"id": "p", "tool_id": "pid"}));
+    assert!(answer["result"].is_i64(), "{answer}");
     let workers = wait_for_children(serve.child.id(), 2);
     let _reaper = Reaper::new(&[&tool[..], &workers[..]].concat());
     assert!(workers.contains(&tool[0]), "{tool:?} {workers:?}");

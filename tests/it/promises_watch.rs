@@ -142,14 +142,20 @@ fn ctrl_c_ends_watch_serve_with_130(runtime: &str) {
     let p = Fixture::with(&[
         (
             "compozy.yaml",
-            "tools:\n  - id: spawns\n    execute: ./tools/spawns.ts\n",
+            "tools:\n  - id: spawns\n    execute: ./tools/spawns.ts\n  - id: holds\n    execute: ./tools/holds.ts\n",
         ),
         (
             "tools/spawns.ts",
             "import { spawn } from \"node:child_process\";\nexport function run() {\n  const child = spawn(\"sleep\", [\"1000\"], { stdio: \"ignore\" });\n  return [process.pid, child.pid];\n}\n",
         ),
+        (
+            "tools/holds.ts",
+            "export async function run() {\n  await new Promise((r) => setTimeout(r, 60000));\n}\n",
+        ),
     ]);
     let mut w = Watch::start(&p, &["--serve", "--workers", "2", "--runtime", runtime]);
+    // A call in flight makes the next one start the second worker (workers start on demand).
+    w.send(&json!({"id": 0, "tool_id": "holds"}));
     let answer = w.call(&json!({"id": 1, "tool_id": "spawns"}));
     let tool: Vec<i64> = serde_json::from_value(answer["result"].clone())
         .unwrap_or_else(|e| panic!("{e}: {answer}"));

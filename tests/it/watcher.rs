@@ -92,11 +92,16 @@ impl Watch {
         });
     }
 
-    #[track_caller]
-    pub fn call(&mut self, request: &Value) -> Value {
+    /// Sends `request` without waiting for its answer.
+    pub fn send(&mut self, request: &Value) {
         let stdin = self.stdin.as_mut().expect("stdin");
         writeln!(stdin, "{request}").expect("write a request");
         stdin.flush().expect("flush a request");
+    }
+
+    #[track_caller]
+    pub fn call(&mut self, request: &Value) -> Value {
+        self.send(request);
         let line = self
             .stdout
             .recv_timeout(Duration::from_secs(20))
