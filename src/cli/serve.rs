@@ -53,8 +53,8 @@ pub(super) fn start_pool(
     workers: Option<usize>,
     out: &Output,
 ) -> Result<(Pool, String), ExitCode> {
-    let (runtime, workers, described) = pool_runtime(&project, kind, workers, out)?;
-    Pool::start(project, runtime, workers, Limits::from_env())
+    let (carriers, workers, described) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start(project, carriers, workers, Limits::from_env())
         .map(|pool| (pool, described))
         .map_err(|e| failed(e, out))
 }
@@ -66,27 +66,32 @@ pub(super) fn start_local_pool(
     workers: Option<usize>,
     out: &Output,
 ) -> Result<(Pool, LocalDriver, String), ExitCode> {
-    let (runtime, workers, described) = pool_runtime(&project, kind, workers, out)?;
-    Pool::start_local(project, runtime, workers, Limits::from_env())
+    let (carriers, workers, described) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start_local(project, carriers, workers, Limits::from_env())
         .map(|(pool, driver)| (pool, driver, described))
         .map_err(|e| failed(e, out))
 }
 
-/// The runtime and the number of workers a pool for `project` runs, and both in words.
+/// What the pool's workers run on (Bun or Node only for a project with JavaScript tools), the
+/// number of workers, and both in words.
 fn pool_runtime(
     project: &crate::config::Project,
     kind: Option<super::args::RuntimeArg>,
     workers: Option<usize>,
     out: &Output,
-) -> Result<(Arc<dyn runtime::Runtime>, usize, String), ExitCode> {
-    let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
-    if kind == RuntimeKind::Bun
-        && project.runtime.deno_permissions.is_empty()
-        && let Some(permissions) = &project.runtime.permissions
-    {
-        out.problems([&crate::generate::permissions_not_enforced(permissions)]);
-    }
-    let runtime = runtime::find(kind, &project.root).map_err(|e| failed(e, out))?;
+) -> Result<(runtime::Carriers, usize, String), ExitCode> {
+    let runtime = if runtime::needs_js(project) {
+        let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
+        if kind == RuntimeKind::Bun
+            && project.runtime.deno_permissions.is_empty()
+            && let Some(permissions) = &project.runtime.permissions
+        {
+            out.problems([&crate::generate::permissions_not_enforced(permissions)]);
+        }
+        Some(runtime::find(kind, &project.root).map_err(|e| failed(e, out))?)
+    } else {
+        None
+    };
     let workers =
         workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let tools = project.tools.len();
@@ -94,9 +99,15 @@ fn pool_runtime(
         "{tools} tool{}, {workers} worker{} on {}",
         if tools == 1 { "" } else { "s" },
         if workers == 1 { "" } else { "s" },
-        runtime.describe()
+        runtime
+            .as_ref()
+            .map_or_else(|| "their own programs".to_owned(), |r| r.describe())
     );
-    Ok((Arc::from(runtime), workers, described))
+    Ok((
+        runtime::Carriers::new(runtime.map(Arc::from)),
+        workers,
+        described,
+    ))
 }
 
 fn failed(error: runtime::RuntimeError, out: &Output) -> ExitCode {

@@ -19,6 +19,11 @@ pub trait Carrier: Send + Sync + std::fmt::Debug {
     /// The command that starts a worker (`persistent`: to serve many requests).
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand;
 
+    /// How its workers talk.
+    fn protocol(&self) -> Protocol {
+        Protocol::Compozy
+    }
+
     /// Whether one worker answers many requests; otherwise each request gets a process of its
     /// own, which ends with its answer.
     fn persistent(&self) -> bool {
@@ -74,6 +79,10 @@ impl Carrier for ProcessCarrier {
             cwd: Some(project.root.clone()),
             protocol: self.command.protocol,
         }
+    }
+
+    fn protocol(&self) -> Protocol {
+        self.command.protocol
     }
 
     fn persistent(&self) -> bool {

@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::Limits;
+use super::carrier::{Carrier, Carriers};
 use super::error::RuntimeError;
 use super::oneshot::answer;
 use super::protocol::{
     Note, Notes, PROGRESS_PREFIX, Request, Response, parse_answer, parse_progress,
 };
 use super::worker::{Event, SLICE, WorkerProcess};
-use super::{Limits, Runtime};
 use crate::config::Project;
 
 /// Called with the answer of a request, on the pool's thread (or on a helper thread after a
@@ -97,7 +98,8 @@ struct Shared {
     waker: UnixStream,
     /// Wakes the loop up when it runs as a task ([`Pool::start_local`]).
     notify: Option<Arc<tokio::sync::Notify>>,
-    runtime: Arc<dyn Runtime>,
+    /// What starts each tool's workers.
+    carriers: Carriers,
     limits: Limits,
     thread: OnceLock<ThreadId>,
 }
@@ -105,7 +107,7 @@ struct Shared {
 impl Shared {
     fn new(
         project: Arc<Project>,
-        runtime: Arc<dyn Runtime>,
+        carriers: Carriers,
         limits: Limits,
         notify: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<(Arc<Self>, UnixStream), RuntimeError> {
@@ -124,7 +126,7 @@ impl Shared {
             }),
             waker,
             notify,
-            runtime,
+            carriers,
             limits,
             thread: OnceLock::new(),
         });
@@ -157,14 +159,15 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts `size` workers for `project` on `runtime`, driven by a thread of the pool's own.
+    /// Starts `size` workers for `project` (for its JavaScript tools, when it has any; a process
+    /// tool's when a request comes), driven by a thread of the pool's own.
     pub fn start(
         project: Arc<Project>,
-        runtime: Arc<dyn Runtime>,
+        carriers: Carriers,
         size: usize,
         limits: Limits,
     ) -> Result<Self, RuntimeError> {
-        let (shared, wakeups) = Shared::new(project, runtime, limits, None)?;
+        let (shared, wakeups) = Shared::new(project, carriers, limits, None)?;
         let looped = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("pool".into())
@@ -183,12 +186,12 @@ impl Pool {
     /// then meet on one thread. [`Pool::shutdown`] asks the driver to end; await it afterwards.
     pub fn start_local(
         project: Arc<Project>,
-        runtime: Arc<dyn Runtime>,
+        carriers: Carriers,
         size: usize,
         limits: Limits,
     ) -> Result<(Self, LocalDriver), RuntimeError> {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let (shared, wakeups) = Shared::new(project, runtime, limits, Some(Arc::clone(&notify)))?;
+        let (shared, wakeups) = Shared::new(project, carriers, limits, Some(Arc::clone(&notify)))?;
         let driver = LocalDriver {
             looped: Loop::new(Arc::clone(&shared), wakeups, size.max(1)),
             notify,
@@ -331,6 +334,8 @@ struct InFlight {
 #[derive(Default)]
 struct Slot {
     worker: Option<WorkerProcess>,
+    /// What started the worker.
+    carrier: Option<Arc<dyn Carrier>>,
     /// The generation the worker was started for.
     generation: u64,
     job: Option<InFlight>,
@@ -448,25 +453,85 @@ impl Loop {
         if self.slots[index].worker.is_some() && self.slots[index].generation != generation {
             self.retire(index);
         }
-        let job = self.shared.lock().queue.pop_front();
+        let (job, carrier) = match self.next_job(index) {
+            Ok(next) => next,
+            Err((job, error)) => {
+                (job.reply)(failure(&job.request, &error, Duration::ZERO, false));
+                return;
+            }
+        };
+        // A warm worker of another carrier (another tool's program) makes way for the job's.
+        let key = carrier.as_ref().map(|c| c.key());
+        if job.is_some() && self.slots[index].carrier.as_ref().map(|c| c.key()) != key {
+            self.retire(index);
+        }
         let slot = &self.slots[index];
         // A missing worker is started for a job, or ahead of one (unless its last start failed).
-        if slot.worker.is_none() && (job.is_some() || (!closing && !slot.start_failed)) {
-            self.start(index, generation);
+        if slot.worker.is_none()
+            && (job.is_some() || (!closing && !slot.start_failed))
+            && let Some(carrier) = carrier
+        {
+            let env = job.as_ref().and_then(|job| job.request.env.clone());
+            self.start(index, generation, carrier, env.as_deref());
         }
         if let Some(job) = job {
             self.dispatch(index, job);
         }
     }
 
-    fn start(&mut self, index: usize, generation: u64) {
+    /// The next job for the slot (one its warm worker can serve first), and its carrier (with
+    /// no job: the JavaScript runtime's, to start a worker ahead of one).
+    #[allow(clippy::type_complexity)]
+    fn next_job(
+        &self,
+        index: usize,
+    ) -> Result<(Option<Job>, Option<Arc<dyn Carrier>>), (Job, RuntimeError)> {
+        let mut state = self.shared.lock();
+        let project = Arc::clone(&state.project);
+        let warm = self.slots[index].carrier.as_ref().map(|c| c.key());
+        let at = warm
+            .and_then(|key| {
+                state
+                    .queue
+                    .iter()
+                    .position(|job| Carriers::key_of(&project, &job.request.tool_id) == key)
+            })
+            .unwrap_or(0);
+        let job = state.queue.remove(at);
+        drop(state);
+        let carriers = &self.shared.carriers;
+        match job {
+            None => Ok((
+                None,
+                carriers.js().map(|js| Arc::clone(js) as Arc<dyn Carrier>),
+            )),
+            Some(job) => match carriers.for_tool(&project, &job.request.tool_id) {
+                Ok(carrier) => Ok((Some(job), Some(carrier))),
+                Err(error) => Err((job, error)),
+            },
+        }
+    }
+
+    fn start(
+        &mut self,
+        index: usize,
+        generation: u64,
+        carrier: Arc<dyn Carrier>,
+        tool_env: Option<&BTreeMap<String, String>>,
+    ) {
         let project = Arc::clone(&self.shared.lock().project);
-        let cmd = self.shared.runtime.worker_command(&project, true);
-        // The worker's own environment is minimal; each request brings its tool's.
-        let env: Vec<(String, String)> = crate::env::BASE
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
-            .collect();
+        let cmd = carrier.worker_command(&project, true);
+        // A JavaScript worker's own environment is minimal, each request brings its tool's; a
+        // program starts with its tool's.
+        let env: Vec<(String, String)> = match tool_env {
+            Some(env) if carrier.key() != super::JS_KEY => {
+                env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
+            _ => crate::env::BASE
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+                .collect(),
+        };
         let limits = &self.shared.limits;
         let slot = &mut self.slots[index];
         slot.last_env = None;
@@ -475,6 +540,7 @@ impl Loop {
             Ok(worker) => {
                 self.shared.lock().pids.push(worker.pid());
                 slot.worker = Some(worker);
+                slot.carrier = Some(carrier);
                 slot.start_failed = false;
             }
             Err(e) => {
@@ -504,13 +570,15 @@ impl Loop {
         // Before the request goes out: the tool may log before this thread runs again.
         worker.set_log_notes(job.notes.clone());
         let started = Instant::now();
-        let sent = serde_json::to_vec(&job.request)
-            .map_err(std::io::Error::from)
-            .and_then(|mut line| {
-                line.push(b'\n');
-                worker.reset_log_count();
-                worker.send(line, false)
-            });
+        // A one-shot process reads its request to the end of stdin.
+        let (protocol, last) = match &slot.carrier {
+            Some(carrier) => (carrier.protocol(), !carrier.persistent()),
+            None => (crate::config::Protocol::Compozy, false),
+        };
+        let sent = super::carrier::encode(protocol, &job.request, true).and_then(|line| {
+            worker.reset_log_count();
+            worker.send(line, last)
+        });
         self.requests_close = self
             .answered
             .is_some_and(|answered| started.saturating_duration_since(answered) < CLOSE);
@@ -665,8 +733,14 @@ impl Loop {
         if self.requests_close {
             self.hot_until = Some(now + SPIN);
         }
+        let one_shot = slot.carrier.as_ref().is_some_and(|c| !c.persistent());
         match parse_answer(line, &job.request) {
-            Ok(response) => (job.reply)(response),
+            Ok(response) => {
+                (job.reply)(response);
+                if one_shot {
+                    self.retire(index);
+                }
+            }
             Err(reason) => {
                 let error = RuntimeError::BadResponse { reason };
                 (job.reply)(failure(&job.request, &error, job.started.elapsed(), false));
@@ -682,6 +756,7 @@ impl Loop {
         let (Some(job), Some(mut worker)) = (slot.job.take(), slot.worker.take()) else {
             return;
         };
+        slot.carrier = None;
         worker.set_log_notes(None);
         let pid = worker.pid();
         let shared = Arc::clone(&self.shared);
@@ -690,9 +765,11 @@ impl Loop {
             let outcome = answer(event, &mut worker, &limits, &job.request, job.timeout);
             worker.stop(true);
             forget_pid(&shared, pid);
-            let error = outcome.err().unwrap_or(RuntimeError::WorkerExited {
-                status: "answered after a failure".into(),
-            });
+            // A `stdio` program's answer comes with its end, through here.
+            let error = match outcome {
+                Ok(response) => return (job.reply)(response),
+                Err(error) => error,
+            };
             let elapsed = job.started.elapsed();
             (job.reply)(failure(
                 &job.request,
@@ -705,6 +782,7 @@ impl Loop {
 
     /// Stops the slot's worker in the background (the slot starts a new one when needed).
     fn retire(&mut self, index: usize) {
+        self.slots[index].carrier = None;
         if let Some(worker) = self.slots[index].worker.take() {
             let pid = worker.pid();
             let shared = Arc::clone(&self.shared);
