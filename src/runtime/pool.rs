@@ -592,7 +592,8 @@ impl Loop {
             notes: job.notes,
             timeout_in_request: job.timeout_in_request,
         });
-        if sent.is_err() {
+        // A `stdio` program may exit without reading its input: its stdout still answers.
+        if sent.is_err() && protocol == crate::config::Protocol::Compozy {
             // The worker is gone; its exit status says why.
             self.fail(index, Event::Answer(Ok(Vec::new())));
         }
@@ -992,6 +993,7 @@ fn failure(
             "LimitExceededError"
         }
         RuntimeError::Cancelled => "CancelledError",
+        RuntimeError::Protocol { .. } => "ProtocolError",
         _ => "WorkerError",
     };
     // exec's help names its --timeout flag; a pool's callers have none.
