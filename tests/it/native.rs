@@ -495,3 +495,109 @@ fn a_persistent_program_stays_warm_and_a_hang_replaces_it() {
     s.close_stdin();
     assert_eq!(s.wait(Duration::from_secs(20)), 0);
 }
+
+/// The same tools in TypeScript, for the MCP comparison.
+fn typescript_project() -> Fixture {
+    let p = Fixture::new();
+    p.write(
+        "compozy.yaml",
+        &config(|id| format!("[unused, {id}]"))
+            .replace("execute: {command: [unused, ", "execute: ./tools/")
+            .replace("], protocol: stdio}", ".ts"),
+    );
+    for (id, body) in [
+        (
+            "echo",
+            "export function run(i: unknown) {\n  return i;\n}\n",
+        ),
+        (
+            "add",
+            "export function run(i: { a: number; b: number }) {\n  return i.a + i.b;\n}\n",
+        ),
+        (
+            "fail",
+            "export function run() {\n  throw new Error(\"boom: the typescript tool failed\");\n}\n",
+        ),
+        (
+            "hang",
+            "export function run() {\n  return new Promise(() => {});\n}\n",
+        ),
+        (
+            "polluted",
+            "export function run() {\n  console.log(\"hello from the tool\");\n  return { ok: true };\n}\n",
+        ),
+        (
+            "big",
+            "export function run() {\n  return \"a\".repeat(20971520);\n}\n",
+        ),
+        (
+            "env",
+            "export function run() {\n  return { from_tool: process.env.FROM_TOOL ?? null, secret: process.env.SECRET_OUTSIDE ?? null };\n}\n",
+        ),
+    ] {
+        p.write(&format!("tools/{id}.ts"), body);
+    }
+    p
+}
+
+#[test]
+fn mcp_gives_the_results_of_the_typescript_tools() {
+    let steps = json!([
+        {"op": "call", "name": "echo", "args": {"text": "héllo", "n": [1, 2]}},
+        {"op": "call", "name": "add", "args": {"a": 2, "b": 3}},
+        {"op": "call", "name": "add", "args": {"a": "two"}},
+        {"op": "call", "name": "env"},
+        {"op": "call", "name": "fail"},
+        // No `big`: the official client refuses a message over 10 MiB on stdio ("ReadBuffer
+        // exceeded maximum size"); exec and serve carry the 20 MiB result above.
+        {"op": "call", "name": "hang"},
+    ]);
+    let ts = typescript_project();
+    let reference = crate::mcp::over_stdio(&ts, "bun", "modern", &[], &steps);
+    let r = &reference["results"];
+    assert_eq!(r[0]["isError"], false, "{reference:#}");
+    assert_eq!(
+        r[0]["structuredContent"],
+        json!({"text": "héllo", "n": [1, 2]})
+    );
+    assert_eq!(r[2]["isError"], true, "{reference:#}");
+    assert_eq!(
+        r[3]["structuredContent"],
+        json!({"from_tool": "tool", "secret": null})
+    );
+    let same = |report: &Value, i: usize| {
+        let r = &report["results"][i];
+        (
+            r["isError"].clone(),
+            r["content"].clone(),
+            r["structuredContent"].clone(),
+        )
+    };
+    for (lang, p) in projects() {
+        let report = crate::mcp::over_stdio(&p, "bun", "modern", &[], &steps);
+        let r = &report["results"];
+        for (i, what) in [(0, "echo"), (1, "add"), (2, "invalid input"), (3, "env")] {
+            assert_eq!(
+                same(&report, i),
+                same(&reference, i),
+                "{lang}: {what} differs from the TypeScript tool\n{report:#}\n{reference:#}"
+            );
+        }
+        assert_eq!(r[1]["structuredContent"], json!(5), "{lang}: {report:#}");
+        assert_eq!(crate::mcp::text(&r[1]), "5", "{lang}: {report:#}");
+        assert_eq!(r[4]["isError"], true, "{lang}: {report:#}");
+        assert!(
+            crate::mcp::text(&r[4]).contains(&format!("boom: the {lang} tool failed")),
+            "{lang}: {report:#}"
+        );
+        if lang != "jq" {
+            assert_eq!(r[5]["isError"], true, "{lang}: {report:#}");
+            assert!(
+                crate::mcp::text(&r[5])
+                    .starts_with("TimeoutError: tool `hang` did not finish within 1s"),
+                "{lang}: {report:#}"
+            );
+            assert!(gone_within(read_pid(&p), Duration::from_secs(5)), "{lang}");
+        }
+    }
+}
