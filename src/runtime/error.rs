@@ -125,7 +125,7 @@ impl Explain for RuntimeError {
                 name.to_uppercase()
             ),
             Self::Version { .. } | Self::Spawn { .. } => {
-                "check that the runtime binary runs on this machine".into()
+                "check that the program (the runtime, or a process tool's command) exists and runs on this machine; `compozy gen` checks a process tool's command".into()
             }
             Self::Timeout { .. } => {
                 "the tool and every process it started were stopped; raise the tool's `timeout:`, or pass a larger --timeout".into()

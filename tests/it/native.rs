@@ -601,3 +601,21 @@ fn mcp_gives_the_results_of_the_typescript_tools() {
         }
     }
 }
+
+#[test]
+fn a_rebuilt_program_replaces_its_warm_processes_under_watch_serve() {
+    let p = warm_project();
+    let mut w = crate::watcher::Watch::start(&p, &["--serve", "--workers", "1"]);
+    let before = w.call(&json!({"id": 1, "tool_id": "warm", "input": {}}));
+    assert_eq!(before["result"]["echo"], json!({}), "{before}");
+    // The rebuilt program answers differently: only a replaced process can say so.
+    executable(
+        &p,
+        "bin/warm.py",
+        &WARM.replace("\"echo\": req[\"input\"]", "\"echo\": \"rebuilt\""),
+    );
+    w.wait_until("a reload", |s| s.contains("workers reloaded"));
+    let after = w.call(&json!({"id": 2, "tool_id": "warm", "input": {}}));
+    assert_eq!(after["result"]["echo"], "rebuilt", "{after}");
+    assert_ne!(after["result"]["pid"], before["result"]["pid"]);
+}
