@@ -609,7 +609,7 @@ fn command(
         Some(p) if p.value == "compozy" => super::Protocol::Compozy,
         Some(p) if p.value == "stdio" => super::Protocol::Stdio,
         Some(p) => {
-            let help = crate::suggest::did_you_mean(&p.value, ["compozy", "stdio"].into_iter())
+            let help = crate::suggest::did_you_mean(&p.value, ["compozy", "stdio"])
                 .unwrap_or_else(|| "write `protocol: compozy` or `protocol: stdio`".into());
             problems.push(at(
                 bad(&format!("has an unknown protocol `{}`", p.value), &help),

@@ -321,6 +321,9 @@ impl Pool {
     }
 }
 
+/// A carrier as the slots hold it.
+type SharedCarrier = Arc<dyn Carrier>;
+
 /// A request a worker is working on.
 struct InFlight {
     request: Request,
@@ -454,9 +457,11 @@ impl Loop {
             self.retire(index);
         }
         let (job, carrier) = match self.next_job(index) {
-            Ok(next) => next,
-            Err((job, error)) => {
-                (job.reply)(failure(&job.request, &error, Duration::ZERO, false));
+            (job, Ok(carrier)) => (job, carrier),
+            (job, Err(error)) => {
+                if let Some(job) = job {
+                    (job.reply)(failure(&job.request, &error, Duration::ZERO, false));
+                }
                 return;
             }
         };
@@ -481,12 +486,15 @@ impl Loop {
 
     /// The next job for the slot (one its warm worker can serve first), and its carrier (with
     /// no job: the JavaScript runtime's, to start a worker ahead of one).
-    #[allow(clippy::type_complexity)]
-    fn next_job(
-        &self,
-        index: usize,
-    ) -> Result<(Option<Job>, Option<Arc<dyn Carrier>>), (Job, RuntimeError)> {
+    fn next_job(&self, index: usize) -> (Option<Job>, Result<Option<SharedCarrier>, RuntimeError>) {
+        let carriers = &self.shared.carriers;
         let mut state = self.shared.lock();
+        if state.queue.is_empty() {
+            return (
+                None,
+                Ok(carriers.js().map(|js| Arc::clone(js) as Arc<dyn Carrier>)),
+            );
+        }
         let project = Arc::clone(&state.project);
         let warm = self.slots[index].carrier.as_ref().map(|c| c.key());
         let at = warm
@@ -499,17 +507,11 @@ impl Loop {
             .unwrap_or(0);
         let job = state.queue.remove(at);
         drop(state);
-        let carriers = &self.shared.carriers;
-        match job {
-            None => Ok((
-                None,
-                carriers.js().map(|js| Arc::clone(js) as Arc<dyn Carrier>),
-            )),
-            Some(job) => match carriers.for_tool(&project, &job.request.tool_id) {
-                Ok(carrier) => Ok((Some(job), Some(carrier))),
-                Err(error) => Err((job, error)),
-            },
-        }
+        let carrier = match &job {
+            None => Ok(carriers.js().map(|js| Arc::clone(js) as Arc<dyn Carrier>)),
+            Some(job) => carriers.for_tool(&project, &job.request.tool_id).map(Some),
+        };
+        (job, carrier)
     }
 
     fn start(
