@@ -451,6 +451,11 @@ impl Reader<'_> {
                 "id" => t.id = self.string(e),
                 "description" => t.description = self.string(e).map(|s| s.value),
                 "execute" if matches!(v.kind, Kind::Map(_)) => t.command = self.command(e),
+                "execute" if matches!(v.kind, Kind::Seq(_)) => self.wrong(
+                    "execute",
+                    v,
+                    "a module path, or a mapping with `command:` (`execute: {command: [./bin/x]}`)",
+                ),
                 "execute" => t.execute = self.string(e),
                 "timeout" => t.timeout = self.scalar(&e.key, v),
                 "input" => t.input = (!matches!(v.kind, Kind::Null)).then(|| v.clone()),

@@ -510,7 +510,7 @@ fn tool(
 
     let command = raw_tool.command.as_ref().and_then(|raw| {
         let yaml_dir = file.path.parent().unwrap_or(root);
-        command(&id.value, raw, yaml_dir, file, problems)
+        command(&id.value, raw, yaml_dir, file, raw_tool.misread, problems)
     });
     let (module, module_declared) = match (&raw_tool.execute, mode) {
         _ if raw_tool.command.is_some() => (None, None),
@@ -596,6 +596,7 @@ fn command(
     raw: &Spanned<super::raw::RawCommand>,
     yaml_dir: &Path,
     file: &SourceFile,
+    misread: bool,
     problems: &mut Problems,
 ) -> Option<super::Command> {
     let bad = |reason: &str, help: &str| ConfigError::BadExecute {
@@ -638,6 +639,10 @@ fn command(
         return None;
     }
     let Some((program, args)) = value.command.split_first() else {
+        if misread {
+            // A misspelt `command` was reported as such.
+            return None;
+        }
         problems.push(at(
             bad(
                 "has no `command:`",

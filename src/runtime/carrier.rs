@@ -14,6 +14,9 @@ use super::{Limits, Runtime, WorkerCommand};
 use crate::config::{Command, Project, Protocol};
 use crate::env::ToolEnv;
 
+/// How long an answer waits at most for the program's stderr to be passed on.
+const LOG_SYNC: Duration = Duration::from_secs(1);
+
 /// Starts the worker processes of some tools.
 pub trait Carrier: Send + Sync + std::fmt::Debug {
     /// The command that starts a worker (`persistent`: to serve many requests).
@@ -168,6 +171,9 @@ pub fn stdio_answer(
     use nix::sys::wait::WaitStatus;
     let status = worker.wait_status(GRACE);
     let elapsed = worker.started().elapsed();
+    // Its last stderr lines are in the pipe by now: the forwarder passes them on (and keeps
+    // their tail) before the answer.
+    worker.sync_logs(LOG_SYNC);
     let failed = |how: String| {
         let tail = worker.log_tail();
         let tail = tail.trim();

@@ -328,7 +328,7 @@ fn exec_runs_programs_with_the_guarantees_of_a_typescript_tool() {
 fn gen_refuses_a_missing_or_non_executable_command() {
     let p = Fixture::with(&[(
         "compozy.yaml",
-        "tools:\n  - id: a\n    execute: {command: [./bin/a], protocol: stdio}\n  - id: b\n    execute: {command: [./bin/b]}\n  - id: c\n    execute: {command: [./bin/b], protocol: stdoi}\n  - id: d\n    execute: {command: [./bin/b], protocol: stdio, persistent: true}\n",
+        "tools:\n  - id: a\n    execute: {command: [./bin/a], protocol: stdio}\n  - id: b\n    execute: {command: [./bin/b]}\n  - id: c\n    execute: {command: [./bin/b], protocol: stdoi}\n  - id: d\n    execute: {command: [./bin/b], protocol: stdio, persistent: true}\n  - id: e\n    execute: {path: ./bin/b}\n",
     )]);
     p.write("bin/b", "#!/bin/sh\n");
     p.run(&["gen"]).expect_code(2).stderr_has(&[
@@ -339,12 +339,19 @@ fn gen_refuses_a_missing_or_non_executable_command() {
         "unknown protocol `stdoi`",
         "did you mean `stdio`?",
         "asks for a persistent `stdio` process",
+        "unknown key `path` in `execute:`",
     ]);
+    assert!(
+        !p.run(&["gen"])
+            .stderr
+            .contains("tool `e` has no `command:`"),
+        "a misspelt `command` is reported once"
+    );
     assert!(crate::common::nothing_generated(&p));
 }
 
 #[test]
-fn gen_types_process_tools_and_leaves_them_out_of_the_entrypoint() {
+fn gen_types_process_tools_leaves_them_out_of_the_entrypoint_and_inspect_shows_them() {
     let p = shell_project();
     p.run(&["gen"]).expect_code(0);
     let types = p.read(".compozy/types.ts");
@@ -354,6 +361,14 @@ fn gen_types_process_tools_and_leaves_them_out_of_the_entrypoint() {
     );
     let entry = p.read(".compozy/tools.ts");
     assert!(entry.contains("export {};"), "tools.ts:\n{entry}");
+    // `inspect` shows what runs a process tool.
+    let out = p.run(&["inspect"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("bin/tool.sh add (stdio)"),
+        "inspect:\n{}",
+        out.stdout
+    );
 }
 
 fn serve(p: &Fixture, workers: usize) -> Serve {
@@ -386,15 +401,18 @@ fn serve_runs_programs_with_the_guarantees_of_a_typescript_tool() {
             "{}",
             context("the program ran")
         );
-        let r = s.call(&json!({"id": 4, "tool_id": "fail"}));
-        assert_eq!(r["error"]["name"], "ExitError", "{r}");
-        assert!(
-            r["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("boom: the {lang} tool failed")),
-            "{r}"
-        );
+        // Each failure carries its own stderr, however soon the program exits after writing it.
+        for _ in 0..20 {
+            let r = s.call(&json!({"id": 4, "tool_id": "fail"}));
+            assert_eq!(r["error"]["name"], "ExitError", "{r}");
+            assert!(
+                r["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("boom: the {lang} tool failed")),
+                "{r}"
+            );
+        }
         let r = s.call(&json!({"id": 5, "tool_id": "polluted"}));
         assert_eq!(r["error"]["name"], "ProtocolError", "{r}");
         assert!(
