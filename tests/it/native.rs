@@ -52,7 +52,7 @@ elif tool == "fail":
     sys.exit(3)
 elif tool == "hang":
     child = subprocess.Popen(["sleep", "1000"])
-    open("hang.pid", "w").write(str(child.pid))
+    open("hang.pid", "w").write(f"{child.pid}\n")
     time.sleep(1000)
 elif tool == "polluted":
     print("hello from the tool")
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
     pid_t child = fork();
     if (child == 0) { execlp("sleep", "sleep", "1000", (char *)0); _exit(127); }
     FILE *f = fopen("hang.pid", "w");
-    fprintf(f, "%d", (int)child);
+    fprintf(f, "%d\n", (int)child);
     fclose(f);
     for (;;) pause();
   } else if (!strcmp(tool, "polluted")) {
@@ -592,6 +592,23 @@ fn mcp_gives_the_results_of_the_typescript_tools() {
         )
     };
     for (lang, p) in projects() {
+        if lang != "jq" {
+            // Cancelling a call stops the program and its child (written to hang.pid).
+            let pid_file = p.path("hang.pid");
+            let cancel = json!([{"op": "cancel", "name": "hang", "pidFile": pid_file}]);
+            let cancelled = crate::mcp::over_stdio(&p, "bun", "modern", &[], &cancel);
+            let c = &cancelled["results"][0];
+            assert_eq!(c["aliveBefore"], json!([true]), "{lang}: {cancelled:#}");
+            assert_eq!(c["aliveAfter"], json!([false]), "{lang}: {cancelled:#}");
+            assert!(
+                c["settled"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("rejected"),
+                "{lang}: {cancelled:#}"
+            );
+            std::fs::remove_file(&pid_file).expect("remove hang.pid");
+        }
         let report = crate::mcp::over_stdio(&p, "bun", "modern", &[], &steps);
         let r = &report["results"];
         for (i, what) in [(0, "echo"), (1, "add"), (2, "invalid input"), (3, "env")] {
