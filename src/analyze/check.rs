@@ -117,7 +117,8 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                         problems.push(failure.to_problem());
                     }
                     let keys = info.default_object_keys.as_deref().unwrap_or_default();
-                    for tool in &project.tools {
+                    // A process tool is a program, not an export.
+                    for tool in project.tools.iter().filter(|t| t.command.is_none()) {
                         let found = info.values.contains(&tool.id) || keys.contains(&tool.id);
                         if found {
                             bindings.push(ToolBinding {

@@ -26,7 +26,8 @@ Exit codes:
   2    usage, configuration or generation error
   101  compozy crashed (a bug: it asks for a report)
   124  the tool timed out
-  127  the runtime (bun or node) was not found or is too old
+  127  the runtime (bun or node) was not found or is too old, or a process tool's program
+       could not be started
   130  interrupted (SIGINT/SIGTERM); the tool's processes were stopped";
 
 /// Generate, check and run TypeScript tool projects on Bun or Node.
@@ -217,7 +218,7 @@ pub struct McpArgs {
     /// Project selection.
     #[command(flatten)]
     pub project: ProjectArg,
-    /// Run on this runtime instead of `runtime.type`.
+    /// Run on this runtime instead of `runtime.type` (process tools run on their own programs).
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeArg>,
     /// Most workers at once (default: the number of cores). One starts with the server, the

@@ -212,19 +212,25 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(e) => return fail(Problem::new(e)),
     };
 
-    let kind = args.runtime.map_or(project.runtime.kind, RuntimeKind::from);
-    if kind == RuntimeKind::Bun
-        && project.runtime.deno_permissions.is_empty()
-        && let Some(permissions) = &project.runtime.permissions
-    {
-        out.problems([&crate::generate::permissions_not_enforced(permissions)]);
-    }
-    let runtime = match runtime::find(kind, &project.root) {
-        Ok(r) => r,
-        Err(e) => {
-            let code = e.exit_code();
-            out.problems([&Problem::new(e)]);
-            return code;
+    // A process tool is its own carrier: no Bun or Node is looked for.
+    let carrier: Box<dyn runtime::Carrier> = match &tool.command {
+        Some(command) => Box::new(runtime::ProcessCarrier::new(&tool.id, command)),
+        None => {
+            let kind = args.runtime.map_or(project.runtime.kind, RuntimeKind::from);
+            if kind == RuntimeKind::Bun
+                && project.runtime.deno_permissions.is_empty()
+                && let Some(permissions) = &project.runtime.permissions
+            {
+                out.problems([&crate::generate::permissions_not_enforced(permissions)]);
+            }
+            match runtime::find(kind, &project.root) {
+                Ok(r) => r,
+                Err(e) => {
+                    let code = e.exit_code();
+                    out.problems([&Problem::new(e)]);
+                    return code;
+                }
+            }
         }
     };
 
@@ -240,7 +246,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         progress: false,
     };
-    let response = match runtime.execute(&project, &request, &env, &Limits::from_env(), timeout) {
+    let response = match carrier.execute(&project, &request, &env, &Limits::from_env(), timeout) {
         Ok(r) => r,
         Err(e) => {
             let code = e.exit_code();

@@ -24,6 +24,12 @@ struct JsonTool {
     line: usize,
     module: Option<String>,
     export: Option<String>,
+    /// A process tool's program and arguments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+    /// A process tool's protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<config::Protocol>,
 }
 
 #[derive(Serialize)]
@@ -91,6 +97,12 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
                             line: tool.declared.line,
                             module: binding.map(|b| b.module.clone()),
                             export: binding.map(|b| b.export.clone()),
+                            command: tool.command.as_ref().map(|c| {
+                                std::iter::once(c.program.display().to_string())
+                                    .chain(c.args.iter().cloned())
+                                    .collect()
+                            }),
+                            protocol: tool.command.as_ref().map(|c| c.protocol),
                         }
                     })
                     .collect::<Vec<_>>(),
@@ -156,8 +168,15 @@ fn print_human(report: &Report) {
         let _ = writeln!(text, "tools ({}):", tools.len());
         let width = tools.iter().map(|t| t.id.len()).max().unwrap_or(0);
         for t in tools {
-            let target = match (&t.module, &t.export) {
-                (Some(m), Some(e)) => format!("{m} → {e}"),
+            let target = match (&t.module, &t.export, &t.command, t.protocol) {
+                (Some(m), Some(e), _, _) => format!("{m} → {e}"),
+                (_, _, Some(command), Some(protocol)) => {
+                    let protocol = match protocol {
+                        config::Protocol::Compozy => "compozy",
+                        config::Protocol::Stdio => "stdio",
+                    };
+                    format!("$ {} ({protocol})", command.join(" "))
+                }
                 _ => "-".into(),
             };
             let _ = writeln!(text, "  {:width$}  {target}  ({}:{})", t.id, t.file, t.line);

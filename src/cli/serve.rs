@@ -54,8 +54,8 @@ pub(super) fn start_pool(
     workers: Option<usize>,
     out: &Output,
 ) -> Result<(Pool, String), ExitCode> {
-    let (runtime, size, described) = pool_runtime(&project, kind, workers, out)?;
-    Pool::start(project, runtime, size, Limits::from_env())
+    let (carriers, size, described) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start(project, carriers, size, Limits::from_env())
         .map(|pool| (pool, described))
         .map_err(|e| failed(e, out))
 }
@@ -67,33 +67,40 @@ pub(super) fn start_local_pool(
     workers: Option<usize>,
     out: &Output,
 ) -> Result<(Pool, LocalDriver, String), ExitCode> {
-    let (runtime, size, described) = pool_runtime(&project, kind, workers, out)?;
-    Pool::start_local(project, runtime, size, Limits::from_env())
+    let (carriers, size, described) = pool_runtime(&project, kind, workers, out)?;
+    Pool::start_local(project, carriers, size, Limits::from_env())
         .map(|(pool, driver)| (pool, driver, described))
         .map_err(|e| failed(e, out))
 }
 
-/// The runtime and the size of the pool for `project`, and both in words.
+/// What the pool's workers run on (Bun or Node only for a project with JavaScript tools), the
+/// size of the pool, and both in words.
 fn pool_runtime(
     project: &crate::config::Project,
     kind: Option<super::args::RuntimeArg>,
     workers: Option<usize>,
     out: &Output,
-) -> Result<(Arc<dyn runtime::Runtime>, Size, String), ExitCode> {
-    let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
-    if kind == RuntimeKind::Bun
-        && project.runtime.deno_permissions.is_empty()
-        && let Some(permissions) = &project.runtime.permissions
-    {
-        out.problems([&crate::generate::permissions_not_enforced(permissions)]);
-    }
+) -> Result<(runtime::Carriers, Size, String), ExitCode> {
     let size = pool_size(workers).map_err(|problem| {
         out.problems([&problem]);
         ExitCode::Error
     })?;
-    let runtime = runtime::find(kind, &project.root).map_err(|e| failed(e, out))?;
+    let runtime = if runtime::needs_js(project) {
+        let kind = kind.map_or(project.runtime.kind, RuntimeKind::from);
+        if kind == RuntimeKind::Bun
+            && project.runtime.deno_permissions.is_empty()
+            && let Some(permissions) = &project.runtime.permissions
+        {
+            out.problems([&crate::generate::permissions_not_enforced(permissions)]);
+        }
+        Some(runtime::find(kind, &project.root).map_err(|e| failed(e, out))?)
+    } else {
+        None
+    };
     let tools = project.tools.len();
-    let on = runtime.describe();
+    let on = runtime
+        .as_ref()
+        .map_or_else(|| "their own programs".to_owned(), |r| r.describe());
     let workers = match size {
         Size { max: 1, .. } => format!("1 worker on {on}"),
         Size { max, warm, .. } if warm >= max => format!("{max} workers on {on}"),
@@ -106,7 +113,11 @@ fn pool_runtime(
         "{tools} tool{}, {workers}",
         if tools == 1 { "" } else { "s" }
     );
-    Ok((Arc::from(runtime), size, described))
+    Ok((
+        runtime::Carriers::new(runtime.map(Arc::from)),
+        size,
+        described,
+    ))
 }
 
 /// `--workers` (default: the number of cores), with `COMPOZY_WARM_WORKERS` and

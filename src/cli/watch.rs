@@ -58,6 +58,14 @@ pub(super) fn regenerate(dir: Option<&Path>, cwd: &Path, out: &Output) -> Option
             .iter()
             .map(|f| f.abs.clone()),
     );
+    // A rebuilt program replaces its warm processes, as an edited module does.
+    inputs.extend(
+        generation
+            .project
+            .tools
+            .iter()
+            .filter_map(|t| t.command.as_ref().map(|c| c.program.clone())),
+    );
     Some(Regenerated {
         project: Arc::new(generation.project),
         changed_output,

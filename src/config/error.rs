@@ -113,6 +113,19 @@ pub enum ConfigError {
     UnknownSchema { id: String, help: String },
     #[error("unknown resource kind `{kind}`; the file is skipped")]
     UnknownResource { kind: String, help: String },
+    #[error("the command `{path}` of tool `{id}` {reason}")]
+    BadCommand {
+        id: String,
+        path: String,
+        reason: String,
+        help: String,
+    },
+    #[error("`execute:` of tool `{id}` {reason}")]
+    BadExecute {
+        id: String,
+        reason: String,
+        help: String,
+    },
     #[error("`{name}` is declared as a tool file but the file is empty")]
     EmptyToolFile { name: String },
 }
@@ -143,6 +156,8 @@ impl Explain for ConfigError {
             Self::InvalidWith { .. } => "config::with",
             Self::UnknownWithKey { .. } => "config::with-key",
             Self::MissingExecute { .. } => "config::missing-execute",
+            Self::BadCommand { .. } => "config::command",
+            Self::BadExecute { .. } => "config::execute",
             Self::OutsideRoot { .. } => "config::outside-root",
             Self::MissingModule { .. } => "config::missing-module",
             Self::BadExtension { .. } => "config::extension",
@@ -242,6 +257,7 @@ impl Explain for ConfigError {
             }
             Self::EmptyToolFile { .. } => "add a tool, or exclude the file in autoload.exclude".into(),
             Self::BadReference { help, .. } => help.clone(),
+            Self::BadCommand { help, .. } | Self::BadExecute { help, .. } => help.clone(),
             Self::MissingWorkflow { .. } => {
                 "`source:` paths are relative to compozy.yaml; fix the path or remove the entry".into()
             }

@@ -87,7 +87,7 @@ pub fn load_lenient(
     let declared = layout::declarations(&root, &mut docs, global, &raw, &autoloaded, &mut problems);
     let needs_entrypoint = declared
         .iter()
-        .any(|(_, t)| t.value.execute.is_none() && !t.value.misread);
+        .any(|(_, t)| t.value.execute.is_none() && t.value.command.is_none() && !t.value.misread);
     let config_files = docs.paths();
     let has_workflows = !raw.workflows.is_empty();
     let config_for_warning = config_file.clone();

@@ -49,6 +49,29 @@ impl RuntimeKind {
     }
 }
 
+/// How a process tool talks to compozy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// compozy's worker protocol: a request line on stdin, progress and the answer on fd 3.
+    Compozy,
+    /// Any program: the input as JSON on stdin, the result as one JSON value on stdout.
+    Stdio,
+}
+
+/// `execute: {command: [...], protocol, persistent}`: a tool that is a program.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Command {
+    /// The program, an absolute path (found relative to the YAML file, or on PATH).
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// How it talks.
+    pub protocol: Protocol,
+    /// Whether one process answers many requests (`serve`, `mcp`); only with `compozy`.
+    pub persistent: bool,
+}
+
 /// Whether `gen` writes the entrypoint or checks a hand-written one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EntrypointMode {
@@ -122,6 +145,8 @@ pub struct Tool {
     pub module: Option<ProjectPath>,
     /// Where `execute` was written, for diagnostics that point at it.
     pub module_declared: Option<Declared>,
+    /// The program that implements it (`execute: {command: …}`), instead of a module.
+    pub command: Option<Command>,
     /// Per-tool timeout overriding the runtime's.
     pub timeout: Option<Duration>,
     /// JSON Schema of the input.

@@ -73,6 +73,8 @@ pub struct RawTool {
     pub id: Option<Spanned<String>>,
     pub description: Option<String>,
     pub execute: Option<Spanned<String>>,
+    /// `execute:` as a mapping (`{command: [...], protocol, persistent}`): a process tool.
+    pub command: Option<Spanned<RawCommand>>,
     pub timeout: Option<Spanned<Scalar>>,
     pub input: Option<Node>,
     pub output: Option<Node>,
@@ -95,6 +97,20 @@ impl RawTool {
     pub fn keys() -> Vec<&'static str> {
         [keys::TOOL_OWN, keys::TOOL_OTHER].concat()
     }
+}
+
+/// `execute: {command: [./bin/x, arg], protocol: compozy | stdio, persistent: true}`.
+#[derive(Debug, Default)]
+pub struct RawCommand {
+    /// The program and its arguments (a single string is the program alone).
+    pub command: Vec<Spanned<String>>,
+    pub protocol: Option<Spanned<String>>,
+    pub persistent: Option<Spanned<bool>>,
+}
+
+impl RawCommand {
+    /// The keys of `execute:` as a mapping.
+    pub const KEYS: &[&str] = &["command", "protocol", "persistent"];
 }
 
 /// A YAML scalar where a string is expected but numbers and booleans are tolerated (`PORT: 8080`).

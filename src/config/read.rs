@@ -7,7 +7,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::error::ConfigError;
 use super::keys;
-use super::raw::{RawAutoload, RawProject, RawRuntime, RawTool, Scalar};
+use super::raw::{RawAutoload, RawCommand, RawProject, RawRuntime, RawTool, Scalar};
 use super::yaml::{Entry, Kind, Node, line_col};
 use crate::diagnostic::{Problem, Problems};
 use crate::source::SourceFile;
@@ -346,6 +346,34 @@ impl Reader<'_> {
         }
     }
 
+    /// `execute:` as a mapping: a command run as the tool.
+    fn command(&mut self, e: &Entry) -> Option<Spanned<RawCommand>> {
+        let entries = self.mapping(&e.value, "execute", "a mapping with `command:`")?;
+        let mut raw = RawCommand::default();
+        for c in entries {
+            match c.key.as_str() {
+                "command" => match &c.value.kind {
+                    Kind::Seq(items) => {
+                        raw.command = items
+                            .iter()
+                            .filter_map(|item| self.string_node("command", item))
+                            .collect();
+                    }
+                    _ => raw.command = self.string(c).into_iter().collect(),
+                },
+                "protocol" => raw.protocol = self.string(c),
+                "persistent" => {
+                    raw.persistent = self.boolean(c).map(|b| spanned(b, &c.value));
+                }
+                _ => self.unknown(
+                    c,
+                    Place::Keys("`execute:`".into(), RawCommand::KEYS.to_vec()),
+                ),
+            }
+        }
+        Some(spanned(raw, &e.value))
+    }
+
     /// A list kept as written (null is empty).
     fn list(&mut self, e: &Entry, expected: &'static str) -> Vec<Node> {
         match &e.value.kind {
@@ -422,6 +450,12 @@ impl Reader<'_> {
             match e.key.as_str() {
                 "id" => t.id = self.string(e),
                 "description" => t.description = self.string(e).map(|s| s.value),
+                "execute" if matches!(v.kind, Kind::Map(_)) => t.command = self.command(e),
+                "execute" if matches!(v.kind, Kind::Seq(_)) => self.wrong(
+                    "execute",
+                    v,
+                    "a module path, or a mapping with `command:` (`execute: {command: [./bin/x]}`)",
+                ),
                 "execute" => t.execute = self.string(e),
                 "timeout" => t.timeout = self.scalar(&e.key, v),
                 "input" => t.input = (!matches!(v.kind, Kind::Null)).then(|| v.clone()),

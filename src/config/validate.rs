@@ -523,7 +523,12 @@ fn tool(
         ));
     }
 
+    let command = raw_tool.command.as_ref().and_then(|raw| {
+        let yaml_dir = file.path.parent().unwrap_or(root);
+        command(&id.value, raw, yaml_dir, file, raw_tool.misread, problems)
+    });
     let (module, module_declared) = match (&raw_tool.execute, mode) {
+        _ if raw_tool.command.is_some() => (None, None),
         (Some(exec), _) => {
             let yaml_dir = file.path.parent().unwrap_or(root);
             let (l, c) = line_col(exec);
@@ -589,6 +594,7 @@ fn tool(
         description: raw_tool.description,
         module,
         module_declared,
+        command,
         timeout,
         input,
         output,
@@ -598,6 +604,133 @@ fn tool(
         declared,
     };
     Some((tool, ok))
+}
+
+/// `execute: {command: [...], protocol, persistent}`: the program resolved (relative to the YAML
+/// file's directory when it names a path, else on PATH) and checked to be an executable file.
+fn command(
+    id: &str,
+    raw: &Spanned<super::raw::RawCommand>,
+    yaml_dir: &Path,
+    file: &SourceFile,
+    misread: bool,
+    problems: &mut Problems,
+) -> Option<super::Command> {
+    let bad = |reason: &str, help: &str| ConfigError::BadExecute {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+        help: help.to_owned(),
+    };
+    let value = &raw.value;
+    let protocol = match value.protocol.as_ref() {
+        None => super::Protocol::Compozy,
+        Some(p) if p.value == "compozy" => super::Protocol::Compozy,
+        Some(p) if p.value == "stdio" => super::Protocol::Stdio,
+        Some(p) => {
+            let help = crate::suggest::did_you_mean(&p.value, ["compozy", "stdio"])
+                .unwrap_or_else(|| "write `protocol: compozy` or `protocol: stdio`".into());
+            problems.push(at(
+                bad(&format!("has an unknown protocol `{}`", p.value), &help),
+                file,
+                p,
+                "this protocol",
+            ));
+            return None;
+        }
+    };
+    let persistent = value.persistent.as_ref().is_some_and(|p| p.value);
+    if persistent
+        && protocol == super::Protocol::Stdio
+        && let Some(p) = &value.persistent
+    {
+        problems.push(at(
+            bad(
+                "asks for a persistent `stdio` process",
+                "a `stdio` program answers one input and exits; remove `persistent: true`, or \
+                 speak `protocol: compozy` to answer many requests",
+            ),
+            file,
+            p,
+            "persistent",
+        ));
+        return None;
+    }
+    let Some((program, args)) = value.command.split_first() else {
+        if misread {
+            // A misspelt `command` was reported as such.
+            return None;
+        }
+        problems.push(at(
+            bad(
+                "has no `command:`",
+                "name the program and its arguments, e.g. `command: [./bin/resize, --fast]` \
+                 (relative to this YAML file)",
+            ),
+            file,
+            raw,
+            "execute",
+        ));
+        return None;
+    };
+    let written = program.value.as_str();
+    let bad_command = |reason: &str, help: String| ConfigError::BadCommand {
+        id: id.to_owned(),
+        path: written.to_owned(),
+        reason: reason.to_owned(),
+        help,
+    };
+    let path = if written.contains('/') {
+        Some(normalize(&yaml_dir.join(written)))
+    } else {
+        find_on_path(written)
+    };
+    let Some(path) = path.filter(|p| p.is_file()) else {
+        let help = if written.contains('/') {
+            format!(
+                "paths are relative to the YAML file that declares the tool ({}); build the \
+                 program or fix the path",
+                file.name
+            )
+        } else {
+            "install it, or name it by a path (`./bin/x`, relative to this YAML file)".into()
+        };
+        problems.push(at(
+            bad_command("does not exist", help),
+            file,
+            program,
+            "this command",
+        ));
+        return None;
+    };
+    if !is_executable(&path) {
+        let help = format!("make it executable: chmod +x {}", path.display());
+        problems.push(at(
+            bad_command("is not executable", help),
+            file,
+            program,
+            "this command",
+        ));
+        return None;
+    }
+    Some(super::Command {
+        program: path,
+        args: args.iter().map(|a| a.value.clone()).collect(),
+        protocol,
+        persistent,
+    })
+}
+
+/// `name` in the directories of PATH.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file() && is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
 /// Resolves `execute` relative to the YAML file's directory and checks that it stays inside the

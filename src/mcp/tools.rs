@@ -146,6 +146,7 @@ mod tests {
             description: Some("d".into()),
             module: None,
             module_declared: None,
+            command: None,
             timeout: None,
             input,
             output,

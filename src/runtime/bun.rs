@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::discover::{self, Found};
 use super::error::RuntimeError;
-use super::{Runtime, WorkerCommand};
+use super::{Carrier, Runtime, WorkerCommand};
 use crate::config::{Project, RuntimeKind};
 
 /// Bun 1.1 introduced `--no-env-file`, which compozy relies on.
@@ -31,7 +31,9 @@ impl Runtime for Bun {
     fn version(&self) -> Option<(u64, u64, u64)> {
         Some(self.found.version)
     }
+}
 
+impl Carrier for Bun {
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
         let mut cwd = std::ffi::OsString::from("--cwd=");
         cwd.push(&project.root);
@@ -46,6 +48,12 @@ impl Runtime for Bun {
         WorkerCommand {
             program: self.found.path.clone(),
             args,
+            cwd: None,
+            protocol: crate::config::Protocol::Compozy,
         }
+    }
+
+    fn key(&self) -> String {
+        super::JS_KEY.to_owned()
     }
 }

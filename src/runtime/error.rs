@@ -45,6 +45,12 @@ pub enum RuntimeError {
     LogTooLarge { limit: usize },
     #[error("the worker's protocol channel (fd 3) carried a line that is not the answer: {reason}")]
     BadResponse { reason: String },
+    #[error("the tool's program broke the `stdio` protocol: {reason}")]
+    Protocol { reason: String },
+    #[error(
+        "tool `{tool}` runs on Bun or Node, but none was looked for: the project had only process tools when this server started"
+    )]
+    NoRuntime { tool: String },
     #[error("interrupted; the tool's processes were stopped")]
     Interrupted,
     #[error("the call was cancelled; the tool's processes were stopped")]
@@ -80,6 +86,8 @@ impl Explain for RuntimeError {
             Self::ResultTooLarge { .. } => "runtime::result-too-large",
             Self::LogTooLarge { .. } => "runtime::log-too-large",
             Self::BadResponse { .. } => "runtime::bad-response",
+            Self::Protocol { .. } => "runtime::protocol",
+            Self::NoRuntime { .. } => "runtime::no-runtime",
             Self::Interrupted => "runtime::interrupted",
             Self::Cancelled => "runtime::cancelled",
             Self::Io(_) => "runtime::io",
@@ -117,7 +125,7 @@ impl Explain for RuntimeError {
                 name.to_uppercase()
             ),
             Self::Version { .. } | Self::Spawn { .. } => {
-                "check that the runtime binary runs on this machine".into()
+                "check that the program (the runtime, or a process tool's command) exists and runs on this machine; `compozy gen` checks a process tool's command".into()
             }
             Self::Timeout { .. } => {
                 "the tool and every process it started were stopped; raise the tool's `timeout:`, or pass a larger --timeout".into()
@@ -132,6 +140,10 @@ impl Explain for RuntimeError {
             Self::BadResponse { .. } => {
                 "fd 3 is the worker's protocol channel: a tool must not write to it (use stdout or stderr); otherwise regenerate the workers with `compozy gen`".into()
             }
+            Self::Protocol { .. } => {
+                "stdout carries the result, exactly one JSON value: write logs to stderr".into()
+            }
+            Self::NoRuntime { .. } => "restart the server to run the project's new TypeScript tools".into(),
             Self::Interrupted | Self::Cancelled | Self::Io(_) => return None,
         })
     }

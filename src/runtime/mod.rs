@@ -1,6 +1,7 @@
 //! Stage 4: running tools on a real Bun or Node through the generated workers.
 
 mod bun;
+mod carrier;
 mod discover;
 mod error;
 mod input;
@@ -13,9 +14,9 @@ mod spawn;
 mod worker;
 
 use std::path::Path;
-use std::time::Duration;
 
 pub use bun::Bun;
+pub use carrier::{Carrier, Carriers, JS_KEY, ProcessCarrier, needs_js};
 pub use error::RuntimeError;
 pub use input::{Validators, check_schema, compile as compile_schema, merge_defaults};
 pub use node::{Node, permission_flags};
@@ -30,8 +31,7 @@ pub use server::{Call, Refusal, Server};
 pub use server::parse_line;
 pub use spawn::WorkerCommand;
 
-use crate::config::{Project, RuntimeKind};
-use crate::env::ToolEnv;
+use crate::config::RuntimeKind;
 
 /// Caps on what a tool may send back (SIGKILL and a clear error beyond them).
 #[derive(Debug, Clone, Copy)]
@@ -58,8 +58,9 @@ impl Limits {
     }
 }
 
-/// A JavaScript runtime that can run the generated worker.
-pub trait Runtime: Send + Sync + std::fmt::Debug {
+/// A JavaScript runtime that can run the generated worker: the [`Carrier`] of every tool that
+/// is a module.
+pub trait Runtime: Carrier {
     /// Bun or Node.
     fn kind(&self) -> RuntimeKind;
 
@@ -78,28 +79,6 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
             Some((major, minor, patch)) => format!("{name} {major}.{minor}.{patch}"),
             None => name.to_owned(),
         }
-    }
-
-    /// The command that starts a worker (`persistent`: serve many requests).
-    fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand;
-
-    /// Runs one request in a fresh worker, within `timeout`.
-    fn execute(
-        &self,
-        project: &Project,
-        request: &Request,
-        env: &ToolEnv,
-        limits: &Limits,
-        timeout: Duration,
-    ) -> Result<Response, RuntimeError> {
-        let env: Vec<(String, String)> = env.to_map().into_iter().collect();
-        oneshot::run(
-            &self.worker_command(project, false),
-            request,
-            &env,
-            limits,
-            timeout,
-        )
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::discover::{self, Found};
 use super::error::RuntimeError;
-use super::{Runtime, WorkerCommand};
+use super::{Carrier, Runtime, WorkerCommand};
 use crate::config::{NodePermission, Project, RuntimeKind};
 
 const REQUIREMENT: &str =
@@ -63,7 +63,9 @@ impl Runtime for Node {
     fn version(&self) -> Option<(u64, u64, u64)> {
         Some(self.found.version)
     }
+}
 
+impl Carrier for Node {
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
         let mut args: Vec<OsString> = Vec::new();
         if self.needs_strip_flag() {
@@ -95,6 +97,12 @@ impl Runtime for Node {
         WorkerCommand {
             program: self.found.path.clone(),
             args,
+            cwd: None,
+            protocol: crate::config::Protocol::Compozy,
         }
+    }
+
+    fn key(&self) -> String {
+        super::JS_KEY.to_owned()
     }
 }

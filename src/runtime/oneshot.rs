@@ -43,6 +43,7 @@ pub fn answer(
         Event::Answer(Ok(bytes)) => super::protocol::parse_answer(&bytes, request)
             .map_err(|reason| RuntimeError::BadResponse { reason }),
         Event::Answer(Err(e)) => Err(RuntimeError::Io(e)),
+        Event::Output(bytes) => super::carrier::stdio_answer(&bytes, worker, request),
         Event::ResultTooLarge => Err(RuntimeError::ResultTooLarge {
             limit: limits.max_result_bytes,
         }),
@@ -69,13 +70,13 @@ pub fn run(
     let interrupt = interrupted();
     let started = Instant::now();
     let mut worker = WorkerProcess::spawn(cmd, env, limits.max_result_bytes, limits.max_log_bytes)?;
-    let line = serde_json::to_vec(request).map_err(|e| RuntimeError::Io(e.into()))?;
+    let line = super::carrier::encode(cmd.protocol, request, false)?;
     // A worker that died early makes the write fail; its exit status tells the story.
     let _ = worker.send(line, true);
 
     let event = worker.next_answer(started + timeout, Some(interrupt));
     let outcome = answer(event, &mut worker, limits, request, timeout);
-    if outcome.is_ok() {
+    if outcome.is_ok() && cmd.protocol == crate::config::Protocol::Compozy {
         // The answer is complete: the tool's earlier log lines go out, the whole group gets
         // SIGKILL, and the caller prints the result without waiting for the runtime's teardown
         // (about 2 ms for Bun); the exiting process's zombie is not worth reaping.

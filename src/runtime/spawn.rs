@@ -3,12 +3,15 @@
 //! `fork` would copy compozy's page tables, and every later write to compozy's memory would then
 //! take a copy-on-write fault: about a millisecond on each `exec`. `posix_spawn` starts the runtime
 //! without either. It has no portable way to set the working directory, so each runtime passes
-//! the project root in its arguments instead (see [`WorkerCommand`]).
+//! the project root in its arguments instead (see [`WorkerCommand`]); a process tool, which
+//! cannot be told, starts there through glibc's and musl's `posix_spawn_file_actions_addchdir_np`.
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+
+use crate::config::Protocol;
 
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
 use nix::sys::signal::{SigSet, Signal};
@@ -25,14 +28,19 @@ pub struct WorkerCommand {
     pub program: PathBuf,
     /// Its arguments (without the program name).
     pub args: Vec<OsString>,
+    /// The directory it starts in (a process tool's: the project root); `None`: compozy's.
+    pub cwd: Option<PathBuf>,
+    /// How it talks: [`Protocol::Compozy`] answers on fd 3 and logs on stdout and stderr;
+    /// [`Protocol::Stdio`] answers on stdout and logs on stderr.
+    pub protocol: Protocol,
 }
 
-/// The descriptors a worker starts with: fds 0, 1, 2 and [`PROTOCOL_FD`].
+/// The descriptors a worker starts with: fds 0, 1, 2 and (when given) [`PROTOCOL_FD`].
 pub struct WorkerFds {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
-    pub protocol: OwnedFd,
+    pub protocol: Option<OwnedFd>,
 }
 
 /// Starts `cmd` with exactly `env`, as the leader of a new process group (its pgid is the
@@ -64,12 +72,17 @@ pub fn spawn(
     let stdin = above_targets(fds.stdin)?;
     let stdout = above_targets(fds.stdout)?;
     let stderr = above_targets(fds.stderr)?;
-    let protocol = above_targets(fds.protocol)?;
+    let protocol = fds.protocol.map(above_targets).transpose()?;
     let mut actions = PosixSpawnFileActions::init()?;
     actions.add_dup2(stdin.as_raw_fd(), 0)?;
     actions.add_dup2(stdout.as_raw_fd(), 1)?;
     actions.add_dup2(stderr.as_raw_fd(), 2)?;
-    actions.add_dup2(protocol.as_raw_fd(), PROTOCOL_FD)?;
+    if let Some(protocol) = &protocol {
+        actions.add_dup2(protocol.as_raw_fd(), PROTOCOL_FD)?;
+    }
+    if let Some(cwd) = &cmd.cwd {
+        add_chdir(&mut actions, &c_string(cwd.as_os_str().as_bytes())?)?;
+    }
 
     let mut attr = PosixSpawnAttr::init()?;
     attr.set_pgroup(Pid::from_raw(0))?;
@@ -91,6 +104,30 @@ pub fn spawn(
         &argv,
         &envp,
     )?)
+}
+
+/// Makes the child start in `dir`.
+#[cfg(any(target_env = "gnu", target_env = "musl"))]
+fn add_chdir(actions: &mut PosixSpawnFileActions, dir: &CString) -> std::io::Result<()> {
+    // SAFETY: `PosixSpawnFileActions` is `repr(transparent)` over the initialised
+    // `posix_spawn_file_actions_t`, which outlives the call; `dir` is NUL-terminated and is copied
+    // by the call.
+    let rc = unsafe {
+        libc::posix_spawn_file_actions_addchdir_np(
+            std::ptr::from_mut(actions).cast::<libc::posix_spawn_file_actions_t>(),
+            dir.as_ptr(),
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        errno => Err(std::io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Without `posix_spawn_file_actions_addchdir_np`, the child starts in compozy's directory.
+#[cfg(not(any(target_env = "gnu", target_env = "musl")))]
+fn add_chdir(_: &mut PosixSpawnFileActions, _: &CString) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// `fd`, renumbered above [`PROTOCOL_FD`] when it is not already (all stay close-on-exec).

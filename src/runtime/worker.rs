@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use super::error::RuntimeError;
 use super::protocol::{Note, Notes};
 use super::spawn::{WorkerCommand, WorkerFds};
+use crate::config::Protocol;
 /// How long a worker gets between SIGTERM and SIGKILL.
 pub const GRACE: Duration = Duration::from_millis(500);
 
@@ -21,6 +22,8 @@ pub const GRACE: Duration = Duration::from_millis(500);
 pub enum Event {
     /// One answer line (without its newline); empty when the worker closed fd 3 (exited).
     Answer(std::io::Result<Vec<u8>>),
+    /// A `stdio` program closed its stdout: everything it wrote there.
+    Output(Vec<u8>),
     /// An answer grew past the result cap.
     ResultTooLarge,
     /// The tool's output grew past the log cap.
@@ -35,6 +38,10 @@ pub enum Event {
 
 /// How often a wait wakes up to look at the interrupt flag and the log cap.
 pub const SLICE: Duration = Duration::from_millis(25);
+/// How much of the end of a tool's log output is kept for an error message (a `stdio` program's
+/// failure is told by the tail of its stderr).
+const TAIL: usize = 4096;
+
 /// What a pipe holds without a reader (Linux's default), so a write of this size never blocks.
 const PIPE_BUFFER: usize = 64 * 1024;
 
@@ -71,6 +78,12 @@ pub struct WorkerProcess {
     log_probe: std::os::fd::OwnedFd,
     /// Raised by the log forwarder from before it reads until it has passed the lines on.
     log_busy: Arc<AtomicBool>,
+    /// The last bytes of log output (at most [`TAIL`]).
+    log_tail: Arc<Mutex<Vec<u8>>>,
+    /// A `stdio` program: its answer is all of stdout, up to its end (not a line).
+    until_eof: bool,
+    /// When the process started.
+    started: Instant,
 }
 
 impl WorkerProcess {
@@ -86,12 +99,24 @@ impl WorkerProcess {
         // The tool's stdout and stderr share one pipe: one forwarding thread, and their lines
         // keep the order in which the tool wrote them.
         let (log_rx, log_tx) = std::io::pipe()?;
-        let fds = WorkerFds {
-            stdin: stdin_rx.into(),
-            stdout: log_tx.try_clone()?.into(),
-            stderr: log_tx.into(),
-            protocol: protocol_tx.into(),
+        let until_eof = cmd.protocol == Protocol::Stdio;
+        let fds = if until_eof {
+            // A `stdio` program answers on stdout and logs on stderr.
+            WorkerFds {
+                stdin: stdin_rx.into(),
+                stdout: protocol_tx.into(),
+                stderr: log_tx.into(),
+                protocol: None,
+            }
+        } else {
+            WorkerFds {
+                stdin: stdin_rx.into(),
+                stdout: log_tx.try_clone()?.into(),
+                stderr: log_tx.into(),
+                protocol: Some(protocol_tx.into()),
+            }
         };
+        let started = Instant::now();
         // The parent's copies of the child's ends are closed by now, so the read ends see EOF
         // when the worker (and whatever inherited them) is gone.
         let pid = super::spawn::spawn(cmd, env, fds).map_err(|source| RuntimeError::Spawn {
@@ -108,7 +133,9 @@ impl WorkerProcess {
         let log_notes = Arc::new(Mutex::new(None));
         let log_probe = std::os::fd::AsFd::as_fd(&log_rx).try_clone_to_owned()?;
         let log_busy = Arc::new(AtomicBool::new(false));
+        let log_tail = Arc::new(Mutex::new(Vec::new()));
         LogForwarder {
+            tail: Arc::clone(&log_tail),
             busy: Arc::clone(&log_busy),
             from: log_rx,
             sync: sync_rx,
@@ -137,6 +164,9 @@ impl WorkerProcess {
             log_synced,
             log_probe,
             log_busy,
+            log_tail,
+            until_eof,
+            started,
         })
     }
 
@@ -252,6 +282,11 @@ impl WorkerProcess {
     pub fn read_answer(&mut self) -> Option<Event> {
         let mut chunk = [0u8; 1 << 14];
         match self.protocol.read(&mut chunk) {
+            // A `stdio` program's answer is everything up to the end of its stdout.
+            Ok(0) if self.until_eof => {
+                self.searched = 0;
+                return Some(Event::Output(std::mem::take(&mut self.pending)));
+            }
             // EOF: the worker is gone (a partial line is not an answer).
             Ok(0) => return Some(Event::Answer(Ok(Vec::new()))),
             Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
@@ -278,6 +313,7 @@ impl WorkerProcess {
         if let Some(i) = self.pending[self.searched..]
             .iter()
             .position(|&b| b == b'\n')
+            .filter(|_| !self.until_eof)
         {
             // The line keeps the buffer it was read into (usually all of it): a 5 MiB answer is
             // neither copied nor leaves a 5 MiB buffer behind for the worker's next answers.
@@ -293,16 +329,33 @@ impl WorkerProcess {
 
     /// How the worker ended, waiting up to `grace` for it.
     pub fn exit_status(&mut self, grace: Duration) -> String {
+        self.wait_status(grace)
+            .map_or_else(|| "still running".into(), describe)
+    }
+
+    /// How the worker ended, waiting up to `grace` for it; `None` while it runs.
+    pub fn wait_status(&mut self, grace: Duration) -> Option<WaitStatus> {
         let until = Instant::now() + grace;
         loop {
             match self.reap(Some(WaitPidFlag::WNOHANG)) {
-                Some(status) => return describe(status),
+                Some(status) => return Some(status),
                 None if Instant::now() < until => {
-                    std::thread::sleep(Duration::from_micros(200));
+                    std::thread::sleep(Duration::from_micros(100));
                 }
-                None => return "still running".into(),
+                None => return None,
             }
         }
+    }
+
+    /// The last lines of the tool's log output (a `stdio` program's stderr), at most a few KiB.
+    pub fn log_tail(&self) -> String {
+        let tail = self.log_tail.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&tail).into_owned()
+    }
+
+    /// When the process started.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Collects the worker's exit status (`WNOHANG`: only if it has ended).
@@ -364,7 +417,8 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn describe(status: WaitStatus) -> String {
+/// `exit code 3`, `killed by signal 9`.
+pub fn describe(status: WaitStatus) -> String {
     match status {
         WaitStatus::Exited(_, code) => format!("exit code {code}"),
         WaitStatus::Signaled(_, signal, _) => {
@@ -389,6 +443,8 @@ struct LogForwarder {
     notes: Arc<Mutex<Option<Notes>>>,
     /// Bytes after the last complete line.
     pending: Vec<u8>,
+    /// The last [`TAIL`] bytes passed on.
+    tail: Arc<Mutex<Vec<u8>>>,
 }
 
 impl LogForwarder {
@@ -499,6 +555,14 @@ impl LogForwarder {
             return;
         }
         let _ = std::io::stderr().lock().write_all(line);
+        {
+            let mut tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+            tail.extend_from_slice(line);
+            if tail.len() > TAIL {
+                let cut = tail.len() - TAIL;
+                tail.drain(..cut);
+            }
+        }
         let notes = self
             .notes
             .lock()

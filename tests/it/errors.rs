@@ -687,7 +687,7 @@ fn values_of_the_wrong_type_are_all_reported() {
         (
             "compozy.yaml",
             "runtime:\n  permissions: --allow-worker\n\
-             tools:\n  - id: a\n    execute: { path: ./tools/ok.ts }\n    timeout: [5s]\n",
+             tools:\n  - id: a\n    execute: [./tools/ok.ts]\n    timeout: [5s]\n",
         ),
         ok_tool(),
     ]);
@@ -698,7 +698,7 @@ fn values_of_the_wrong_type_are_all_reported() {
             "compozy.yaml:2:16",
         ),
         (
-            "`execute` must be a string, not a mapping",
+            "`execute` must be a module path, or a mapping with `command:`",
             "compozy.yaml:5:14",
         ),
         (

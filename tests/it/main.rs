@@ -16,6 +16,7 @@ mod init;
 mod mcp;
 mod messages;
 mod migrate;
+mod native;
 mod npm;
 mod orphans;
 mod partial;

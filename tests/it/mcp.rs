@@ -107,7 +107,13 @@ fn project() -> Fixture {
 }
 
 /// Runs the client script with `steps` against `compozy mcp ARGS` over stdio, in `era`.
-fn over_stdio(p: &Fixture, runtime: &str, era: &str, mcp_args: &[&str], steps: &Value) -> Value {
+pub(crate) fn over_stdio(
+    p: &Fixture,
+    runtime: &str,
+    era: &str,
+    mcp_args: &[&str],
+    steps: &Value,
+) -> Value {
     let compozy = env!("CARGO_BIN_EXE_compozy");
     let mut args: Vec<String> = vec!["--era".into(), era.into(), "--stdio".into(), compozy.into()];
     args.extend(
@@ -193,7 +199,7 @@ fn wait_output(child: Child, limit: Duration) -> std::process::Output {
     }
 }
 
-fn text(result: &Value) -> &str {
+pub(crate) fn text(result: &Value) -> &str {
     result["content"][0]["text"].as_str().unwrap_or_default()
 }
 

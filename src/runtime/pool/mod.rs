@@ -31,9 +31,10 @@ use std::time::Duration;
 pub use local::LocalDriver;
 use schedule::Loop;
 
+use super::Limits;
+use super::carrier::Carriers;
 use super::error::RuntimeError;
 use super::protocol::{Notes, Request, Response};
-use super::{Limits, Runtime};
 use crate::config::Project;
 
 /// Called with the answer of a request, on the pool's thread (or on a helper thread after a
@@ -93,7 +94,8 @@ struct Shared {
     waker: UnixStream,
     /// Wakes the loop up when it runs as a task ([`Pool::start_local`]).
     notify: Option<Arc<tokio::sync::Notify>>,
-    runtime: Arc<dyn Runtime>,
+    /// What starts each tool's workers.
+    carriers: Carriers,
     limits: Limits,
     thread: OnceLock<ThreadId>,
 }
@@ -101,7 +103,7 @@ struct Shared {
 impl Shared {
     fn new(
         project: Arc<Project>,
-        runtime: Arc<dyn Runtime>,
+        carriers: Carriers,
         limits: Limits,
         notify: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<(Arc<Self>, UnixStream), RuntimeError> {
@@ -120,7 +122,7 @@ impl Shared {
             }),
             waker,
             notify,
-            runtime,
+            carriers,
             limits,
             thread: OnceLock::new(),
         });
@@ -189,15 +191,16 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Starts a pool of up to `size.max` workers for `project` on `runtime` (`size.warm` of them
-    /// at once, the others when requests need them), driven by a thread of the pool's own.
+    /// Starts a pool of up to `size.max` workers for `project` (`size.warm` of them at once for
+    /// its JavaScript tools, when it has any; the others, and a process tool's, when requests
+    /// need them), driven by a thread of the pool's own.
     pub fn start(
         project: Arc<Project>,
-        runtime: Arc<dyn Runtime>,
+        carriers: Carriers,
         size: Size,
         limits: Limits,
     ) -> Result<Self, RuntimeError> {
-        let (shared, wakeups) = Shared::new(project, runtime, limits, None)?;
+        let (shared, wakeups) = Shared::new(project, carriers, limits, None)?;
         let looped = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("pool".into())
@@ -216,12 +219,12 @@ impl Pool {
     /// then meet on one thread. [`Pool::shutdown`] asks the driver to end; await it afterwards.
     pub fn start_local(
         project: Arc<Project>,
-        runtime: Arc<dyn Runtime>,
+        carriers: Carriers,
         size: Size,
         limits: Limits,
     ) -> Result<(Self, LocalDriver), RuntimeError> {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let (shared, wakeups) = Shared::new(project, runtime, limits, Some(Arc::clone(&notify)))?;
+        let (shared, wakeups) = Shared::new(project, carriers, limits, Some(Arc::clone(&notify)))?;
         let driver = LocalDriver {
             looped: Loop::new(Arc::clone(&shared), wakeups, size.clamped()),
             notify,
@@ -370,6 +373,7 @@ fn failure(
             "LimitExceededError"
         }
         RuntimeError::Cancelled => "CancelledError",
+        RuntimeError::Protocol { .. } => "ProtocolError",
         _ => "WorkerError",
     };
     // exec's help names its --timeout flag; a pool's callers have none.

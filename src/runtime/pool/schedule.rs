@@ -109,12 +109,33 @@ impl Loop {
             else {
                 return;
             };
-            let Some(job) = self.shared.lock().queue.pop_front() else {
+            let (job, carrier) = self.slots.next_job(index);
+            let Some(job) = job else {
                 return;
             };
+            let carrier = match carrier {
+                Ok(Some(carrier)) => carrier,
+                Ok(None) => {
+                    let error = crate::runtime::RuntimeError::WorkerExited {
+                        status: "has no runtime to start on".into(),
+                    };
+                    (job.reply)(super::failure(&job.request, &error, Duration::ZERO, false));
+                    continue;
+                }
+                Err(error) => {
+                    (job.reply)(super::failure(&job.request, &error, Duration::ZERO, false));
+                    continue;
+                }
+            };
+            // A warm worker of another carrier (another tool's program) makes way for the job's.
+            let warm = self.slots.slots[index].carrier.as_ref().map(|c| c.key());
+            if self.slots.slots[index].worker.is_some() && warm != Some(carrier.key()) {
+                self.slots.retire(index);
+            }
             // A request starts a worker even where the last start failed: it gets the error.
             if self.slots.slots[index].worker.is_none() {
-                self.slots.start(index, generation);
+                let env = job.request.env.clone();
+                self.slots.start(index, generation, carrier, env.as_deref());
             }
             let started = self.slots.dispatch(index, job);
             self.requests_close = self
@@ -128,6 +149,11 @@ impl Loop {
     /// Starts workers ahead of requests until the warm ones run (a slot whose last start failed
     /// waits for a request: a worker that dies on start must not be restarted in a loop).
     fn keep_warm(&mut self, generation: u64) {
+        // Only a JavaScript runtime's workers are started ahead: a program's start needs its
+        // tool's call.
+        let Some(js) = self.shared.carriers.js().cloned() else {
+            return;
+        };
         while self.slots.running_workers() < self.size.warm {
             let Some(index) = self
                 .slots
@@ -137,7 +163,8 @@ impl Loop {
             else {
                 return;
             };
-            self.slots.start(index, generation);
+            let carrier: Arc<dyn crate::runtime::carrier::Carrier> = js.clone();
+            self.slots.start(index, generation, carrier, None);
         }
     }
 

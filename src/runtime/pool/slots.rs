@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Job, LOG_SYNC, Reply, Shared, failure, forget_pid};
+use crate::runtime::carrier::{Carrier, Carriers};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::oneshot::answer;
 use crate::runtime::protocol::{
@@ -29,6 +30,8 @@ pub(super) struct InFlight {
 #[derive(Default)]
 pub(super) struct Slot {
     pub(super) worker: Option<WorkerProcess>,
+    /// What started the worker.
+    pub(super) carrier: Option<Arc<dyn Carrier>>,
     /// The generation the worker was started for.
     pub(super) generation: u64,
     pub(super) job: Option<InFlight>,
@@ -113,14 +116,55 @@ impl Slots {
             .min()
     }
 
-    pub(super) fn start(&mut self, index: usize, generation: u64) {
+    /// The next queued job for the slot (one its warm worker can serve first, so that a worker
+    /// of one program is not replaced for another while a job for it waits), and its carrier
+    /// (with no job: the JavaScript runtime's, to start a worker ahead of one).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn next_job(
+        &self,
+        index: usize,
+    ) -> (Option<Job>, Result<Option<Arc<dyn Carrier>>, RuntimeError>) {
+        let mut state = self.shared.lock();
+        let project = Arc::clone(&state.project);
+        let warm = self.slots[index].carrier.as_ref().map(|c| c.key());
+        let at = warm
+            .and_then(|key| {
+                state
+                    .queue
+                    .iter()
+                    .position(|job| Carriers::key_of(&project, &job.request.tool_id) == key)
+            })
+            .unwrap_or(0);
+        let job = state.queue.remove(at);
+        drop(state);
+        let carriers = &self.shared.carriers;
+        let carrier = match &job {
+            None => Ok(carriers.js().map(|js| Arc::clone(js) as Arc<dyn Carrier>)),
+            Some(job) => carriers.for_tool(&project, &job.request.tool_id).map(Some),
+        };
+        (job, carrier)
+    }
+
+    pub(super) fn start(
+        &mut self,
+        index: usize,
+        generation: u64,
+        carrier: Arc<dyn Carrier>,
+        tool_env: Option<&BTreeMap<String, String>>,
+    ) {
         let project = Arc::clone(&self.shared.lock().project);
-        let cmd = self.shared.runtime.worker_command(&project, true);
-        // The worker's own environment is minimal; each request brings its tool's.
-        let env: Vec<(String, String)> = crate::env::BASE
-            .iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
-            .collect();
+        let cmd = carrier.worker_command(&project, true);
+        // A JavaScript worker's own environment is minimal, each request brings its tool's; a
+        // program starts with its tool's.
+        let env: Vec<(String, String)> = match tool_env {
+            Some(env) if carrier.key() != crate::runtime::JS_KEY => {
+                env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
+            _ => crate::env::BASE
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+                .collect(),
+        };
         let limits = &self.shared.limits;
         let slot = &mut self.slots[index];
         slot.last_env = None;
@@ -129,6 +173,7 @@ impl Slots {
             Ok(worker) => {
                 self.shared.lock().pids.push(worker.pid());
                 slot.worker = Some(worker);
+                slot.carrier = Some(carrier);
                 slot.start_failed = false;
                 slot.idle_since = Some(Instant::now());
             }
@@ -160,13 +205,15 @@ impl Slots {
         // Before the request goes out: the tool may log before this thread runs again.
         worker.set_log_notes(job.notes.clone());
         let started = Instant::now();
-        let sent = serde_json::to_vec(&job.request)
-            .map_err(std::io::Error::from)
-            .and_then(|mut line| {
-                line.push(b'\n');
-                worker.reset_log_count();
-                worker.send(line, false)
-            });
+        // A one-shot process reads its request to the end of stdin.
+        let (protocol, last) = match &slot.carrier {
+            Some(carrier) => (carrier.protocol(), !carrier.persistent()),
+            None => (crate::config::Protocol::Compozy, false),
+        };
+        let sent = crate::runtime::carrier::encode(protocol, &job.request, true).and_then(|line| {
+            worker.reset_log_count();
+            worker.send(line, last)
+        });
         slot.job = Some(InFlight {
             request: job.request,
             reply: job.reply,
@@ -175,7 +222,8 @@ impl Slots {
             notes: job.notes,
             timeout_in_request: job.timeout_in_request,
         });
-        if sent.is_err() {
+        // A `stdio` program may exit without reading its input: its stdout still answers.
+        if sent.is_err() && protocol == crate::config::Protocol::Compozy {
             // The worker is gone; its exit status says why.
             self.fail(index, Event::Answer(Ok(Vec::new())));
         }
@@ -231,8 +279,14 @@ impl Slots {
         let now = Instant::now();
         slot.idle_since = Some(now);
         let started = job.started;
+        let one_shot = slot.carrier.as_ref().is_some_and(|c| !c.persistent());
         match parse_answer(line, &job.request) {
-            Ok(response) => (job.reply)(response),
+            Ok(response) => {
+                (job.reply)(response);
+                if one_shot {
+                    self.retire(index);
+                }
+            }
             Err(reason) => {
                 let error = RuntimeError::BadResponse { reason };
                 (job.reply)(failure(&job.request, &error, job.started.elapsed(), false));
@@ -249,6 +303,7 @@ impl Slots {
         let (Some(job), Some(mut worker)) = (slot.job.take(), slot.worker.take()) else {
             return;
         };
+        slot.carrier = None;
         worker.set_log_notes(None);
         let pid = worker.pid();
         let shared = Arc::clone(&self.shared);
@@ -257,9 +312,11 @@ impl Slots {
             let outcome = answer(event, &mut worker, &limits, &job.request, job.timeout);
             worker.stop(true);
             forget_pid(&shared, pid);
-            let error = outcome.err().unwrap_or(RuntimeError::WorkerExited {
-                status: "answered after a failure".into(),
-            });
+            // A `stdio` program's answer comes with its end, through here.
+            let error = match outcome {
+                Ok(response) => return (job.reply)(response),
+                Err(error) => error,
+            };
             let elapsed = job.started.elapsed();
             (job.reply)(failure(
                 &job.request,
@@ -272,6 +329,7 @@ impl Slots {
 
     /// Stops the slot's worker in the background (the slot starts a new one when needed).
     pub(super) fn retire(&mut self, index: usize) {
+        self.slots[index].carrier = None;
         if let Some(worker) = self.slots[index].worker.take() {
             let pid = worker.pid();
             let shared = Arc::clone(&self.shared);
