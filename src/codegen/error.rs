@@ -29,6 +29,8 @@ pub enum GenError {
     DenoPermissions { meanings: String },
     #[error("{count} tool(s) have no description: {ids}")]
     NoDescription { count: usize, ids: String },
+    #[error("tool `{id}` says `readOnlyHint: true`, but its name says it {verb}")]
+    ReadOnlyWriter { id: String, verb: String },
 }
 
 impl Explain for GenError {
@@ -41,6 +43,7 @@ impl Explain for GenError {
             Self::NotAnMcpName { .. } | Self::NotMcpNames { .. } => "gen::mcp-name",
             Self::NoDescription { .. } => "gen::no-description",
             Self::DenoPermissions { .. } => "gen::deno-permissions",
+            Self::ReadOnlyWriter { .. } => "gen::read-only-hint",
         }
     }
 
@@ -58,6 +61,9 @@ impl Explain for GenError {
             }
             Self::DenoPermissions { .. } => {
                 "to say exactly what a tool may do under Node, write Node's flags instead (--allow-fs-read=PATH, --allow-fs-write=PATH, --allow-child-process …)".into()
+            }
+            Self::ReadOnlyWriter { .. } => {
+                "hosts call read-only tools without asking; if the tool changes anything, say `readOnlyHint: false` (and `destructiveHint:`), otherwise rename it".into()
             }
             Self::NoDescription { .. } => {
                 "add `description:` to each tool: MCP hosts show it to the model to decide when to call the tool".into()

@@ -109,6 +109,10 @@ pub fn project(
         rel: config_file.name.clone(),
     }];
 
+    let auth = raw
+        .auth
+        .as_ref()
+        .and_then(|node| super::mcp::auth(node, &config_file, &root, &mut problems));
     let tools = schema::check(tools, cx.schema_sites, &mut problems);
     let mut tools = duplicates(tools, &mut problems);
     tools.sort_by(|a, b| a.id.cmp(&b.id));
@@ -122,6 +126,7 @@ pub fn project(
                 tools,
                 config_files,
                 config_dirs: Vec::new(),
+                auth,
             },
             problems,
         )),
@@ -140,6 +145,7 @@ fn same_tool(a: &Tool, b: &Tool) -> bool {
         && a.with == b.with
         && a.config == b.config
         && a.env == b.env
+        && a.mcp == b.mcp
 }
 
 /// Drops repeated declarations of the same tool; reports an id declared for different tools.
@@ -561,6 +567,13 @@ fn tool(
     }
     let [input, output] = schemas;
     let env = env_map(raw_tool.env.as_ref(), file, problems);
+    let mcp = super::mcp::tool_meta(
+        &raw_tool.mcp,
+        file,
+        file.path.parent().unwrap_or(root),
+        root,
+        problems,
+    );
 
     if problems.0.len() != before || raw_tool.misread {
         for site in &mut cx.schema_sites[sites_before..] {
@@ -580,6 +593,7 @@ fn tool(
         config: raw_tool.config,
         env,
         declared,
+        mcp,
     })
 }
 

@@ -822,7 +822,118 @@ fn watch_reloads_and_announces_new_tools(runtime: &str) {
     }
 }
 
+/// A PNG small enough to go inline (the bytes only need to round-trip).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image, but bytes that must round-trip";
+
+fn metadata_project() -> Fixture {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            r#"
+tools:
+  - id: files.read
+    title: Read a file
+    description: Reads a file
+    execute: ./tools/read.ts
+    annotations: { readOnlyHint: true, openWorldHint: false }
+    icons:
+      - { src: ./icons/read.png, sizes: [48x48] }
+      - { src: "https://example.com/read.svg", mimeType: image/svg+xml, sizes: [any], theme: dark }
+  - id: delete_file
+    description: Deletes a file
+    execute: ./tools/read.ts
+    annotations: { readOnlyHint: true }
+  - id: plain
+    description: Nothing said
+    execute: ./tools/read.ts
+"#,
+        ),
+        (
+            "tools/read.ts",
+            "export function run() {\n  return \"ok\";\n}\n",
+        ),
+    ]);
+    std::fs::create_dir_all(p.path("icons")).unwrap();
+    std::fs::write(p.path("icons/read.png"), PNG).unwrap();
+    p
+}
+
+fn tools_carry_title_annotations_and_icons(runtime: &str) {
+    use base64::Engine as _;
+    let p = metadata_project();
+    // `gen` warns about a tool whose name says it writes but which claims to be read-only.
+    let gen_out = p.run(&["gen"]);
+    gen_out
+        .expect_code(0)
+        .stderr_has(&["tool `delete_file` says `readOnlyHint: true`, but its name says it delete"]);
+    assert!(
+        !gen_out.stderr.contains("`files.read` says"),
+        "{}",
+        gen_out.stderr
+    );
+    let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
+    let over_stdio_report = over_stdio(&p, runtime, "legacy", &[], &json!([{"op": "list"}]));
+    let over_http_report = over_http(&p, &server.url, "modern", &json!([{"op": "list"}]));
+    for report in [over_stdio_report, over_http_report] {
+        let tools = report["results"][0]["tools"].as_array().unwrap();
+        let read = tools.iter().find(|t| t["name"] == "files.read").unwrap();
+        assert_eq!(read["title"], "Read a file", "{report:#}");
+        assert_eq!(
+            read["annotations"],
+            json!({"readOnlyHint": true, "openWorldHint": false}),
+            "{report:#}"
+        );
+        let icons = read["icons"].as_array().unwrap();
+        let src = icons[0]["src"].as_str().unwrap();
+        let data = src
+            .strip_prefix("data:image/png;base64,")
+            .unwrap_or_else(|| panic!("not an inline PNG: {src}"));
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap(),
+            PNG
+        );
+        assert_eq!(icons[0]["mimeType"], "image/png");
+        assert_eq!(icons[0]["sizes"], json!(["48x48"]));
+        assert_eq!(
+            icons[1],
+            json!({"src": "https://example.com/read.svg", "mimeType": "image/svg+xml",
+                   "sizes": ["any"], "theme": "dark"})
+        );
+        let plain = tools.iter().find(|t| t["name"] == "plain").unwrap();
+        for key in ["title", "annotations", "icons"] {
+            assert!(plain.get(key).is_none(), "{plain}");
+        }
+    }
+}
+
+#[test]
+fn tool_metadata_is_checked() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./a.ts\n    annotations: { readOnlyHnt: true, destructiveHint: \"yes\" }\n    icons: [{ src: ./missing.png }, { src: ./big.png }, { src: ./a.ts }, { src: ./a.png, sizes: [big] }]\n    title: [x]\n",
+        ),
+        ("a.ts", "export function run() { return 1; }\n"),
+        ("a.png", "png"),
+    ]);
+    std::fs::write(p.path("big.png"), vec![0u8; 70 * 1024]).unwrap();
+    let out = p.run(&["gen"]);
+    out.expect_code(2).stderr_has(&[
+        "unknown key `readOnlyHnt` in `annotations:`",
+        "did you mean `readOnlyHint`?",
+        "`annotations.destructiveHint` must be `true` or `false`, not a string",
+        "icon `./missing.png` does not exist",
+        "icon `./big.png` has 71680 bytes, more than the 65536 sent inline",
+        "the type of icon `./a.ts` is not known from its extension",
+        "invalid icon size `big`",
+        "`title` must be a string, not a list",
+    ]);
+}
+
 on_both_runtimes!(
+    tools_carry_title_annotations_and_icons,
     lists_tools_with_their_schemas,
     calls_map_results_and_errors,
     stdout_carries_only_the_protocol,
