@@ -205,7 +205,12 @@ A host config that runs it (Claude Code, Claude Desktop, Cursor, VS Code):
 
 Over stdio (the default), stdout carries nothing but JSON-RPC and stdin closing ends the server
 (exit 0). With --http, stdin is not read: the server runs until SIGINT/SIGTERM (exit 130). Logs
-go to stderr.")]
+go to stderr.
+
+Over HTTP, `auth:` in compozy.yaml requires a bearer token (static tokens from the environment,
+or JWTs checked against a JWKS; per-tool `scopes:`) and serves the OAuth protected-resource
+metadata at /.well-known/oauth-protected-resource. On an address other than loopback the server
+does not start without `auth:` or --no-auth.")]
 pub struct McpArgs {
     /// Project selection.
     #[command(flatten)]
@@ -220,9 +225,14 @@ pub struct McpArgs {
     #[arg(long)]
     pub watch: bool,
     /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8808; port 0
-    /// picks a free one and prints it).
+    /// picks a free one and prints it). With `auth:` in compozy.yaml, every request needs a
+    /// bearer token; on an address other than loopback, `auth:` or --no-auth is required.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// With --http: check no token even where `auth:` is set or the address is not loopback
+    /// (for a server behind a proxy that decides who may reach it).
+    #[arg(long, requires = "http")]
+    pub no_auth: bool,
 }
 
 /// `compozy watch`.

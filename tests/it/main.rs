@@ -14,6 +14,7 @@ mod exports;
 mod generate;
 mod init;
 mod mcp;
+mod mcp_auth;
 mod messages;
 mod migrate;
 mod npm;

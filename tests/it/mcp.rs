@@ -126,7 +126,7 @@ fn over_stdio(p: &Fixture, runtime: &str, era: &str, mcp_args: &[&str], steps: &
 }
 
 /// Runs the client script with `steps` against a server at `url`, in `era`.
-fn over_http(p: &Fixture, url: &str, era: &str, steps: &Value) -> Value {
+pub(crate) fn over_http(p: &Fixture, url: &str, era: &str, steps: &Value) -> Value {
     let args: Vec<String> = vec!["--era".into(), era.into(), "--url".into(), url.into()];
     run_client(p, &args, steps)
 }
@@ -135,7 +135,17 @@ fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.mjs")
 }
 
-fn run_client(p: &Fixture, args: &[String], steps: &Value) -> Value {
+pub(crate) fn run_client(p: &Fixture, args: &[String], steps: &Value) -> Value {
+    run_client_env(p, args, &[], steps)
+}
+
+/// [`run_client`] with variables set for the client (and a server it starts over stdio).
+pub(crate) fn run_client_env(
+    p: &Fixture,
+    args: &[String],
+    env: &[(&str, &str)],
+    steps: &Value,
+) -> Value {
     let node = runtime_bin("node");
     let bin_dir = node.parent().expect("node_modules/.bin").to_path_buf();
     let path = format!(
@@ -150,6 +160,7 @@ fn run_client(p: &Fixture, args: &[String], steps: &Value) -> Value {
         .env("PATH", path)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -193,7 +204,7 @@ fn wait_output(child: Child, limit: Duration) -> std::process::Output {
     }
 }
 
-fn text(result: &Value) -> &str {
+pub(crate) fn text(result: &Value) -> &str {
     result["content"][0]["text"].as_str().unwrap_or_default()
 }
 
@@ -473,18 +484,30 @@ fn cancel_kills_the_tool_and_its_children(runtime: &str) {
 }
 
 /// `compozy mcp --http 127.0.0.1:0`: the server, and the URL it printed.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// Every line it wrote on stderr so far.
-    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
     fn start(p: &Fixture, runtime: &str, extra: &[&str]) -> Self {
+        Self::start_at(p, runtime, "127.0.0.1:0", extra, &[])
+    }
+
+    /// `compozy mcp --http ADDR EXTRA…` with `env` set.
+    pub(crate) fn start_at(
+        p: &Fixture,
+        runtime: &str,
+        addr: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = p
-            .compozy(&["mcp", "--runtime", runtime, "--http", "127.0.0.1:0"])
+            .compozy(&["mcp", "--runtime", runtime, "--http", addr])
             .args(extra)
+            .envs(env.iter().copied())
             .env("PATH", path_with_runtimes())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -525,7 +548,7 @@ impl Drop for HttpServer {
     }
 }
 
-fn path_with_runtimes() -> String {
+pub(crate) fn path_with_runtimes() -> String {
     let bin = runtime_bin("node");
     format!(
         "{}:{}",
@@ -586,7 +609,7 @@ fn http_serves_both_eras(runtime: &str) {
 }
 
 /// A raw POST to the HTTP server; returns the status line's code and the body.
-fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub(crate) fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(authority).expect("connect");
