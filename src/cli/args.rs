@@ -14,6 +14,7 @@ Environment:
   COMPOZY_MAX_RESULT_BYTES   largest result of a tool (default 64 MiB)
   COMPOZY_MAX_LOG_BYTES      most output of a tool per call (default 16 MiB)
   COMPOZY_MAX_REQUEST_BYTES  largest `compozy mcp` request line (default 16 MiB)
+  COMPOZY_MCP_HEARTBEAT      `compozy mcp`: progress heartbeat interval (default 10s, 0: none)
 
 Exit codes:
   0    success
@@ -210,7 +211,14 @@ go to stderr.
 Over HTTP, `auth:` in compozy.yaml requires a bearer token (static tokens from the environment,
 or JWTs checked against a JWKS; per-tool `scopes:`) and serves the OAuth protected-resource
 metadata at /.well-known/oauth-protected-resource. On an address other than loopback the server
-does not start without `auth:` or --no-auth.")]
+does not start without `auth:` or --no-auth.
+
+While a call that carries a progress token runs without reporting progress, compozy sends a
+`notifications/progress` every COMPOZY_MCP_HEARTBEAT (default 10s; 0 turns it off), so that
+clients which reset their timeout on progress keep waiting.
+
+A tool declared `returns: content` answers with its own content blocks (text, image, audio,
+resource_link, resource) and `structuredContent`.")]
 pub struct McpArgs {
     /// Project selection.
     #[command(flatten)]

@@ -106,6 +106,7 @@ pub const TOOL_OWN: &[&str] = &[
     "annotations",
     "icons",
     "scopes",
+    "returns",
 ];
 
 /// Keys of a tool that only Compozy's first versions had (`use: tool(file=…)`).

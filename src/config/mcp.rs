@@ -47,6 +47,9 @@ pub struct ToolMeta {
     pub icons: Vec<Icon>,
     /// `scopes:`: the OAuth scopes a caller's token must carry (with `auth:`).
     pub scopes: Vec<String>,
+    /// `returns: content`: the tool returns MCP content (blocks), not a JSON value.
+    #[serde(default)]
+    pub returns_content: bool,
 }
 
 /// The four behaviour hints; `None` when not written (hosts assume the protocol's defaults).
@@ -251,6 +254,15 @@ pub fn tool_meta(
         match e.key.as_str() {
             "title" => meta.title = cx.string("title", &e.value),
             "annotations" => meta.annotations = annotations(&mut cx, &e.value),
+            "returns" => match cx.string("returns", &e.value).as_deref() {
+                None | Some("json") => {}
+                Some("content") => meta.returns_content = true,
+                Some(other) => {
+                    let help = crate::suggest::did_you_mean(other, ["content", "json"])
+                        .unwrap_or_else(|| "`returns` is `content` or `json` (the default)".into());
+                    cx.error(&e.value, format!("unknown `returns: {other}`"), help);
+                }
+            },
             "icons" => meta.icons = icons(&mut cx, &e.value, yaml_dir, root),
             "scopes" => {
                 meta.scopes = cx.strings("scopes", &e.value);

@@ -439,7 +439,9 @@ impl Reader<'_> {
                     }
                 }
                 "use" => {}
-                "title" | "annotations" | "icons" | "scopes" => t.mcp.push(e.clone()),
+                "title" | "annotations" | "icons" | "scopes" | "returns" => {
+                    t.mcp.push(e.clone());
+                }
                 _ => self.unknown(e, Place::Tool),
             }
         }

@@ -7,6 +7,7 @@
 //! `_meta` keys on every request).
 
 mod auth;
+pub mod content;
 mod handler;
 mod http;
 mod result;

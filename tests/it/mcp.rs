@@ -955,7 +955,184 @@ fn tool_metadata_is_checked() {
     ]);
 }
 
+fn heartbeats_keep_a_long_call_alive(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: long\n    description: Runs longer than the client waits\n    execute: ./long.ts\n",
+        ),
+        (
+            "long.ts",
+            "export async function run() {\n  await new Promise((r) => setTimeout(r, 1500));\n  return \"finished\";\n}\n",
+        ),
+    ]);
+    // The client gives up after 500 ms without progress; the tool reports none for 1.5 s.
+    let steps = json!([{"op": "call", "name": "long", "progress": true, "timeoutMs": 500}]);
+    let stdio_args = |era: &str| -> Vec<String> {
+        [
+            "--era",
+            era,
+            "--stdio",
+            env!("CARGO_BIN_EXE_compozy"),
+            "mcp",
+            "--project",
+            &p.root().display().to_string(),
+            "--runtime",
+            runtime,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let beat = [("COMPOZY_MCP_HEARTBEAT", "150ms")];
+    let server = HttpServer::start_at(&p, runtime, "127.0.0.1:0", &[], &beat);
+    for (how, report) in [
+        (
+            "stdio",
+            run_client_env(&p, &stdio_args("legacy"), &beat, &steps),
+        ),
+        ("http", over_http(&p, &server.url, "modern", &steps)),
+    ] {
+        let r = &report["results"][0];
+        assert_eq!(text(r), "finished", "{how}: {report:#}");
+        let progress = r["progress"].as_array().unwrap();
+        assert!(progress.len() >= 4, "{how}: {report:#}");
+        // Each report is higher than the one before, as the protocol wants.
+        let values: Vec<f64> = progress
+            .iter()
+            .map(|p| p["progress"].as_f64().unwrap())
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "{how}: {values:?}");
+        assert!(
+            progress[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("still running"),
+            "{how}: {report:#}"
+        );
+    }
+    // Without heartbeats, the same client gives up.
+    let report = run_client_env(
+        &p,
+        &stdio_args("legacy"),
+        &[("COMPOZY_MCP_HEARTBEAT", "0")],
+        &steps,
+    );
+    let thrown = &report["results"][0]["thrown"];
+    assert!(
+        thrown["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{report:#}"
+    );
+}
+
+const CONTENT_TOOL: &str = r#"const b64 = (s: string) => Buffer.from(s).toString("base64");
+export function run(i: { kind: string }) {
+  const blocks = [
+    { type: "text", text: "a chart" },
+    { type: "image", data: b64("PNG bytes"), mimeType: "image/png" },
+    { type: "audio", data: b64("WAV bytes"), mimeType: "audio/wav" },
+    { type: "resource_link", uri: "file:///tmp/report.csv", name: "report.csv", mimeType: "text/csv" },
+    { type: "resource", resource: { uri: "mem://notes", text: "some notes", mimeType: "text/plain" } },
+    { type: "resource", resource: { uri: "mem://blob", blob: b64("raw"), mimeType: "application/octet-stream" } },
+  ];
+  if (i.kind === "blocks") return blocks;
+  if (i.kind === "mixed") return { content: blocks.slice(0, 2), structuredContent: { points: 3 } };
+  return [{ type: "text", text: "fine" }, { type: "image", data: "not base64!", mimeType: "image/png" }];
+}
+"#;
+
+fn content_results_round_trip(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n    output: { type: object, properties: { points: { type: number } } }\n",
+        ),
+        ("media.ts", CONTENT_TOOL),
+    ]);
+    let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
+    let steps = json!([
+        {"op": "call", "name": "media", "args": {"kind": "blocks"}},
+        {"op": "call", "name": "media", "args": {"kind": "mixed"}},
+        {"op": "call", "name": "media", "args": {"kind": "broken"}},
+    ]);
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    for report in [
+        over_stdio(&p, runtime, "legacy", &[], &steps),
+        over_http(&p, &server.url, "modern", &steps),
+    ] {
+        let r = &report["results"];
+        // The blocks need `structuredContent` (the tool has an `output:` schema): refused.
+        assert_eq!(r[0]["isError"], true, "{report:#}");
+        assert!(
+            text(&r[0]).contains("needs `structuredContent`"),
+            "{report:#}"
+        );
+        assert_eq!(r[1]["isError"], false, "{report:#}");
+        assert_eq!(
+            r[1]["content"],
+            json!([{"type": "text", "text": "a chart"},
+                   {"type": "image", "data": b64("PNG bytes"), "mimeType": "image/png"}]),
+            "{report:#}"
+        );
+        assert_eq!(
+            r[1]["structuredContent"],
+            json!({"points": 3}),
+            "{report:#}"
+        );
+        assert_eq!(r[2]["isError"], true, "{report:#}");
+        assert!(
+            text(&r[2]).starts_with("InvalidOutputError: the result of `media` is not valid MCP content: content[1] (image): `data` is not base64"),
+            "{report:#}"
+        );
+    }
+    // Every kind of block, without an output schema; and `exec` prints the same JSON.
+    p.write(
+        "compozy.yaml",
+        "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n",
+    );
+    drop(server);
+    let report = over_stdio(&p, runtime, "legacy", &[], &steps);
+    let r = &report["results"];
+    let content = r[0]["content"].as_array().unwrap();
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "text",
+            "image",
+            "audio",
+            "resource_link",
+            "resource",
+            "resource"
+        ],
+        "{report:#}"
+    );
+    assert_eq!(content[2]["data"], b64("WAV bytes"));
+    assert_eq!(content[3]["uri"], "file:///tmp/report.csv");
+    assert_eq!(content[4]["resource"]["text"], "some notes");
+    assert_eq!(content[5]["resource"]["blob"], b64("raw"));
+    assert!(r[0]["structuredContent"].is_null(), "{report:#}");
+    let out = p.exec_on(runtime, "media", &json!({"kind": "blocks"}));
+    out.expect_code(0);
+    let printed: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(&printed, &r[0]["content"]);
+    let out = p.exec_on(runtime, "media", &json!({"kind": "broken"}));
+    out.expect_code(1)
+        .stderr_has(&["is not valid MCP content", "content[1]", "is not base64"]);
+}
+
 on_both_runtimes!(
+    content_results_round_trip,
+    heartbeats_keep_a_long_call_alive,
     tools_carry_title_annotations_and_icons,
     lists_tools_with_their_schemas,
     calls_map_results_and_errors,

@@ -343,3 +343,52 @@ fn a_tool_without_config_has_the_config_type_the_readme_gives() {
         "{stdout}"
     );
 }
+
+#[test]
+fn content_results_are_typed() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: chart\n    execute: ./chart.ts\n    returns: content\n    output: { type: object, properties: { points: { type: number } }, required: [points] }\n  - id: shot\n    execute: ./shot.ts\n    returns: content\n  - id: wrong_mime\n    execute: ./wrong.ts\n    returns: content\n",
+        ),
+        (
+            "chart.ts",
+            "export function run() {\n  return { content: [{ type: \"text\" as const, text: \"3 points\" }], structuredContent: { points: 3 } };\n}\n",
+        ),
+        (
+            "shot.ts",
+            "import type { ContentBlock } from \"./.compozy/types.ts\";\nexport function run(): ContentBlock[] {\n  return [{ type: \"image\", data: \"AA==\", mimeType: \"image/png\" }, { type: \"resource\", resource: { uri: \"mem://a\", blob: \"AA==\" } }];\n}\n",
+        ),
+        (
+            "wrong.ts",
+            "export function run() {\n  return [{ type: \"image\" as const, data: \"AA==\", mimeType: \"text/plain\" as const }];\n}\n",
+        ),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+    let types = project.read(".compozy/types.ts");
+    assert!(
+        types.contains("output: ToolContentWith<") && types.contains("output: ToolContent;"),
+        "{types}"
+    );
+    let out = tsc()
+        .current_dir(project.root())
+        .args([
+            "--noEmit",
+            "--strict",
+            "--module",
+            "nodenext",
+            "--target",
+            "es2022",
+            "--allowImportingTsExtensions",
+            ".compozy/tools.ts",
+        ])
+        .output()
+        .expect("run tsc");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors = errors(&stdout);
+    assert_eq!(errors.len(), 1, "expected one error:\n{stdout}");
+    assert!(
+        errors[0].contains("ReturnsToolOutput<\"wrong_mime\">"),
+        "{stdout}"
+    );
+}

@@ -51,6 +51,54 @@ export type ToolInput<K extends keyof Tools> = Tools[K]["input"];
 /** The result a tool returns (or resolves to). */
 export type ToolOutput<K extends keyof Tools> = Tools[K]["output"];
 
+/** What a block of content may say about its audience and importance. */
+export interface ContentAnnotations {
+  audience?: ("user" | "assistant")[];
+  priority?: number;
+  lastModified?: string;
+}
+
+interface BlockFields {
+  annotations?: ContentAnnotations;
+  _meta?: Record<string, unknown>;
+}
+
+/**
+ * One block of MCP content, as a tool declared `returns: content` returns it: `data` and `blob`
+ * are base64, `mimeType` says what they hold. A malformed block is an `InvalidOutputError`.
+ */
+export type ContentBlock =
+  | ({ type: "text"; text: string } & BlockFields)
+  | ({ type: "image"; data: string; mimeType: `image/${string}` } & BlockFields)
+  | ({ type: "audio"; data: string; mimeType: `audio/${string}` } & BlockFields)
+  | ({
+      type: "resource_link";
+      uri: string;
+      name: string;
+      title?: string;
+      description?: string;
+      mimeType?: string;
+      size?: number;
+    } & BlockFields)
+  | ({
+      type: "resource";
+      resource: { uri: string; mimeType?: string; _meta?: Record<string, unknown> } & (
+        | { text: string }
+        | { blob: string }
+      );
+    } & BlockFields);
+
+/** The result of a tool declared `returns: content` without `output:`. */
+export type ToolContent =
+  | ContentBlock[]
+  | { content: ContentBlock[]; structuredContent?: Record<string, unknown> };
+
+/** The result of a tool declared `returns: content` with `output:` (its `structuredContent`). */
+export interface ToolContentWith<S> {
+  content: ContentBlock[];
+  structuredContent: S;
+}
+
 /** A tool's `config:`, its second argument. */
 export type ToolConfig<K extends keyof Tools> = Tools[K]["config"];
 
