@@ -4,6 +4,7 @@
 mod common;
 mod cli;
 mod compozy_projects;
+mod conformance;
 mod discovery;
 mod dotenv;
 mod entrypoint;
