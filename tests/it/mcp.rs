@@ -1028,17 +1028,28 @@ fn heartbeats_keep_a_long_call_alive(runtime: &str) {
     );
 }
 
-const CONTENT_TOOL: &str = r#"const b64 = (s: string) => Buffer.from(s).toString("base64");
+const CONTENT_TOOL: &str = r#"import { content } from "./.compozy/types.ts";
+const b64 = (s: string) => Buffer.from(s).toString("base64");
 export function run(i: { kind: string }) {
   const blocks = [
     { type: "text", text: "a chart" },
-    { type: "image", data: b64("PNG bytes"), mimeType: "image/png" },
-    { type: "audio", data: b64("WAV bytes"), mimeType: "audio/wav" },
+    { type: "image", data: b64("PNG bytes!"), mimeType: "image/png" },
+    { type: "audio", data: b64("WAV bytes!!"), mimeType: "audio/wav" },
     { type: "resource_link", uri: "file:///tmp/report.csv", name: "report.csv", mimeType: "text/csv" },
     { type: "resource", resource: { uri: "mem://notes", text: "some notes", mimeType: "text/plain" } },
-    { type: "resource", resource: { uri: "mem://blob", blob: b64("raw"), mimeType: "application/octet-stream" } },
+    { type: "resource", resource: { uri: "mem://blob", blob: b64("raw!"), mimeType: "application/octet-stream" } },
   ];
   if (i.kind === "blocks") return blocks;
+  if (i.kind === "helpers") {
+    return (async () => [
+      content.text("a chart"),
+      await content.imageFile(new URL("./chart.png", import.meta.url)),
+      content.audio(new TextEncoder().encode("WAV bytes!!"), "audio/wav"),
+      content.resourceLink("file:///tmp/report.csv", "report.csv", { mimeType: "text/csv" }),
+      content.resource("mem://notes", "some notes", "text/plain"),
+      content.resource("mem://blob", new TextEncoder().encode("raw!"), "application/octet-stream"),
+    ])();
+  }
   if (i.kind === "mixed") return { content: blocks.slice(0, 2), structuredContent: { points: 3 } };
   return [{ type: "text", text: "fine" }, { type: "image", data: "not base64!", mimeType: "image/png" }];
 }
@@ -1051,6 +1062,7 @@ fn content_results_round_trip(runtime: &str) {
             "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n    output: { type: object, properties: { points: { type: number } } }\n",
         ),
         ("media.ts", CONTENT_TOOL),
+        ("chart.png", "PNG bytes!"),
     ]);
     let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
     let steps = json!([
@@ -1077,7 +1089,7 @@ fn content_results_round_trip(runtime: &str) {
         assert_eq!(
             r[1]["content"],
             json!([{"type": "text", "text": "a chart"},
-                   {"type": "image", "data": b64("PNG bytes"), "mimeType": "image/png"}]),
+                   {"type": "image", "data": b64("PNG bytes!"), "mimeType": "image/png"}]),
             "{report:#}"
         );
         assert_eq!(
@@ -1116,15 +1128,20 @@ fn content_results_round_trip(runtime: &str) {
         ],
         "{report:#}"
     );
-    assert_eq!(content[2]["data"], b64("WAV bytes"));
+    assert_eq!(content[2]["data"], b64("WAV bytes!!"));
     assert_eq!(content[3]["uri"], "file:///tmp/report.csv");
     assert_eq!(content[4]["resource"]["text"], "some notes");
-    assert_eq!(content[5]["resource"]["blob"], b64("raw"));
+    assert_eq!(content[5]["resource"]["blob"], b64("raw!"));
     assert!(r[0]["structuredContent"].is_null(), "{report:#}");
     let out = p.exec_on(runtime, "media", &json!({"kind": "blocks"}));
     out.expect_code(0);
     let printed: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(&printed, &r[0]["content"]);
+    // The builders of `.compozy/types.ts` make the same blocks (base64 of any length included).
+    let out = p.exec_on(runtime, "media", &json!({"kind": "helpers"}));
+    out.expect_code(0);
+    let built: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(&built, &printed);
     let out = p.exec_on(runtime, "media", &json!({"kind": "broken"}));
     out.expect_code(1)
         .stderr_has(&["is not valid MCP content", "content[1]", "is not base64"]);

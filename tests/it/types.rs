@@ -357,7 +357,7 @@ fn content_results_are_typed() {
         ),
         (
             "shot.ts",
-            "import type { ContentBlock } from \"./.compozy/types.ts\";\nexport function run(): ContentBlock[] {\n  return [{ type: \"image\", data: \"AA==\", mimeType: \"image/png\" }, { type: \"resource\", resource: { uri: \"mem://a\", blob: \"AA==\" } }];\n}\n",
+            "import { type ContentBlock, content } from \"./.compozy/types.ts\";\nexport async function run(): Promise<ContentBlock[]> {\n  return [{ type: \"image\", data: \"AA==\", mimeType: \"image/png\" }, { type: \"resource\", resource: { uri: \"mem://a\", blob: \"AA==\" } }, content.text(\"t\"), await content.imageFile(\"./x.png\"), content.audio(new Uint8Array([1, 2]), \"audio/wav\"), content.resource(\"mem://b\", new Uint8Array([3]), \"application/octet-stream\"), content.resourceLink(\"file:///a\", \"a\")];\n}\n",
         ),
         (
             "wrong.ts",
