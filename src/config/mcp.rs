@@ -488,7 +488,7 @@ pub fn auth(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems
                 {
                     cx.error(
                         &e.value,
-                        format!("`auth.resource` `{r}` is not an https: URL"),
+                        format!("`auth.resource` `{r}` is not an https:// (or http://) URL"),
                         "write this server's URL as clients reach it, e.g. \
                          `https://tools.example.com/mcp`",
                     );
@@ -500,7 +500,9 @@ pub fn auth(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems
                     if !is_url(s) {
                         cx.error(
                             &e.value,
-                            format!("authorization server `{s}` is not an https: URL"),
+                            format!(
+                                "authorization server `{s}` is not an https:// (or http://) URL"
+                            ),
                             "list the issuer URLs of the authorization servers \
                              (`https://auth.example.com`)",
                         );

@@ -442,7 +442,7 @@ fn auth_settings_are_checked() {
         ("a.ts", "export function run() { return 1; }\n"),
     ]);
     p.run(&["gen"]).expect_code(2).stderr_has(&[
-        "`auth.resource` `tools.example.com` is not an https: URL",
+        "`auth.resource` `tools.example.com` is not an https:// (or http://) URL",
         "unknown key `tokns` in `auth:`",
         "did you mean `tokens`?",
         "the JWKS `./missing.json` does not exist",
