@@ -563,6 +563,12 @@ pub fn auth(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems
         }
         j
     });
+    // The metadata must name an authorization server (MCP authorization): the JWTs' issuer is one.
+    if authorization_servers.is_empty()
+        && let Some(j) = &jwt
+    {
+        authorization_servers.push(j.issuer.clone());
+    }
     Some(Auth {
         resource,
         authorization_servers,
@@ -638,4 +644,46 @@ fn jwt_settings(cx: &mut Cx<'_>, node: &Node, file: &SourceFile, root: &Path) ->
         jwks,
         algorithms: algorithms.unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_auth(yaml: &str) -> (Option<Auth>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jwks.json"), r#"{"keys": []}"#).unwrap();
+        let file = SourceFile::new(
+            dir.path().join("compozy.yaml"),
+            "compozy.yaml".into(),
+            yaml.to_owned(),
+        );
+        let node = super::super::yaml::parse(&file).unwrap().unwrap();
+        let mut problems = Problems::default();
+        let auth = auth(node.get("auth").unwrap(), &file, dir.path(), &mut problems);
+        (auth, problems.0.iter().map(Problem::headline).collect())
+    }
+
+    #[test]
+    fn auth_defaults() {
+        let (auth, problems) = read_auth(
+            "auth:\n  resource: https://t.example/mcp\n  jwt: { issuer: https://as.example, jwks: ./jwks.json }\n",
+        );
+        assert_eq!(problems, Vec::<String>::new());
+        let auth = auth.unwrap();
+        assert_eq!(auth.authorization_servers, ["https://as.example"]);
+        let jwt = auth.jwt.unwrap();
+        assert_eq!(jwt.audience, ["https://t.example/mcp"]);
+        assert_eq!(jwt.algorithms, ["RS256", "ES256"]);
+    }
+
+    #[test]
+    fn auth_needs_a_resource_and_a_kind_of_token() {
+        let (auth, problems) = read_auth("auth:\n  resource: https://t.example/mcp\n");
+        assert!(auth.is_none());
+        assert!(problems[0].contains("accepts no token"), "{problems:?}");
+        let (auth, problems) = read_auth("auth:\n  tokens: { env: T }\n");
+        assert!(auth.is_none());
+        assert!(problems[0].contains("has no `resource`"), "{problems:?}");
+    }
 }
