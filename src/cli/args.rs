@@ -18,6 +18,7 @@ Environment:
                              stopped (serve, mcp, watch --serve; default 60s)
   COMPOZY_WARM_WORKERS       pool workers started at once and never stopped for idling
                              (default 1; set it to --workers to start them all at once)
+  COMPOZY_MCP_HEARTBEAT      `compozy mcp`: progress heartbeat interval (default 10s, 0: none)
 
 Exit codes:
   0    success
@@ -213,7 +214,19 @@ A host config that runs it (Claude Code, Claude Desktop, Cursor, VS Code):
 
 Over stdio (the default), stdout carries nothing but JSON-RPC and stdin closing ends the server
 (exit 0). With --http, stdin is not read: the server runs until SIGINT/SIGTERM (exit 130). Logs
-go to stderr.")]
+go to stderr.
+
+Over HTTP, `auth:` in compozy.yaml requires a bearer token (static tokens from the environment,
+or JWTs checked against a JWKS; per-tool `scopes:`) and serves the OAuth protected-resource
+metadata at /.well-known/oauth-protected-resource. On an address other than loopback the server
+does not start without `auth:` or --no-auth.
+
+While a call that carries a progress token runs without reporting progress, compozy sends a
+`notifications/progress` every COMPOZY_MCP_HEARTBEAT (default 10s; 0 turns it off), so that
+clients which reset their timeout on progress keep waiting.
+
+A tool declared `returns: content` answers with its own content blocks (text, image, audio,
+resource_link, resource) and `structuredContent`.")]
 pub struct McpArgs {
     /// Project selection.
     #[command(flatten)]
@@ -229,9 +242,14 @@ pub struct McpArgs {
     #[arg(long)]
     pub watch: bool,
     /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8808; port 0
-    /// picks a free one and prints it).
+    /// picks a free one and prints it). With `auth:` in compozy.yaml, every request needs a
+    /// bearer token; on an address other than loopback, `auth:` or --no-auth is required.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// With --http: check no token even where `auth:` is set or the address is not loopback
+    /// (for a server behind a proxy that decides who may reach it).
+    #[arg(long, requires = "http")]
+    pub no_auth: bool,
 }
 
 /// `compozy watch`.

@@ -30,9 +30,7 @@ pub enum ExecError {
     ReadInput { path: String, reason: String },
     #[error("the input does not match the schema of `{tool}`: {reason}")]
     InvalidInput { tool: String, reason: String },
-    #[error(
-        "the result of `{tool}` does not match its output schema: {reason}\nit returned {returned}"
-    )]
+    #[error("the result of `{tool}` {reason}\nit returned {returned}")]
     InvalidOutput {
         tool: String,
         reason: String,
@@ -266,11 +264,30 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         eprintln!("compozy: tool `{}` failed:\n{details}", tool.id);
         return ExitCode::Failure;
     }
-    if tool.output.is_some() {
+    if tool.output.is_some() || tool.mcp.returns_content {
         let checked = response
             .result_value()
             .map_err(|e| e.to_string())
-            .and_then(|result| check_schema(tool.output.as_ref(), &result));
+            .and_then(|result| {
+                let schema = |value: &serde_json::Value| {
+                    check_schema(tool.output.as_ref(), value)
+                        .map_err(|e| format!("does not match its output schema: {e}"))
+                };
+                if !tool.mcp.returns_content {
+                    return schema(&result);
+                }
+                // `returns: content`: MCP content, whose `structuredContent` is what `output:`
+                // describes.
+                let (_, structured) = crate::mcp::content::split(&result)
+                    .map_err(|e| format!("is not valid MCP content: {e}"))?;
+                match (tool.output.as_ref(), structured) {
+                    (None, _) => Ok(()),
+                    (Some(_), Some(s)) => schema(s),
+                    (Some(_), None) => Err("needs `structuredContent`: the tool has an \
+                                            `output:` schema"
+                        .into()),
+                }
+            });
         if let Err(reason) = checked {
             out.problems([&Problem::new(ExecError::InvalidOutput {
                 tool: tool.id.clone(),

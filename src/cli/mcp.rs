@@ -21,6 +21,13 @@ pub enum McpError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(
+        "refusing to serve MCP on {addr} without authorization: it is not a loopback address, so \
+         anyone who can reach it could call every tool"
+    )]
+    Open { addr: String },
+    #[error("cannot check tokens (`auth:` in compozy.yaml): {0}")]
+    Auth(String),
 }
 
 impl crate::diagnostic::Explain for McpError {
@@ -28,6 +35,8 @@ impl crate::diagnostic::Explain for McpError {
         match self {
             Self::Listen { .. } => "mcp::listen",
             Self::Runtime(_) => "mcp::runtime",
+            Self::Open { .. } => "mcp::open",
+            Self::Auth(_) => "mcp::auth",
         }
     }
 
@@ -37,6 +46,15 @@ impl crate::diagnostic::Explain for McpError {
                 Some("pick a free port (or 0 for any), e.g. --http 127.0.0.1:8808".into())
             }
             Self::Runtime(_) => None,
+            Self::Open { .. } => Some(
+                "add `auth:` to compozy.yaml (static tokens or JWTs, see the README's `compozy \
+                 mcp`), bind to 127.0.0.1, or pass --no-auth if a proxy in front decides who may \
+                 reach the server"
+                    .into(),
+            ),
+            Self::Auth(_) => {
+                Some("set the variables `auth.tokens.env` names, and check `auth.jwt.jwks`".into())
+            }
         }
     }
 }
@@ -105,21 +123,31 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     let server = Arc::new(Mutex::new(Server::new(pool.clone())));
     let shared = Shared::new(server);
 
+    // The HTTP checks, once they exist (a reload takes the tools' new scopes).
+    let gate_slot: Arc<Mutex<Option<Arc<crate::mcp::Gate>>>> = Arc::default();
     if let Some(mut watcher) = watcher.take() {
         let handle = rt.handle().clone();
         let shared = Arc::clone(&shared);
+        let gate_slot = Arc::clone(&gate_slot);
         let (dir, cwd, out) = (dir.map(Path::to_path_buf), cwd.to_path_buf(), *out);
         std::thread::spawn(move || {
             let first = first.as_ref();
             super::watch::watch_loop(&mut watcher, dir.as_deref(), &cwd, &out, first, |project| {
                 let shared = Arc::clone(&shared);
+                if let Some(gate) = gate_slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_ref()
+                {
+                    gate.set_tools(&project);
+                }
                 handle.spawn(async move { shared.reload(project).await });
                 out.status("compozy: workers reloaded");
             });
         });
     }
 
-    let handler = Handler::new(shared);
+    let handler = Handler::new(Arc::clone(&shared));
     let code = match &args.http {
         None => {
             // A person who started it by hand sees that it waits for a client.
@@ -147,7 +175,31 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
                     return ExitCode::Error;
                 }
             };
-            if let Ok(local) = listener.local_addr() {
+            let local = listener.local_addr().ok();
+            let gate = match (&project.auth, args.no_auth) {
+                (Some(auth), false) => match rt.block_on(crate::mcp::Gate::new(auth, &project)) {
+                    Ok(gate) => Some(Arc::new(gate)),
+                    Err(e) => {
+                        out.problems([&Problem::new(McpError::Auth(e))]);
+                        pool.shutdown();
+                        let _ = rt.block_on(driver);
+                        return ExitCode::Error;
+                    }
+                },
+                _ => None,
+            };
+            if gate.is_none() && !args.no_auth && !local.is_some_and(|l| l.ip().is_loopback()) {
+                out.problems([&Problem::new(McpError::Open { addr: addr.clone() })]);
+                pool.shutdown();
+                let _ = rt.block_on(driver);
+                return ExitCode::Error;
+            }
+            if let Some(gate) = &gate {
+                *gate_slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(gate));
+            }
+            if let Some(local) = local {
                 let url = format!("http://{local}{}", crate::mcp::HTTP_PATH);
                 // Scripts (port 0) read the URL from this line: it ends with it when piped.
                 if out.terminal {
@@ -158,7 +210,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
                     out.status(&format!("compozy: MCP over HTTP at {url}"));
                 }
             }
-            match rt.block_on(crate::mcp::serve_http(handler, listener)) {
+            match rt.block_on(crate::mcp::serve_http(handler, listener, gate)) {
                 Ok(()) => ExitCode::Ok,
                 Err(e) => {
                     tracing::error!("MCP over HTTP: {e}");

@@ -35,6 +35,8 @@ pub enum GenError {
         many: bool,
         running: String,
     },
+    #[error("tool `{id}` says `readOnlyHint: true`, but its name says it {verb}")]
+    ReadOnlyWriter { id: String, verb: String },
 }
 
 impl Explain for GenError {
@@ -48,6 +50,7 @@ impl Explain for GenError {
             Self::NoDescription { .. } => "gen::no-description",
             Self::DenoPermissions { .. } => "gen::deno-permissions",
             Self::ToolsLeftOut { .. } => "gen::tools-left-out",
+            Self::ReadOnlyWriter { .. } => "gen::read-only-hint",
         }
     }
 
@@ -65,6 +68,9 @@ impl Explain for GenError {
             }
             Self::DenoPermissions { .. } => {
                 "to say exactly what a tool may do under Node, write Node's flags instead (--allow-fs-read=PATH, --allow-fs-write=PATH, --allow-child-process …)".into()
+            }
+            Self::ReadOnlyWriter { .. } => {
+                "hosts call read-only tools without asking; if the tool changes anything, say `readOnlyHint: false` (and `destructiveHint:`), otherwise rename it".into()
             }
             Self::NoDescription { .. } => {
                 "add `description:` to each tool: MCP hosts show it to the model to decide when to call the tool".into()

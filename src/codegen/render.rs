@@ -270,6 +270,12 @@ fn render_types(env: &Environment<'_>, project: &Project) -> Result<String, GenE
             ),
             None => "unknown".to_owned(),
         };
+        // `returns: content`: MCP content, whose `structuredContent` is what `output:` describes.
+        let output = match (tool.mcp.returns_content, &tool.output) {
+            (false, _) => output,
+            (true, Some(_)) => format!("ToolContentWith<{output}>"),
+            (true, None) => "ToolContent".to_owned(),
+        };
         // Without `config:` the worker passes `{}`, typed `{}` (not the exact empty object,
         // whose index signature would make `config.anything` a silent `never`): reading a field
         // is then an error, and a function taking any object type without required fields is

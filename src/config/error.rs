@@ -128,6 +128,10 @@ pub enum ConfigError {
     },
     #[error("`{name}` is declared as a tool file but the file is empty")]
     EmptyToolFile { name: String },
+    /// A problem with what MCP hosts are told (`title`, `annotations`, `icons`, `scopes`) or with
+    /// `auth:`.
+    #[error("{message}")]
+    Mcp { message: String, help: String },
 }
 
 impl Explain for ConfigError {
@@ -164,6 +168,7 @@ impl Explain for ConfigError {
             Self::EntrypointOutsideRoot { .. } => "config::entrypoint-outside-root",
             Self::MissingEntrypoint { .. } => "config::missing-entrypoint",
             Self::EmptyToolFile { .. } => "config::empty-tool-file",
+            Self::Mcp { .. } => "config::mcp",
             Self::BadReference { .. } => "config::reference",
             Self::MissingWorkflow { .. } => "config::workflow",
             Self::SchemaWithoutId => "config::schema-id",
@@ -270,6 +275,7 @@ impl Explain for ConfigError {
             }
             Self::UnknownSchema { help, .. } => help.clone(),
             Self::UnknownResource { help, .. } => help.clone(),
+            Self::Mcp { help, .. } => help.clone(),
             Self::UnknownPermission(_) => format!(
                 "known permissions: Node's {}; Deno's {}",
                 super::permissions::KNOWN,

@@ -14,6 +14,7 @@ pub const PROJECT_OWN: &[&str] = &[
     "tools",
     "workflows",
     "schemas",
+    "auth",
 ];
 
 /// Keys of compozy.yaml that belong to Compozy's orchestration: known, and left alone.
@@ -101,6 +102,11 @@ pub const TOOL_OWN: &[&str] = &[
     "env",
     "tools",
     "resource",
+    "title",
+    "annotations",
+    "icons",
+    "scopes",
+    "returns",
 ];
 
 /// Keys of a tool that only Compozy's first versions had (`use: tool(file=…)`).

@@ -7,6 +7,7 @@ mod error;
 mod keys;
 mod layout;
 mod load;
+pub mod mcp;
 mod permissions;
 mod raw;
 mod read;
@@ -161,6 +162,8 @@ pub struct Tool {
     pub env: BTreeMap<String, String>,
     /// Where the tool entry is.
     pub declared: Declared,
+    /// What MCP hosts are told about it, and the scopes a caller needs.
+    pub mcp: mcp::ToolMeta,
 }
 
 /// A loaded, validated project.
@@ -178,6 +181,8 @@ pub struct Project {
     pub config_files: Vec<ProjectPath>,
     /// Every directory autoload walked.
     pub config_dirs: Vec<PathBuf>,
+    /// `auth:` (who may call over HTTP).
+    pub auth: Option<mcp::Auth>,
 }
 
 impl Project {

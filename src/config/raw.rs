@@ -21,6 +21,8 @@ pub struct RawProject {
     pub workflows: Vec<Spanned<String>>,
     /// `schemas:`, JSON Schemas with an `id` each.
     pub schemas: Vec<Node>,
+    /// `auth:` as written (`mcp::auth` reads it).
+    pub auth: Option<Node>,
 }
 
 impl RawProject {
@@ -83,6 +85,8 @@ pub struct RawTool {
     pub config: Option<serde_json::Value>,
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
     pub tools: Option<Vec<Spanned<RawTool>>>,
+    /// `title`, `annotations`, `icons` and `scopes` as written (`mcp::tool_meta` reads them).
+    pub mcp: Vec<super::yaml::Entry>,
     /// The files `input` and `output` were written in, when a reference brought them from
     /// another file than the tool's.
     pub schema_files: [Option<SourceFile>; 2],

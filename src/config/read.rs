@@ -32,6 +32,7 @@ pub fn project(file: &SourceFile, node: Option<&Node>, problems: &mut Problems) 
             "tools" => raw.tools = r.list(e, "a list of tools (`- id: my_tool`)"),
             "schemas" => raw.schemas = r.list(e, "a list of JSON Schemas, each with an `id`"),
             "workflows" => raw.workflows = r.workflows(e),
+            "auth" => raw.auth = Some(e.value.clone()),
             key if keys::PROJECT_OTHER.contains(&key) => {}
             _ => r.unknown(e, Place::Project),
         }
@@ -476,6 +477,9 @@ impl Reader<'_> {
                     }
                 }
                 "use" => {}
+                "title" | "annotations" | "icons" | "scopes" | "returns" => {
+                    t.mcp.push(e.clone());
+                }
                 _ => self.unknown(e, Place::Tool),
             }
         }

@@ -112,6 +112,10 @@ pub fn project(
         rel: config_file.name.clone(),
     }];
 
+    let auth = raw
+        .auth
+        .as_ref()
+        .and_then(|node| super::mcp::auth(node, &config_file, &root, &mut problems));
     broken.extend(schema::check(cx.schema_sites, &mut problems));
     let repeated = duplicates(&tools, &broken, &mut problems);
     let mut tools: Vec<Tool> = tools
@@ -131,6 +135,7 @@ pub fn project(
                 tools,
                 config_files,
                 config_dirs: Vec::new(),
+                auth,
             },
             problems,
         )),
@@ -157,6 +162,7 @@ fn same_tool(a: &Tool, b: &Tool) -> bool {
         && a.with == b.with
         && a.config == b.config
         && a.env == b.env
+        && a.mcp == b.mcp
 }
 
 /// Drops repeated declarations of the same tool; reports an id declared for different tools.
@@ -587,6 +593,13 @@ fn tool(
     }
     let [input, output] = schemas;
     let env = env_map(raw_tool.env.as_ref(), file, problems);
+    let mcp = super::mcp::tool_meta(
+        &raw_tool.mcp,
+        file,
+        file.path.parent().unwrap_or(root),
+        root,
+        problems,
+    );
 
     let ok = problems.0.len() == before && !raw_tool.misread;
     let tool = Tool {
@@ -602,6 +615,7 @@ fn tool(
         config: raw_tool.config,
         env,
         declared,
+        mcp,
     };
     Some((tool, ok))
 }

@@ -25,7 +25,7 @@ const FILE: &str = "project";
 
 fn magic() -> String {
     format!(
-        "compozy-project 1 {} {:016x}",
+        "compozy-project 2 {} {:016x}",
         env!("CARGO_PKG_VERSION"),
         crate::codegen::TEMPLATES_HASH
     )
@@ -43,6 +43,7 @@ struct Head {
     runtime: RuntimeConfig,
     config_files: Vec<ProjectPath>,
     config_dirs: Vec<PathBuf>,
+    auth: Option<crate::config::mcp::Auth>,
     /// Config files: path, shown name, where the text is.
     files: Vec<(PathBuf, String, Range<usize>)>,
     /// Tools sorted by id: id, where the record is.
@@ -70,6 +71,7 @@ struct Record {
     config: Option<Value>,
     env: BTreeMap<String, String>,
     declared: Place,
+    mcp: crate::config::mcp::ToolMeta,
 }
 
 /// Writes `project` to the cache (best effort: a cache that cannot be written only costs speed).
@@ -108,6 +110,7 @@ pub fn save(project: &Project) -> std::io::Result<()> {
             config: tool.config.clone(),
             env: tool.env.clone(),
             declared: place(&mut files, &tool.declared),
+            mcp: tool.mcp.clone(),
         };
         let start = blobs.len();
         serde_json::to_writer(&mut blobs, &record)?;
@@ -128,6 +131,7 @@ pub fn save(project: &Project) -> std::io::Result<()> {
         runtime: project.runtime.clone(),
         config_files: project.config_files.clone(),
         config_dirs: project.config_dirs.clone(),
+        auth: project.auth.clone(),
         files,
         tools,
     };
@@ -271,6 +275,7 @@ impl Compiled {
                 config: record.config,
                 env: record.env,
                 declared: declared(&record.declared)?,
+                mcp: record.mcp,
             });
         }
         Some(Project {
@@ -280,6 +285,7 @@ impl Compiled {
             tools: out,
             config_files: self.head.config_files.clone(),
             config_dirs: self.head.config_dirs.clone(),
+            auth: self.head.auth.clone(),
         })
     }
 }

@@ -282,6 +282,21 @@ pub fn mcp_advice(project: &Project) -> Vec<Problem> {
         .iter()
         .filter(|t| t.description.as_deref().is_none_or(|d| d.trim().is_empty()))
         .collect();
+    for t in &project.tools {
+        if t.mcp.annotations.read_only == Some(true)
+            && let Some(verb) = writing_verb(&t.id)
+        {
+            let d = &t.declared;
+            advice.push(
+                Problem::new(GenError::ReadOnlyWriter {
+                    id: t.id.clone(),
+                    verb: verb.into(),
+                })
+                .warning()
+                .at_line(&d.file, d.line, d.column, "this tool"),
+            );
+        }
+    }
     if let Some(first) = undescribed.first() {
         let mut ids: Vec<String> = undescribed
             .iter()
@@ -302,6 +317,60 @@ pub fn mcp_advice(project: &Project) -> Vec<Problem> {
         );
     }
     advice
+}
+
+/// The verb a tool's name starts with that says it changes something: `delete_user`,
+/// `files.write`, `removeItem` (the first word of the id or of any of its `.`/`/` parts).
+pub fn writing_verb(id: &str) -> Option<&'static str> {
+    const VERBS: &[&str] = &[
+        "delete",
+        "remove",
+        "write",
+        "create",
+        "update",
+        "insert",
+        "drop",
+        "destroy",
+        "erase",
+        "purge",
+        "kill",
+        "set",
+        "put",
+        "post",
+        "patch",
+        "send",
+        "upload",
+        "move",
+        "rename",
+        "overwrite",
+        "truncate",
+        "reset",
+        "clear",
+        "edit",
+        "modify",
+        "save",
+        "replace",
+        "append",
+        "deploy",
+        "publish",
+        "rm",
+        "del",
+        "mkdir",
+        "unlink",
+    ];
+    id.split(['.', '/']).find_map(|part| {
+        // The first word: up to a separator or a lower-to-upper case change.
+        let mut word = String::new();
+        let mut prev_lower = false;
+        for c in part.chars() {
+            if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
+                break;
+            }
+            prev_lower = c.is_lowercase();
+            word.extend(c.to_lowercase());
+        }
+        VERBS.iter().find(|v| **v == word).copied()
+    })
 }
 
 /// What Deno-style `permissions` (Compozy's) mean under Bun and Node, said once by `gen`.
@@ -328,4 +397,21 @@ pub fn permissions_not_enforced(permissions: &[config::NodePermission]) -> Probl
             .join(", ")
     };
     Problem::new(GenError::PermissionsIgnoredByBun { flags }).warning()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writing_verb;
+
+    #[test]
+    fn names_that_say_they_write() {
+        assert_eq!(writing_verb("delete_file"), Some("delete"));
+        assert_eq!(writing_verb("files.write"), Some("write"));
+        assert_eq!(writing_verb("removeItem"), Some("remove"));
+        assert_eq!(writing_verb("db/updateRow"), Some("update"));
+        assert_eq!(writing_verb("math.add"), None);
+        assert_eq!(writing_verb("get_settings"), None);
+        assert_eq!(writing_verb("read_file"), None);
+        assert_eq!(writing_verb("reset"), Some("reset"));
+    }
 }

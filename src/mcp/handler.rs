@@ -29,6 +29,33 @@ use crate::runtime::{Call, Note, Notes, Refusal, Response, Server, new_exec_id};
 /// reading must not hold up the answer).
 const NOTIFY_LIMIT: Duration = Duration::from_secs(1);
 
+/// How often a call with a progress token that reports no progress gets a heartbeat, unless
+/// `COMPOZY_MCP_HEARTBEAT` says otherwise: clients time out at 60 s by default unless progress
+/// arrives.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// `COMPOZY_MCP_HEARTBEAT` (a duration, `0` for none), or [`HEARTBEAT`].
+fn heartbeat_interval() -> Option<Duration> {
+    let Ok(value) = std::env::var("COMPOZY_MCP_HEARTBEAT") else {
+        return Some(HEARTBEAT);
+    };
+    let value = value.trim();
+    if value == "0" {
+        return None;
+    }
+    match humantime::parse_duration(value) {
+        Ok(d) if d.is_zero() => None,
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(
+                "COMPOZY_MCP_HEARTBEAT={value:?} is not a duration ({e}); using {}s",
+                HEARTBEAT.as_secs()
+            );
+            Some(HEARTBEAT)
+        }
+    }
+}
+
 /// The method a request line over the size cap is replaced with (see `stdio`), so that its
 /// sender gets an error instead of no answer.
 pub(super) const TOO_LARGE_METHOD: &str = "compozy/requestTooLarge";
@@ -49,6 +76,8 @@ pub struct Shared {
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Subscriptions of the 2026 era, likewise.
     sinks: Mutex<Vec<SubscriptionSink>>,
+    /// How long a call with a progress token may go without a progress notification.
+    heartbeat: Option<Duration>,
 }
 
 impl Shared {
@@ -61,6 +90,7 @@ impl Shared {
             log_level: Mutex::new(None),
             peers: Mutex::new(Vec::new()),
             sinks: Mutex::new(Vec::new()),
+            heartbeat: heartbeat_interval(),
         });
         shared.set_tools(&project);
         shared
@@ -275,16 +305,26 @@ impl ServerHandler for Handler {
             };
         }
 
-        let forward = Forwarder {
+        // Heartbeats: only for a call whose client asked for progress.
+        let heartbeat = self.shared.heartbeat.filter(|_| progress_token.is_some());
+        let mut forward = Forwarder {
             peer: context.peer.clone(),
             token: progress_token,
             logs: wants_logs,
             tool: request.name.to_string(),
             progressed: false,
+            last: None,
+            started: tokio::time::Instant::now(),
+            last_sent: tokio::time::Instant::now(),
         };
-        let mut forward = forward;
         let mut answer = answer;
         let response = loop {
+            let beat = async {
+                match heartbeat {
+                    Some(every) => tokio::time::sleep_until(forward.last_sent + every).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 () = context.ct.cancelled() => {
@@ -300,6 +340,7 @@ impl ServerHandler for Handler {
                     Ok(response) => break response,
                     Err(_) => return Err(McpError::internal_error("the pool dropped the call", None)),
                 },
+                () = beat => forward.heartbeat().await,
             }
         };
         // The pool passes on a call's notes before its answer: whatever is queued goes first.
@@ -313,7 +354,11 @@ impl ServerHandler for Handler {
             // arrives in the same read as the answer would find its handler gone.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(to_result(&response).into())
+        let returns_content = lock(&self.shared.server)
+            .project()
+            .tool(&request.name)
+            .is_some_and(|t| t.mcp.returns_content);
+        Ok(to_result(&response, returns_content).into())
     }
 
     async fn set_level(
@@ -421,6 +466,11 @@ struct Forwarder {
     tool: String,
     /// Whether a progress report went out.
     progressed: bool,
+    /// The last progress value and total sent.
+    last: Option<(f64, Option<f64>)>,
+    /// When the call started, and when its last progress report went out.
+    started: tokio::time::Instant,
+    last_sent: tokio::time::Instant,
 }
 
 impl Forwarder {
@@ -438,8 +488,8 @@ impl Forwarder {
                 if let Some(message) = p.message {
                     param = param.with_message(message);
                 }
-                self.progressed = true;
-                let _ = tokio::time::timeout(NOTIFY_LIMIT, self.peer.notify_progress(param)).await;
+                self.last = Some((p.progress, p.total));
+                self.notify(param).await;
             }
             Note::Log(line) if self.logs => {
                 let param = LoggingMessageNotificationParam::new(LoggingLevel::Info, json!(line))
@@ -449,5 +499,31 @@ impl Forwarder {
             }
             Note::Log(_) => {}
         }
+    }
+
+    /// A progress report for a call that has reported none for a while: the last value (the
+    /// protocol wants each one higher, so a thousandth more), its total, and how long the call
+    /// has run; clients that reset their timeout on progress keep waiting.
+    async fn heartbeat(&mut self) {
+        let Some(token) = self.token.clone() else {
+            return;
+        };
+        let (last, total) = self.last.unwrap_or((0.0, None));
+        let progress = last + 0.001;
+        let mut param = ProgressNotificationParam::new(token, progress).with_message(format!(
+            "still running ({}s)",
+            self.started.elapsed().as_secs()
+        ));
+        if let Some(total) = total {
+            param = param.with_total(total);
+        }
+        self.last = Some((progress, total));
+        self.notify(param).await;
+    }
+
+    async fn notify(&mut self, param: ProgressNotificationParam) {
+        self.progressed = true;
+        self.last_sent = tokio::time::Instant::now();
+        let _ = tokio::time::timeout(NOTIFY_LIMIT, self.peer.notify_progress(param)).await;
     }
 }

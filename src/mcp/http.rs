@@ -8,18 +8,24 @@ use http_body_util::BodyExt;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
+use super::auth::Gate;
 use super::handler::Handler;
 
 /// The path the server answers on.
 pub const PATH: &str = "/mcp";
 
-/// Serves `handler` on `listener` until the process ends.
-pub async fn serve(handler: Handler, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves `handler` on `listener` until the process ends; with a `gate`, every request to
+/// [`PATH`] must pass its checks, and the protected-resource metadata is served.
+pub async fn serve(
+    handler: Handler,
+    listener: tokio::net::TcpListener,
+    gate: Option<Arc<Gate>>,
+) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let service: StreamableHttpService<Handler, NeverSessionManager> = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(NeverSessionManager::default()),
-        config(addr),
+        config(addr, gate.is_some()),
     );
     loop {
         let (stream, _) = match listener.accept().await {
@@ -32,14 +38,41 @@ pub async fn serve(handler: Handler, listener: tokio::net::TcpListener) -> std::
             }
         };
         let service = service.clone();
+        let gate = gate.clone();
         tokio::spawn(async move {
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let service = service.clone();
+                    let gate = gate.clone();
                     async move {
-                        if req.uri().path() != PATH {
-                            return Ok::<_, std::convert::Infallible>(not_found());
+                        let path = req.uri().path();
+                        if let Some(gate) = &gate
+                            && gate.is_metadata_path(path)
+                        {
+                            return Ok::<_, std::convert::Infallible>(gate.metadata());
                         }
+                        if path != PATH {
+                            return Ok(not_found());
+                        }
+                        let Some(gate) = gate else {
+                            return Ok(service.handle(req).await);
+                        };
+                        let caller = match gate.authenticate(req.headers()).await {
+                            Ok(caller) => caller,
+                            Err(refused) => return Ok(*refused),
+                        };
+                        // The scopes a call needs depend on its tool: the body is read first.
+                        let (parts, body) = req.into_parts();
+                        let limit = super::max_request_bytes();
+                        let body = match http_body_util::Limited::new(body, limit).collect().await {
+                            Ok(collected) => collected.to_bytes(),
+                            Err(_) => return Ok(too_large(limit)),
+                        };
+                        if let Err(refused) = gate.authorize(&caller, &body) {
+                            return Ok(*refused);
+                        }
+                        let req =
+                            hyper::Request::from_parts(parts, http_body_util::Full::new(body));
                         Ok(service.handle(req).await)
                     }
                 });
@@ -52,9 +85,9 @@ pub async fn serve(handler: Handler, listener: tokio::net::TcpListener) -> std::
 
 /// Stateless for every protocol era; JSON answers unless a call sends notifications (then SSE).
 /// Bound to a loopback address, `Host` and `Origin` must name this machine (DNS-rebinding
-/// protection: 403 otherwise); bound elsewhere, the server is meant to sit behind a proxy or
-/// load balancer that decides who may reach it.
-fn config(addr: SocketAddr) -> StreamableHttpServerConfig {
+/// protection: 403 otherwise); bound elsewhere, bearer tokens decide who may call (`auth:`), or,
+/// with `--no-auth`, a proxy or load balancer in front.
+fn config(addr: SocketAddr, checks_tokens: bool) -> StreamableHttpServerConfig {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true);
@@ -70,6 +103,8 @@ fn config(addr: SocketAddr) -> StreamableHttpServerConfig {
                 "https://[::1]:*",
             ])
             .enforce_origin_validation()
+    } else if checks_tokens {
+        config.disable_allowed_hosts()
     } else {
         tracing::warn!(
             "serving MCP on {addr}, which is not a loopback address: Host and Origin are not \
@@ -77,6 +112,20 @@ fn config(addr: SocketAddr) -> StreamableHttpServerConfig {
         );
         config.disable_allowed_hosts()
     }
+}
+
+fn too_large(
+    limit: usize,
+) -> http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>> {
+    let mut response = http::Response::new(
+        http_body_util::Full::new(bytes::Bytes::from(format!(
+            "Payload Too Large: a request body is limited to {limit} bytes \
+             (COMPOZY_MAX_REQUEST_BYTES)\n"
+        )))
+        .boxed(),
+    );
+    *response.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+    response
 }
 
 fn not_found()

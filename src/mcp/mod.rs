@@ -6,12 +6,15 @@
 //! handshake (older 2025 versions accepted), and the stateless 2026-07-28 (`server/discover`,
 //! `_meta` keys on every request).
 
+mod auth;
+pub mod content;
 mod handler;
 mod http;
 mod result;
 mod stdio;
 pub mod tools;
 
+pub use auth::Gate;
 pub use handler::{Handler, Shared};
 pub use http::{PATH as HTTP_PATH, serve as serve_http};
 pub use result::to_result;

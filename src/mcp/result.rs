@@ -9,12 +9,37 @@ use crate::runtime::Response;
 /// `isError: true` with the error's name and message; a string result is one text block; any
 /// other result is `structuredContent` plus the same JSON as a text block (rmcp keeps only the
 /// text block for a client of the 2025 era when the result is not an object, as that era wants).
-pub fn to_result(response: &Response) -> CallToolResult {
+///
+/// A tool declared `returns: content` answers with its own content blocks (and
+/// `structuredContent`), already checked by the server.
+pub fn to_result(response: &Response, returns_content: bool) -> CallToolResult {
     if let Some(error) = &response.error {
         return CallToolResult::error(vec![ContentBlock::text(format!(
             "{}: {}",
             error.name, error.message
         ))]);
+    }
+    if returns_content {
+        let blocks = response
+            .result_value()
+            .map_err(|e| e.to_string())
+            .and_then(|result| {
+                let (blocks, structured) = super::content::split(&result)?;
+                let blocks: Vec<ContentBlock> =
+                    serde_json::from_value(Value::Array(blocks.to_vec()))
+                        .map_err(|e| e.to_string())?;
+                Ok((blocks, structured.cloned()))
+            });
+        return match blocks {
+            Ok((blocks, structured)) => {
+                let mut result = CallToolResult::success(blocks);
+                result.structured_content = structured;
+                result
+            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "InvalidOutputError: the result is not valid MCP content: {e}"
+            ))]),
+        };
     }
     match response.result_value() {
         Ok(Value::String(text)) => CallToolResult::success(vec![ContentBlock::text(text)]),
@@ -37,13 +62,17 @@ mod tests {
         r
     }
 
+    fn to_result_json(r: &Response) -> CallToolResult {
+        to_result(r, false)
+    }
+
     fn json(result: &CallToolResult) -> Value {
         serde_json::to_value(result).unwrap()
     }
 
     #[test]
     fn strings_are_one_text_block() {
-        let r = json(&to_result(&ok(r#""hello""#)));
+        let r = json(&to_result_json(&ok(r#""hello""#)));
         assert_eq!(
             r["content"],
             serde_json::json!([{"type": "text", "text": "hello"}])
@@ -54,10 +83,10 @@ mod tests {
 
     #[test]
     fn other_values_are_structured_and_text() {
-        let r = json(&to_result(&ok(r#"{"a":1}"#)));
+        let r = json(&to_result_json(&ok(r#"{"a":1}"#)));
         assert_eq!(r["structuredContent"], serde_json::json!({"a": 1}));
         assert_eq!(r["content"][0]["text"], r#"{"a":1}"#);
-        let r = json(&to_result(&ok("3")));
+        let r = json(&to_result_json(&ok("3")));
         assert_eq!(r["structuredContent"], 3);
     }
 
@@ -71,7 +100,7 @@ mod tests {
             "tool `t` did not finish within 300ms".into(),
             Duration::ZERO,
         );
-        let r = json(&to_result(&failed));
+        let r = json(&to_result(&failed, false));
         assert_eq!(r["isError"], true);
         assert_eq!(
             r["content"][0]["text"],

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::config::mcp::{ICON_MAX_BYTES, Icon, IconSource};
 use crate::config::{Project, Tool};
 
 /// A tool left out of `tools/list`, and why.
@@ -103,8 +104,8 @@ fn object_schema() -> Map<String, Value> {
     schema
 }
 
-/// One tool's descriptor: `name` (the id, never renamed), `description`, `inputSchema` and
-/// `outputSchema`.
+/// One tool's descriptor: `name` (the id, never renamed), `title`, `description`, `inputSchema`,
+/// `outputSchema`, `annotations` and `icons` (a project's icon files inline, as `data:` URIs).
 pub fn descriptor(tool: &Tool) -> Result<Value, LeftOut> {
     let input = input_schema(tool).map_err(|reason| LeftOut {
         id: tool.id.clone(),
@@ -112,6 +113,9 @@ pub fn descriptor(tool: &Tool) -> Result<Value, LeftOut> {
     })?;
     let mut out = Map::new();
     out.insert("name".into(), json!(tool.id));
+    if let Some(title) = &tool.mcp.title {
+        out.insert("title".into(), json!(title));
+    }
     if let Some(description) = &tool.description {
         out.insert("description".into(), json!(description));
     }
@@ -119,7 +123,76 @@ pub fn descriptor(tool: &Tool) -> Result<Value, LeftOut> {
     if let Some(output) = output_schema(tool) {
         out.insert("outputSchema".into(), Value::Object(output));
     }
+    let a = &tool.mcp.annotations;
+    if !a.is_empty() {
+        let mut hints = Map::new();
+        for (key, hint) in [
+            ("readOnlyHint", a.read_only),
+            ("destructiveHint", a.destructive),
+            ("idempotentHint", a.idempotent),
+            ("openWorldHint", a.open_world),
+        ] {
+            if let Some(hint) = hint {
+                hints.insert(key.into(), json!(hint));
+            }
+        }
+        out.insert("annotations".into(), Value::Object(hints));
+    }
+    let icons: Vec<Value> = tool
+        .mcp
+        .icons
+        .iter()
+        .filter_map(|icon| icon_json(&tool.id, icon))
+        .collect();
+    if !icons.is_empty() {
+        out.insert("icons".into(), Value::Array(icons));
+    }
     Ok(Value::Object(out))
+}
+
+/// One icon as MCP has it; a file is read now (it was checked when the project was loaded, so a
+/// file that went since is left out with a warning).
+fn icon_json(id: &str, icon: &Icon) -> Option<Value> {
+    use base64::Engine as _;
+    let src = match &icon.src {
+        IconSource::Uri(uri) => uri.clone(),
+        IconSource::File(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("cannot read it: {e}"))
+                .and_then(|b| {
+                    if b.len() as u64 > ICON_MAX_BYTES {
+                        Err(format!("it has grown past {ICON_MAX_BYTES} bytes"))
+                    } else {
+                        Ok(b)
+                    }
+                });
+            match bytes {
+                Ok(bytes) => format!(
+                    "data:{};base64,{}",
+                    icon.mime_type
+                        .as_deref()
+                        .unwrap_or("application/octet-stream"),
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ),
+                Err(reason) => {
+                    tracing::warn!("tool `{id}`: icon {} is left out: {reason}", path.display());
+                    return None;
+                }
+            }
+        }
+    };
+    let mut out = Map::new();
+    out.insert("src".into(), json!(src));
+    if let Some(mime) = &icon.mime_type {
+        out.insert("mimeType".into(), json!(mime));
+    }
+    if !icon.sizes.is_empty() {
+        out.insert("sizes".into(), json!(icon.sizes));
+    }
+    if let Some(theme) = &icon.theme {
+        out.insert("theme".into(), json!(theme));
+    }
+    Some(Value::Object(out))
 }
 
 /// Every tool of `project` that MCP can list, sorted by id, and those left out.
@@ -162,6 +235,7 @@ mod tests {
                 line: 1,
                 column: 1,
             },
+            mcp: Default::default(),
         }
     }
 

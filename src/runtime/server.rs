@@ -66,6 +66,50 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
     }
 }
 
+/// Turns a successful answer of a `returns: content` tool into an error answer when it is not
+/// MCP content, or when its `structuredContent` breaks the `output` schema (or is missing while
+/// there is one).
+fn check_content(response: Response, validator: Option<&jsonschema::Validator>) -> Response {
+    if response.error.is_some() {
+        return response;
+    }
+    let checked = response
+        .result_value()
+        .map_err(|e| e.to_string())
+        .and_then(|result| {
+            let (_, structured) = crate::mcp::content::split(&result)?;
+            match (validator, structured) {
+                (None, _) => Ok(()),
+                (Some(v), Some(s)) => super::input::check(v, s).map_err(|e| {
+                    format!("its `structuredContent` does not match the output schema: {e}")
+                }),
+                (Some(_), None) => Err(
+                    "the tool has an `output:` schema, so its result needs `structuredContent`"
+                        .into(),
+                ),
+            }
+        });
+    match checked {
+        Ok(()) => response,
+        Err(reason) => {
+            let tool = response.metadata.tool_id.clone().unwrap_or_default();
+            let mut failed = Response::failure(
+                response.id,
+                response.metadata.tool_id,
+                response.metadata.tool_exec_id,
+                "InvalidOutputError",
+                format!(
+                    "the result of `{tool}` is not valid MCP content: {reason} (it returned {})",
+                    super::protocol::excerpt(response.result.get())
+                ),
+                Duration::ZERO,
+            );
+            failed.metadata.execution_time_ms = response.metadata.execution_time_ms;
+            failed
+        }
+    }
+}
+
 /// One call from a front end (serve's NDJSON, MCP): only `tool_id` is required; the rest
 /// defaults as `serve` documents.
 #[derive(Debug, Default)]
@@ -214,11 +258,17 @@ impl Server {
             self.validators
                 .get(&tool.id, "output", tool.output.as_ref())
         });
-        let reply: Reply = match output {
-            None => reply,
-            Some(validator) => {
+        let content = project
+            .tool(&request.tool_id)
+            .is_some_and(|tool| tool.mcp.returns_content);
+        let reply: Reply = match (output, content) {
+            (None, false) => reply,
+            (Some(validator), false) => {
                 Box::new(move |response: Response| reply(check_output(response, &validator)))
             }
+            (validator, true) => Box::new(move |response: Response| {
+                reply(check_content(response, validator.as_deref()))
+            }),
         };
         self.pool.submit(Job {
             request,

@@ -4,6 +4,7 @@
 mod common;
 mod cli;
 mod compozy_projects;
+mod conformance;
 mod discovery;
 mod dotenv;
 mod entrypoint;
@@ -14,6 +15,7 @@ mod exports;
 mod generate;
 mod init;
 mod mcp;
+mod mcp_auth;
 mod messages;
 mod migrate;
 mod native;

@@ -132,7 +132,7 @@ pub(crate) fn over_stdio(
 }
 
 /// Runs the client script with `steps` against a server at `url`, in `era`.
-fn over_http(p: &Fixture, url: &str, era: &str, steps: &Value) -> Value {
+pub(crate) fn over_http(p: &Fixture, url: &str, era: &str, steps: &Value) -> Value {
     let args: Vec<String> = vec!["--era".into(), era.into(), "--url".into(), url.into()];
     run_client(p, &args, steps)
 }
@@ -141,7 +141,17 @@ fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.mjs")
 }
 
-fn run_client(p: &Fixture, args: &[String], steps: &Value) -> Value {
+pub(crate) fn run_client(p: &Fixture, args: &[String], steps: &Value) -> Value {
+    run_client_env(p, args, &[], steps)
+}
+
+/// [`run_client`] with variables set for the client (and a server it starts over stdio).
+pub(crate) fn run_client_env(
+    p: &Fixture,
+    args: &[String],
+    env: &[(&str, &str)],
+    steps: &Value,
+) -> Value {
     let node = runtime_bin("node");
     let bin_dir = node.parent().expect("node_modules/.bin").to_path_buf();
     let path = format!(
@@ -156,6 +166,7 @@ fn run_client(p: &Fixture, args: &[String], steps: &Value) -> Value {
         .env("PATH", path)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -536,18 +547,30 @@ fn cancel_kills_the_tool_and_its_children(runtime: &str) {
 }
 
 /// `compozy mcp --http 127.0.0.1:0`: the server, and the URL it printed.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// Every line it wrote on stderr so far.
-    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub(crate) stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
     fn start(p: &Fixture, runtime: &str, extra: &[&str]) -> Self {
+        Self::start_at(p, runtime, "127.0.0.1:0", extra, &[])
+    }
+
+    /// `compozy mcp --http ADDR EXTRA…` with `env` set.
+    pub(crate) fn start_at(
+        p: &Fixture,
+        runtime: &str,
+        addr: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = p
-            .compozy(&["mcp", "--runtime", runtime, "--http", "127.0.0.1:0"])
+            .compozy(&["mcp", "--runtime", runtime, "--http", addr])
             .args(extra)
+            .envs(env.iter().copied())
             .env("PATH", path_with_runtimes())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -588,7 +611,7 @@ impl Drop for HttpServer {
     }
 }
 
-fn path_with_runtimes() -> String {
+pub(crate) fn path_with_runtimes() -> String {
     let bin = runtime_bin("node");
     format!(
         "{}:{}",
@@ -649,7 +672,7 @@ fn http_serves_both_eras(runtime: &str) {
 }
 
 /// A raw POST to the HTTP server; returns the status line's code and the body.
-fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub(crate) fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(authority).expect("connect");
@@ -889,7 +912,312 @@ fn watch_reloads_and_announces_new_tools(runtime: &str) {
     }
 }
 
+/// A PNG small enough to go inline (the bytes only need to round-trip).
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image, but bytes that must round-trip";
+
+fn metadata_project() -> Fixture {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            r#"
+tools:
+  - id: files.read
+    title: Read a file
+    description: Reads a file
+    execute: ./tools/read.ts
+    annotations: { readOnlyHint: true, openWorldHint: false }
+    icons:
+      - { src: ./icons/read.png, sizes: [48x48] }
+      - { src: "https://example.com/read.svg", mimeType: image/svg+xml, sizes: [any], theme: dark }
+  - id: delete_file
+    description: Deletes a file
+    execute: ./tools/read.ts
+    annotations: { readOnlyHint: true }
+  - id: plain
+    description: Nothing said
+    execute: ./tools/read.ts
+"#,
+        ),
+        (
+            "tools/read.ts",
+            "export function run() {\n  return \"ok\";\n}\n",
+        ),
+    ]);
+    std::fs::create_dir_all(p.path("icons")).unwrap();
+    std::fs::write(p.path("icons/read.png"), PNG).unwrap();
+    p
+}
+
+fn tools_carry_title_annotations_and_icons(runtime: &str) {
+    use base64::Engine as _;
+    let p = metadata_project();
+    // `gen` warns about a tool whose name says it writes but which claims to be read-only.
+    let gen_out = p.run(&["gen"]);
+    gen_out
+        .expect_code(0)
+        .stderr_has(&["tool `delete_file` says `readOnlyHint: true`, but its name says it delete"]);
+    assert!(
+        !gen_out.stderr.contains("`files.read` says"),
+        "{}",
+        gen_out.stderr
+    );
+    let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
+    let over_stdio_report = over_stdio(&p, runtime, "legacy", &[], &json!([{"op": "list"}]));
+    let over_http_report = over_http(&p, &server.url, "modern", &json!([{"op": "list"}]));
+    for report in [over_stdio_report, over_http_report] {
+        let tools = report["results"][0]["tools"].as_array().unwrap();
+        let read = tools.iter().find(|t| t["name"] == "files.read").unwrap();
+        assert_eq!(read["title"], "Read a file", "{report:#}");
+        assert_eq!(
+            read["annotations"],
+            json!({"readOnlyHint": true, "openWorldHint": false}),
+            "{report:#}"
+        );
+        let icons = read["icons"].as_array().unwrap();
+        let src = icons[0]["src"].as_str().unwrap();
+        let data = src
+            .strip_prefix("data:image/png;base64,")
+            .unwrap_or_else(|| panic!("not an inline PNG: {src}"));
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap(),
+            PNG
+        );
+        assert_eq!(icons[0]["mimeType"], "image/png");
+        assert_eq!(icons[0]["sizes"], json!(["48x48"]));
+        assert_eq!(
+            icons[1],
+            json!({"src": "https://example.com/read.svg", "mimeType": "image/svg+xml",
+                   "sizes": ["any"], "theme": "dark"})
+        );
+        let plain = tools.iter().find(|t| t["name"] == "plain").unwrap();
+        for key in ["title", "annotations", "icons"] {
+            assert!(plain.get(key).is_none(), "{plain}");
+        }
+    }
+}
+
+#[test]
+fn tool_metadata_is_checked() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: a\n    execute: ./a.ts\n    annotations: { readOnlyHnt: true, destructiveHint: \"yes\" }\n    icons: [{ src: ./missing.png }, { src: ./big.png }, { src: ./a.ts }, { src: ./a.png, sizes: [big] }]\n    title: [x]\n",
+        ),
+        ("a.ts", "export function run() { return 1; }\n"),
+        ("a.png", "png"),
+    ]);
+    std::fs::write(p.path("big.png"), vec![0u8; 70 * 1024]).unwrap();
+    let out = p.run(&["gen"]);
+    out.expect_code(2).stderr_has(&[
+        "unknown key `readOnlyHnt` in `annotations:`",
+        "did you mean `readOnlyHint`?",
+        "`annotations.destructiveHint` must be `true` or `false`, not a string",
+        "icon `./missing.png` does not exist",
+        "icon `./big.png` has 71680 bytes, more than the 65536 sent inline",
+        "the type of icon `./a.ts` is not known from its extension",
+        "invalid icon size `big`",
+        "`title` must be a string, not a list",
+    ]);
+}
+
+fn heartbeats_keep_a_long_call_alive(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: long\n    description: Runs longer than the client waits\n    execute: ./long.ts\n",
+        ),
+        (
+            "long.ts",
+            "export async function run() {\n  await new Promise((r) => setTimeout(r, 1500));\n  return \"finished\";\n}\n",
+        ),
+    ]);
+    // The client gives up after 500 ms without progress; the tool reports none for 1.5 s.
+    let steps = json!([{"op": "call", "name": "long", "progress": true, "timeoutMs": 500}]);
+    let stdio_args = |era: &str| -> Vec<String> {
+        [
+            "--era",
+            era,
+            "--stdio",
+            env!("CARGO_BIN_EXE_compozy"),
+            "mcp",
+            "--project",
+            &p.root().display().to_string(),
+            "--runtime",
+            runtime,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let beat = [("COMPOZY_MCP_HEARTBEAT", "150ms")];
+    let server = HttpServer::start_at(&p, runtime, "127.0.0.1:0", &[], &beat);
+    for (how, report) in [
+        (
+            "stdio",
+            run_client_env(&p, &stdio_args("legacy"), &beat, &steps),
+        ),
+        ("http", over_http(&p, &server.url, "modern", &steps)),
+    ] {
+        let r = &report["results"][0];
+        assert_eq!(text(r), "finished", "{how}: {report:#}");
+        let progress = r["progress"].as_array().unwrap();
+        assert!(progress.len() >= 4, "{how}: {report:#}");
+        // Each report is higher than the one before, as the protocol wants.
+        let values: Vec<f64> = progress
+            .iter()
+            .map(|p| p["progress"].as_f64().unwrap())
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]), "{how}: {values:?}");
+        assert!(
+            progress[0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("still running"),
+            "{how}: {report:#}"
+        );
+    }
+    // Without heartbeats, the same client gives up.
+    let report = run_client_env(
+        &p,
+        &stdio_args("legacy"),
+        &[("COMPOZY_MCP_HEARTBEAT", "0")],
+        &steps,
+    );
+    let thrown = &report["results"][0]["thrown"];
+    assert!(
+        thrown["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{report:#}"
+    );
+}
+
+const CONTENT_TOOL: &str = r#"import { content } from "./.compozy/types.ts";
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+export function run(i: { kind: string }) {
+  const blocks = [
+    { type: "text", text: "a chart" },
+    { type: "image", data: b64("PNG bytes!"), mimeType: "image/png" },
+    { type: "audio", data: b64("WAV bytes!!"), mimeType: "audio/wav" },
+    { type: "resource_link", uri: "file:///tmp/report.csv", name: "report.csv", mimeType: "text/csv" },
+    { type: "resource", resource: { uri: "mem://notes", text: "some notes", mimeType: "text/plain" } },
+    { type: "resource", resource: { uri: "mem://blob", blob: b64("raw!"), mimeType: "application/octet-stream" } },
+  ];
+  if (i.kind === "blocks") return blocks;
+  if (i.kind === "helpers") {
+    return (async () => [
+      content.text("a chart"),
+      await content.imageFile(new URL("./chart.png", import.meta.url)),
+      content.audio(new TextEncoder().encode("WAV bytes!!"), "audio/wav"),
+      content.resourceLink("file:///tmp/report.csv", "report.csv", { mimeType: "text/csv" }),
+      content.resource("mem://notes", "some notes", "text/plain"),
+      content.resource("mem://blob", new TextEncoder().encode("raw!"), "application/octet-stream"),
+    ])();
+  }
+  if (i.kind === "mixed") return { content: blocks.slice(0, 2), structuredContent: { points: 3 } };
+  return [{ type: "text", text: "fine" }, { type: "image", data: "not base64!", mimeType: "image/png" }];
+}
+"#;
+
+fn content_results_round_trip(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n    output: { type: object, properties: { points: { type: number } } }\n",
+        ),
+        ("media.ts", CONTENT_TOOL),
+        ("chart.png", "PNG bytes!"),
+    ]);
+    let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
+    let steps = json!([
+        {"op": "call", "name": "media", "args": {"kind": "blocks"}},
+        {"op": "call", "name": "media", "args": {"kind": "mixed"}},
+        {"op": "call", "name": "media", "args": {"kind": "broken"}},
+    ]);
+    let b64 = |s: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    for report in [
+        over_stdio(&p, runtime, "legacy", &[], &steps),
+        over_http(&p, &server.url, "modern", &steps),
+    ] {
+        let r = &report["results"];
+        // The blocks need `structuredContent` (the tool has an `output:` schema): refused.
+        assert_eq!(r[0]["isError"], true, "{report:#}");
+        assert!(
+            text(&r[0]).contains("needs `structuredContent`"),
+            "{report:#}"
+        );
+        assert_eq!(r[1]["isError"], false, "{report:#}");
+        assert_eq!(
+            r[1]["content"],
+            json!([{"type": "text", "text": "a chart"},
+                   {"type": "image", "data": b64("PNG bytes!"), "mimeType": "image/png"}]),
+            "{report:#}"
+        );
+        assert_eq!(
+            r[1]["structuredContent"],
+            json!({"points": 3}),
+            "{report:#}"
+        );
+        assert_eq!(r[2]["isError"], true, "{report:#}");
+        assert!(
+            text(&r[2]).starts_with("InvalidOutputError: the result of `media` is not valid MCP content: content[1] (image): `data` is not base64"),
+            "{report:#}"
+        );
+    }
+    // Every kind of block, without an output schema; and `exec` prints the same JSON.
+    p.write(
+        "compozy.yaml",
+        "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n",
+    );
+    drop(server);
+    let report = over_stdio(&p, runtime, "legacy", &[], &steps);
+    let r = &report["results"];
+    let content = r[0]["content"].as_array().unwrap();
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "text",
+            "image",
+            "audio",
+            "resource_link",
+            "resource",
+            "resource"
+        ],
+        "{report:#}"
+    );
+    assert_eq!(content[2]["data"], b64("WAV bytes!!"));
+    assert_eq!(content[3]["uri"], "file:///tmp/report.csv");
+    assert_eq!(content[4]["resource"]["text"], "some notes");
+    assert_eq!(content[5]["resource"]["blob"], b64("raw!"));
+    assert!(r[0]["structuredContent"].is_null(), "{report:#}");
+    let out = p.exec_on(runtime, "media", &json!({"kind": "blocks"}));
+    out.expect_code(0);
+    let printed: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(&printed, &r[0]["content"]);
+    // The builders of `.compozy/types.ts` make the same blocks (base64 of any length included).
+    let out = p.exec_on(runtime, "media", &json!({"kind": "helpers"}));
+    out.expect_code(0);
+    let built: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(&built, &printed);
+    let out = p.exec_on(runtime, "media", &json!({"kind": "broken"}));
+    out.expect_code(1)
+        .stderr_has(&["is not valid MCP content", "content[1]", "is not base64"]);
+}
+
 on_both_runtimes!(
+    content_results_round_trip,
+    heartbeats_keep_a_long_call_alive,
+    tools_carry_title_annotations_and_icons,
     lists_tools_with_their_schemas,
     calls_map_results_and_errors,
     stdout_carries_only_the_protocol,

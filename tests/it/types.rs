@@ -437,3 +437,52 @@ fn the_readme_tsc_commands_work_in_a_project_from_init() {
         );
     }
 }
+
+#[test]
+fn content_results_are_typed() {
+    let project = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: chart\n    execute: ./chart.ts\n    returns: content\n    output: { type: object, properties: { points: { type: number } }, required: [points] }\n  - id: shot\n    execute: ./shot.ts\n    returns: content\n  - id: wrong_mime\n    execute: ./wrong.ts\n    returns: content\n",
+        ),
+        (
+            "chart.ts",
+            "export function run() {\n  return { content: [{ type: \"text\" as const, text: \"3 points\" }], structuredContent: { points: 3 } };\n}\n",
+        ),
+        (
+            "shot.ts",
+            "import { type ContentBlock, content } from \"./.compozy/types.ts\";\nexport async function run(): Promise<ContentBlock[]> {\n  return [{ type: \"image\", data: \"AA==\", mimeType: \"image/png\" }, { type: \"resource\", resource: { uri: \"mem://a\", blob: \"AA==\" } }, content.text(\"t\"), await content.imageFile(\"./x.png\"), content.audio(new Uint8Array([1, 2]), \"audio/wav\"), content.resource(\"mem://b\", new Uint8Array([3]), \"application/octet-stream\"), content.resourceLink(\"file:///a\", \"a\")];\n}\n",
+        ),
+        (
+            "wrong.ts",
+            "export function run() {\n  return [{ type: \"image\" as const, data: \"AA==\", mimeType: \"text/plain\" as const }];\n}\n",
+        ),
+    ]);
+    project.run(&["gen"]).expect_code(0);
+    let types = project.read(".compozy/types.ts");
+    assert!(
+        types.contains("output: ToolContentWith<") && types.contains("output: ToolContent;"),
+        "{types}"
+    );
+    let out = tsc()
+        .current_dir(project.root())
+        .args([
+            "--noEmit",
+            "--strict",
+            "--module",
+            "nodenext",
+            "--target",
+            "es2022",
+            "--allowImportingTsExtensions",
+            ".compozy/tools.ts",
+        ])
+        .output()
+        .expect("run tsc");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors = errors(&stdout);
+    assert_eq!(errors.len(), 1, "expected one error:\n{stdout}");
+    assert!(
+        errors[0].contains("ReturnsToolOutput<\"wrong_mime\">"),
+        "{stdout}"
+    );
+}

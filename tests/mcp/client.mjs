@@ -2,14 +2,23 @@
 // tests/it/mcp.rs. It runs the steps it reads as JSON on stdin and prints one JSON object with
 // what each step observed; the assertions live in the Rust tests.
 //
-//   node client.mjs --era legacy|auto|modern [--version V] (--stdio CMD ARGS... | --url URL)
+//   node client.mjs --era legacy|auto|modern [--version V] [--token T] [--no-connect]
+//                   (--stdio CMD ARGS... | --url URL)
 //
-// Steps: {"op":"list"} · {"op":"call","name","args","progress":bool,"logLevel"} ·
+// Steps: {"op":"list"} · {"op":"call","name","args","progress":bool,"logLevel","timeoutMs"} ·
 // {"op":"calls","calls":[…]} (concurrently) · {"op":"cancel","name","args","pidFile"} ·
 // {"op":"setLevel","level"} · {"op":"write","path","text"} · {"op":"sleep","ms"} ·
-// {"op":"waitListChanged","name","ms"} (until a refreshed list has `name`).
+// {"op":"waitListChanged","name","ms"} (until a refreshed list has `name`) ·
+// {"op":"authProbe"} (an unauthenticated POST: its status and `WWW-Authenticate` as the SDK
+// reads them, then the protected-resource metadata the SDK discovers from there).
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
-import { Client, StreamableHTTPClientTransport, LOG_LEVEL_META_KEY } from "@modelcontextprotocol/client";
+import {
+  Client,
+  StreamableHTTPClientTransport,
+  LOG_LEVEL_META_KEY,
+  extractWWWAuthenticateParams,
+  discoverOAuthProtectedResourceMetadata,
+} from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 
 const argv = process.argv.slice(2);
@@ -19,6 +28,7 @@ const opt = (name) => {
 };
 const era = opt("--era") ?? "legacy";
 const version = opt("--version");
+const token = opt("--token");
 const url = opt("--url");
 const stdioAt = argv.indexOf("--stdio");
 const [command, ...args] = stdioAt < 0 ? [] : argv.slice(stdioAt + 1);
@@ -43,9 +53,9 @@ const errors = [];
 client.onerror = (e) => errors.push(String(e?.message ?? e));
 
 const transport = url
-  ? new StreamableHTTPClientTransport(new URL(url))
+  ? new StreamableHTTPClientTransport(new URL(url), token ? { authProvider: { token: async () => token } } : {})
   : new StdioClientTransport({ command, args, stderr: "inherit", env: { ...process.env } });
-await client.connect(transport);
+if (!argv.includes("--no-connect")) await client.connect(transport);
 const negotiated = {
   era: client.getProtocolEra(),
   version: client.getNegotiatedProtocolVersion(),
@@ -68,7 +78,10 @@ async function call(step) {
   try {
     const result = await client.callTool(
       { name: step.name, arguments: step.args ?? {}, ...(meta && { _meta: meta }) },
-      step.progress ? { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true } : {},
+      {
+        ...(step.progress && { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true }),
+        ...(step.timeoutMs && { timeout: step.timeoutMs }),
+      },
     );
     // Notifications are handled a turn after the answer.
     await sleep(20);
@@ -123,6 +136,18 @@ for (const step of steps) {
       results.push({ pids, aliveBefore, aliveAfter, settled });
       break;
     }
+    case "authProbe": {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+      });
+      const params = extractWWWAuthenticateParams(res);
+      const resourceMetadataUrl = params.resourceMetadataUrl ? String(params.resourceMetadataUrl) : null;
+      const metadata = await discoverOAuthProtectedResourceMetadata(url, { resourceMetadataUrl: resourceMetadataUrl ?? undefined });
+      results.push({ status: res.status, ...params, resourceMetadataUrl, metadata });
+      break;
+    }
     case "setLevel":
       await client.setLoggingLevel(step.level);
       results.push({});
@@ -145,7 +170,7 @@ for (const step of steps) {
       throw new Error(`unknown step ${step.op}`);
   }
 }
-await client.close();
+if (!argv.includes("--no-connect")) await client.close();
 console.log(
   JSON.stringify({
     ...negotiated,

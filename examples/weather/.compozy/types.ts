@@ -2,6 +2,7 @@
 // The types of every tool's arguments and result, from its `input:` and `output:` JSON Schemas
 // and its `config:`. Regenerate with `compozy gen`. Import them type-only:
 //   import type { ToolInput, ToolOutput, ToolContext } from "../.compozy/types.ts";
+// `content` (builders of MCP content blocks) is the one value: import { content } from "…".
 
 /**
  * Every tool by id. `input` is what the tool receives (the call's input over `with:`, checked
@@ -50,6 +51,142 @@ export type ToolInput<K extends keyof Tools> = Tools[K]["input"];
 
 /** The result a tool returns (or resolves to). */
 export type ToolOutput<K extends keyof Tools> = Tools[K]["output"];
+
+/** What a block of content may say about its audience and importance. */
+export interface ContentAnnotations {
+  audience?: ("user" | "assistant")[];
+  priority?: number;
+  lastModified?: string;
+}
+
+interface BlockFields {
+  annotations?: ContentAnnotations;
+  _meta?: Record<string, unknown>;
+}
+
+/**
+ * One block of MCP content, as a tool declared `returns: content` returns it: `data` and `blob`
+ * are base64, `mimeType` says what they hold. A malformed block is an `InvalidOutputError`.
+ */
+export type ContentBlock =
+  | ({ type: "text"; text: string } & BlockFields)
+  | ({ type: "image"; data: string; mimeType: `image/${string}` } & BlockFields)
+  | ({ type: "audio"; data: string; mimeType: `audio/${string}` } & BlockFields)
+  | ({
+      type: "resource_link";
+      uri: string;
+      name: string;
+      title?: string;
+      description?: string;
+      mimeType?: string;
+      size?: number;
+    } & BlockFields)
+  | ({
+      type: "resource";
+      resource: { uri: string; mimeType?: string; _meta?: Record<string, unknown> } & (
+        | { text: string }
+        | { blob: string }
+      );
+    } & BlockFields);
+
+/** The result of a tool declared `returns: content` without `output:`. */
+export type ToolContent =
+  | ContentBlock[]
+  | { content: ContentBlock[]; structuredContent?: Record<string, unknown> };
+
+/** The result of a tool declared `returns: content` with `output:` (its `structuredContent`). */
+export interface ToolContentWith<S> {
+  content: ContentBlock[];
+  structuredContent: S;
+}
+
+/**
+ * Small builders of content blocks for tools declared `returns: content` (plain functions: this
+ * module stays erasable TypeScript, loadable by Bun and Node):
+ *   return [content.text("the chart"), await content.imageFile("./chart.png")];
+ */
+export const content = {
+  text(text: string): ContentBlock {
+    return { type: "text", text };
+  },
+  /** An image from its bytes (or base64 already). */
+  image(data: Uint8Array | ArrayBuffer | string, mimeType: `image/${string}`): ContentBlock {
+    return { type: "image", data: toBase64(data), mimeType };
+  },
+  /** Audio from its bytes (or base64 already). */
+  audio(data: Uint8Array | ArrayBuffer | string, mimeType: `audio/${string}`): ContentBlock {
+    return { type: "audio", data: toBase64(data), mimeType };
+  },
+  /** An image read from a file (its type from the extension unless given). */
+  async imageFile(path: string | URL, mimeType?: `image/${string}`): Promise<ContentBlock> {
+    const type = mimeType ?? (typeFromName(String(path), IMAGE_TYPES) as `image/${string}`);
+    return content.image(await readBytes(path), type);
+  },
+  /** Audio read from a file (its type from the extension unless given). */
+  async audioFile(path: string | URL, mimeType?: `audio/${string}`): Promise<ContentBlock> {
+    const type = mimeType ?? (typeFromName(String(path), AUDIO_TYPES) as `audio/${string}`);
+    return content.audio(await readBytes(path), type);
+  },
+  /** A link to a resource the client may fetch. */
+  resourceLink(
+    uri: string,
+    name: string,
+    more: { title?: string; description?: string; mimeType?: string; size?: number } = {},
+  ): ContentBlock {
+    return { type: "resource_link", uri, name, ...more };
+  },
+  /** A resource embedded in the result: text as it is, bytes as base64. */
+  resource(uri: string, body: string | Uint8Array | ArrayBuffer, mimeType?: string): ContentBlock {
+    const resource =
+      typeof body === "string"
+        ? { uri, text: body, ...(mimeType === undefined ? {} : { mimeType }) }
+        : { uri, blob: toBase64(body), ...(mimeType === undefined ? {} : { mimeType }) };
+    return { type: "resource", resource };
+  },
+};
+
+const IMAGE_TYPES: Record<string, string> = {
+  png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif",
+  webp: "image/webp", svg: "image/svg+xml", ico: "image/x-icon",
+};
+const AUDIO_TYPES: Record<string, string> = {
+  wav: "audio/wav", mp3: "audio/mpeg", ogg: "audio/ogg", flac: "audio/flac",
+  m4a: "audio/mp4", aac: "audio/aac", webm: "audio/webm",
+};
+
+function typeFromName(name: string, types: Record<string, string>): string {
+  const ext = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
+  const type = types[ext];
+  if (type === undefined) {
+    throw new TypeError(`cannot tell the type of ${name} from its extension: pass the mimeType`);
+  }
+  return type;
+}
+
+async function readBytes(path: string | URL): Promise<Uint8Array> {
+  // A specifier that is not a literal: no type declarations of Node needed to check this file.
+  const fs = "node:fs/promises";
+  const { readFile } = (await import(fs)) as { readFile(p: string | URL): Promise<Uint8Array> };
+  return readFile(path);
+}
+
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+function toBase64(data: Uint8Array | ArrayBuffer | string): string {
+  if (typeof data === "string") return data;
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 3) {
+    const a = bytes[i]!;
+    const b: number | undefined = i + 1 < bytes.length ? bytes[i + 1] : undefined;
+    const c: number | undefined = i + 2 < bytes.length ? bytes[i + 2] : undefined;
+    const n = (a << 16) | ((b ?? 0) << 8) | (c ?? 0);
+    out += BASE64[(n >> 18) & 63]! + BASE64[(n >> 12) & 63]!;
+    out += b === undefined ? "=" : BASE64[(n >> 6) & 63]!;
+    out += c === undefined ? "=" : BASE64[n & 63]!;
+  }
+  return out;
+}
 
 /** A tool's `config:`, its second argument. */
 export type ToolConfig<K extends keyof Tools> = Tools[K]["config"];
