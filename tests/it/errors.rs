@@ -657,7 +657,11 @@ fn a_typo_gets_the_closest_key_not_the_list_of_keys() {
     );
     points_at(&stderr, "unknown key `zzz` in a tool", "compozy.yaml:5:5");
     let all = diagnostics(&project);
-    assert_eq!(help_of(&all, "`timeot`"), "did you mean `timeout`?");
+    // (`title`, for MCP hosts, is a tool key too, and close enough to be named second.)
+    assert_eq!(
+        help_of(&all, "`timeot`"),
+        "did you mean `timeout` or `title`?"
+    );
     // Nothing close: then, and only then, the keys a tool has.
     let far = help_of(&all, "`zzz`");
     assert!(
