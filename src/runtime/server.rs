@@ -45,24 +45,10 @@ fn check_output(response: Response, validator: &jsonschema::Validator) -> Respon
         .and_then(|result| super::input::check(validator, &result));
     match checked {
         Ok(()) => response,
-        Err(reason) => {
-            let tool = response.metadata.tool_id.clone().unwrap_or_default();
-            let mut failed = Response::failure(
-                response.id,
-                response.metadata.tool_id,
-                response.metadata.tool_exec_id,
-                "InvalidOutputError",
-                format!(
-                    "the result of `{tool}` does not match its output schema: {reason} (it \
-                     returned {})",
-                    super::protocol::excerpt(response.result.get())
-                ),
-                Duration::ZERO,
-            );
-            // The tool's own time, as its worker measured it.
-            failed.metadata.execution_time_ms = response.metadata.execution_time_ms;
-            failed
-        }
+        Err(reason) => invalid_output(
+            response,
+            &format!("does not match its output schema: {reason}"),
+        ),
     }
 }
 
@@ -91,23 +77,27 @@ fn check_content(response: Response, validator: Option<&jsonschema::Validator>) 
         });
     match checked {
         Ok(()) => response,
-        Err(reason) => {
-            let tool = response.metadata.tool_id.clone().unwrap_or_default();
-            let mut failed = Response::failure(
-                response.id,
-                response.metadata.tool_id,
-                response.metadata.tool_exec_id,
-                "InvalidOutputError",
-                format!(
-                    "the result of `{tool}` is not valid MCP content: {reason} (it returned {})",
-                    super::protocol::excerpt(response.result.get())
-                ),
-                Duration::ZERO,
-            );
-            failed.metadata.execution_time_ms = response.metadata.execution_time_ms;
-            failed
-        }
+        Err(reason) => invalid_output(response, &format!("is not valid MCP content: {reason}")),
     }
+}
+
+/// The error answer for a refused result (`what` completes "the result of `tool` …"), showing what the
+/// tool returned, with the tool's own time as its worker measured it.
+fn invalid_output(response: Response, what: &str) -> Response {
+    let tool = response.metadata.tool_id.clone().unwrap_or_default();
+    let mut failed = Response::failure(
+        response.id,
+        response.metadata.tool_id,
+        response.metadata.tool_exec_id,
+        "InvalidOutputError",
+        format!(
+            "the result of `{tool}` {what} (it returned {})",
+            super::protocol::excerpt(response.result.get())
+        ),
+        Duration::ZERO,
+    );
+    failed.metadata.execution_time_ms = response.metadata.execution_time_ms;
+    failed
 }
 
 /// One call from a front end (serve's NDJSON, MCP): only `tool_id` is required; the rest
