@@ -223,25 +223,29 @@ fn parse_mode(opts: &str) -> Option<Mode> {
 fn parse_ref(text: &str) -> Option<Reference> {
     let text = text.trim();
     // The suffix: `!merge:<…>` (pkg/ref) or `!merge` / `!replace` / `!append`.
-    let (body, mode) = match text.rfind('!') {
-        Some(bang) if bang > 0 => {
-            let suffix = &text[bang + 1..];
-            let mode = if let Some(opts) = suffix
-                .strip_prefix("merge:<")
-                .and_then(|s| s.strip_suffix('>'))
-            {
-                parse_mode(opts)?
-            } else {
-                match suffix {
-                    "merge" => Mode::Deep,
-                    "replace" => Mode::Replace,
-                    "append" => Mode::Append,
-                    _ => return None,
-                }
-            };
-            (&text[..bang], mode)
-        }
-        _ => (text, Mode::Deep),
+    // A `!` that starts no suffix belongs to the path (`#(id!="x")`).
+    let suffix = text.rfind('!').filter(|&bang| bang > 0).and_then(|bang| {
+        let suffix = &text[bang + 1..];
+        let mode = if let Some(opts) = suffix
+            .strip_prefix("merge:<")
+            .and_then(|s| s.strip_suffix('>'))
+        {
+            Some(parse_mode(opts))
+        } else {
+            match suffix {
+                "merge" => Some(Some(Mode::Deep)),
+                "replace" => Some(Some(Mode::Replace)),
+                "append" => Some(Some(Mode::Append)),
+                _ => None,
+            }
+        };
+        mode.map(|mode| (bang, mode))
+    });
+    let (body, mode) = match suffix {
+        // `!merge:<…>` with options that do not exist: not a reference compozy can read.
+        Some((_, None)) => return None,
+        Some((bang, Some(mode))) => (&text[..bang], mode),
+        None => (text, Mode::Deep),
     };
     let (source, path) = if let Some(path) = body.strip_prefix("local::") {
         (Source::Local, path)
@@ -1068,7 +1072,8 @@ mod tests {
         assert!(!is_reference("#/$defs/item"));
         assert!(!is_reference("https://example.test/s.json"));
         assert!(!is_reference("./item.json"));
-        assert!(!is_reference("local::a!bogus"));
+        assert!(!is_reference("local::a!merge:<bogus>"));
+        assert!(is_reference("local::tools.#(id!=\"x\")"));
     }
 
     #[test]
