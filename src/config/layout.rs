@@ -20,8 +20,9 @@ use crate::source::SourceFile;
 /// One tool as declared, in the file it was written in.
 pub type Declaration = (SourceFile, Spanned<RawTool>);
 
-/// Every tool the project declares, in the order Compozy indexes them: compozy.yaml, then each
-/// workflow (its `tools:`, then the tools its tasks declare), then the autoloaded files.
+/// Every tool the project declares, in the order Compozy indexes them: compozy.yaml, each
+/// workflow's `tools:`, the autoloaded files; then the tools the workflows' tasks write out
+/// whose ids nothing else declares.
 pub fn declarations(
     root: &Path,
     docs: &mut Docs,
