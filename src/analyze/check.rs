@@ -78,8 +78,8 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
                 };
                 files.extend(info.files.iter().cloned());
                 let first_use = deno_checked.insert(module.abs.clone());
-                for failure in analyzer.import_problems(&module.abs, false) {
-                    if first_use && matches!(failure.error, AnalyzeError::DenoModule { .. }) {
+                if first_use {
+                    for failure in analyzer.import_problems(&module.abs, false) {
                         problems.push(failure.to_problem());
                     }
                 }

@@ -234,9 +234,10 @@ impl Analyzer {
         }
     }
 
-    /// What is wrong with the imports of `path` (and, with `follow`, of the modules it imports
-    /// through relative paths, transitively): relative imports of no file, and Deno-era
-    /// specifiers (`npm:`, `jsr:`, URLs) that neither Bun nor Node load. Each with its place.
+    /// What is wrong with the imports of `path`: Deno-era specifiers (`npm:`, `jsr:`, URLs) that
+    /// neither Bun nor Node load and, with `follow`, relative imports of no file, in `path` and
+    /// the modules it imports through relative paths, transitively (without `follow` nothing is
+    /// looked up on disk). Each with its place.
     pub fn import_problems(&mut self, path: &Path, follow: bool) -> Vec<Failure> {
         let mut found = Vec::new();
         let mut seen = HashSet::from([path.to_path_buf()]);
@@ -257,6 +258,9 @@ impl Analyzer {
                     });
                     continue;
                 }
+                if !follow {
+                    continue;
+                }
                 match self.resolve(&module, specifier) {
                     None => {}
                     Some(Ok(target)) => {
@@ -264,7 +268,7 @@ impl Analyzer {
                             .extension()
                             .and_then(|e| e.to_str())
                             .is_some_and(|e| RESOLVE_EXTENSIONS.contains(&e));
-                        if follow && analysable && seen.insert(target.clone()) {
+                        if analysable && seen.insert(target.clone()) {
                             queue.push(target);
                         }
                     }

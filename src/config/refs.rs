@@ -979,11 +979,6 @@ fn combine(target: Node, siblings: Vec<Entry>, mode: Mode) -> Result<Node, Strin
     let mut entries = match target.kind {
         Kind::Map(entries) => entries,
         Kind::Null => Vec::new(),
-        Kind::Seq(mut items) if mode == Mode::Append => {
-            // `!append` of a list with sibling `items`? Nothing sensible to append from keys.
-            items.shrink_to_fit();
-            return Err("a list cannot be merged with sibling keys".into());
-        }
         Kind::Seq(_) => return Err("it points at a list, which cannot take sibling keys".into()),
         _ => return Err("it points at a single value, which cannot take sibling keys".into()),
     };

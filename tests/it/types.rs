@@ -195,6 +195,25 @@ fn mismatched_project() -> Fixture {
     ])
 }
 
+/// `tsc --strict` over the project's `.compozy/tools.ts` (its signature checks); its output.
+fn strict_tsc(project: &Fixture) -> String {
+    let out = tsc()
+        .current_dir(project.root())
+        .args([
+            "--noEmit",
+            "--strict",
+            "--module",
+            "nodenext",
+            "--target",
+            "es2022",
+            "--allowImportingTsExtensions",
+            ".compozy/tools.ts",
+        ])
+        .output()
+        .expect("run tsc");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The `file(line,col): error TS…` lines of tsc's output.
 fn errors(stdout: &str) -> Vec<&str> {
     stdout
@@ -320,21 +339,7 @@ fn a_tool_without_config_has_the_config_type_the_readme_gives() {
         "{}",
         project.read(".compozy/types.ts")
     );
-    let out = tsc()
-        .current_dir(project.root())
-        .args([
-            "--noEmit",
-            "--strict",
-            "--module",
-            "nodenext",
-            "--target",
-            "es2022",
-            "--allowImportingTsExtensions",
-            ".compozy/tools.ts",
-        ])
-        .output()
-        .expect("run tsc");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = strict_tsc(&project);
     // Only the function that requires a config field the worker never passes.
     let errors = errors(&stdout);
     assert_eq!(errors.len(), 1, "{stdout}");
@@ -464,21 +469,7 @@ fn content_results_are_typed() {
         types.contains("output: ToolContentWith<") && types.contains("output: ToolContent;"),
         "{types}"
     );
-    let out = tsc()
-        .current_dir(project.root())
-        .args([
-            "--noEmit",
-            "--strict",
-            "--module",
-            "nodenext",
-            "--target",
-            "es2022",
-            "--allowImportingTsExtensions",
-            ".compozy/tools.ts",
-        ])
-        .output()
-        .expect("run tsc");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = strict_tsc(&project);
     let errors = errors(&stdout);
     assert_eq!(errors.len(), 1, "expected one error:\n{stdout}");
     assert!(
