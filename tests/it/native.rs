@@ -1,7 +1,8 @@
 //! Process tools (`execute: {command: …}`) end to end: the same tools as a POSIX shell script, a
-//! Python script, a C program compiled here with `cc`, and `jq`, under exec, serve and mcp,
-//! with the guarantees of a TypeScript tool (input checked before the program starts, the
-//! deadline that kills its process group, the clean environment, the caps).
+//! Python script, a C program compiled here with `cc`, a Rust program compiled with `rustc`, and
+//! `jq`, under exec, serve and mcp, with the guarantees of a TypeScript tool (input checked before
+//! the program starts, the deadline that kills its process group, the clean environment, the
+//! caps).
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -107,6 +108,55 @@ int main(int argc, char **argv) {
 }
 "#;
 
+const RUST: &str = r#"use std::io::{Read, Write};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).unwrap();
+    let tool = std::env::args().nth(1).unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    match tool.as_str() {
+        "echo" => out.write_all(input.as_bytes()).unwrap(),
+        "add" => {
+            std::fs::write("add.ran", "").unwrap();
+            let number = |key: &str| -> f64 {
+                let rest = &input[input.find(key).unwrap() + key.len()..];
+                let end = rest.find(|c: char| c == ',' || c == '}').unwrap();
+                rest[..end].trim().parse().unwrap()
+            };
+            writeln!(out, "{}", number("\"a\":") + number("\"b\":")).unwrap();
+        }
+        "fail" => {
+            eprintln!("boom: the rust tool failed");
+            return ExitCode::from(3);
+        }
+        "hang" => {
+            let child = Command::new("sleep").arg("1000").spawn().unwrap();
+            std::fs::write("hang.pid", format!("{}\n", child.id())).unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(1000));
+        }
+        "polluted" => {
+            writeln!(out, "hello from the tool").unwrap();
+            writeln!(out, "{{\"ok\":true}}").unwrap();
+        }
+        "big" => {
+            let mut big = vec![b'a'; 20971520 + 2];
+            big[0] = b'"';
+            big[20971521] = b'"';
+            out.write_all(&big).unwrap();
+        }
+        "env" => {
+            let tool = std::env::var("FROM_TOOL").unwrap_or_default();
+            let secret = std::env::var("SECRET_OUTSIDE").map_or("null".to_owned(), |s| format!("\"{s}\""));
+            write!(out, "{{\"from_tool\":\"{tool}\",\"secret\":{secret}}}").unwrap();
+        }
+        _ => {}
+    }
+    ExitCode::SUCCESS
+}
+"#;
+
 /// The tools of one language: `command` gives the `command:` list of a tool.
 fn config(command: impl Fn(&str) -> String) -> String {
     let tool = |id: &str, extra: &str| {
@@ -180,6 +230,27 @@ fn c_project() -> Fixture {
     p
 }
 
+/// The same tools as a Rust program, compiled here with `rustc` (the toolchain that builds
+/// compozy).
+fn rust_project() -> Fixture {
+    let p = Fixture::new();
+    p.write("src/tool.rs", RUST);
+    std::fs::create_dir_all(p.path("bin")).expect("mkdir bin");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let built = Command::new(&rustc)
+        .args(["-O", "--edition", "2021", "-o", "bin/tool", "src/tool.rs"])
+        .current_dir(p.root())
+        .output()
+        .unwrap_or_else(|e| panic!("these tests need `{rustc}` ({e})"));
+    assert!(
+        built.status.success(),
+        "rustc failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    p.write("compozy.yaml", &config(|id| format!("[./bin/tool, {id}]")));
+    p
+}
+
 /// `jq` is a tool with no code at all (it cannot start a child: no `hang`; its `fail` is jq's
 /// own `error`).
 fn jq_project() -> Fixture {
@@ -222,6 +293,7 @@ fn projects() -> Vec<(&'static str, Fixture)> {
         ("shell", shell_project()),
         ("python", python_project()),
         ("c", c_project()),
+        ("rust", rust_project()),
         ("jq", jq_project()),
     ]
 }
@@ -462,6 +534,9 @@ for line in sys.stdin:
     req = json.loads(line)
     if req["input"].get("sleep"):
         time.sleep(1000)
+    if req.get("progress"):
+        out.write(json.dumps({"progress": {"progress": 1, "total": 2, "message": "half way"}}) + "\n")
+        out.flush()
     result = {"echo": req["input"], "pid": os.getpid(), "cwd": os.getcwd()}
     out.write(json.dumps({"id": req["id"], "result": result, "error": None,
         "metadata": {"tool_id": req["tool_id"], "tool_exec_id": req["tool_exec_id"], "execution_time_ms": 0}}) + "\n")
@@ -653,4 +728,60 @@ fn a_rebuilt_program_replaces_its_warm_processes_under_watch_serve() {
     let after = w.call(&json!({"id": 2, "tool_id": "warm", "input": {}}));
     assert_eq!(after["result"]["echo"], "rebuilt", "{after}");
     assert_ne!(after["result"]["pid"], before["result"]["pid"]);
+}
+
+#[test]
+fn mcp_over_http_carries_a_20_mib_result_and_refuses_a_polluted_stdout() {
+    let steps = json!([
+        {"op": "call", "name": "big"},
+        {"op": "call", "name": "polluted"},
+    ]);
+    let ts = typescript_project();
+    let server = crate::mcp::HttpServer::start_at(&ts, "bun", "127.0.0.1:0", &[], &[]);
+    let reference = crate::mcp::over_http(&ts, &server.url, "modern", &steps);
+    drop(server);
+    // A string result is the call's text content (structured content is an object).
+    let big = |report: &Value| report["results"][0]["content"].clone();
+    assert_eq!(
+        big(&reference)[0]["text"].as_str().map(str::len),
+        Some(BIG),
+        "the TypeScript tool's 20 MiB result"
+    );
+    for (lang, p) in projects() {
+        let server = crate::mcp::HttpServer::start_at(&p, "bun", "127.0.0.1:0", &[], &[]);
+        let report = crate::mcp::over_http(&p, &server.url, "modern", &steps);
+        let r = &report["results"];
+        assert_eq!(r[0]["isError"], false, "{lang}: big");
+        assert!(
+            big(&report) == big(&reference),
+            "{lang}: the 20 MiB result differs"
+        );
+        // TypeScript's `console.log` goes to the logs; a program's stdout is its result.
+        assert_eq!(reference["results"][1]["isError"], false);
+        assert_eq!(r[1]["isError"], true, "{lang}: {:#}", r[1]);
+        assert!(
+            crate::mcp::text(&r[1]).contains("write logs to stderr"),
+            "{lang}: {:#}",
+            r[1]
+        );
+    }
+}
+
+#[test]
+fn a_program_speaking_the_protocol_reports_progress_to_mcp_clients() {
+    let p = warm_project();
+    let steps = json!([
+        {"op": "call", "name": "warm", "args": {"n": 1}, "progress": true},
+        {"op": "call", "name": "once", "args": {}, "progress": true},
+    ]);
+    let report = crate::mcp::over_stdio(&p, "bun", "modern", &[], &steps);
+    for (i, tool) in ["warm", "once"].iter().enumerate() {
+        let r = &report["results"][i];
+        assert_eq!(r["isError"], false, "{tool}: {report:#}");
+        assert_eq!(
+            r["progress"][0]["message"], "half way",
+            "{tool}: {report:#}"
+        );
+        assert_eq!(r["progress"][0]["total"], 2, "{tool}: {report:#}");
+    }
 }

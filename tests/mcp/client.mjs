@@ -171,11 +171,5 @@ for (const step of steps) {
   }
 }
 if (!argv.includes("--no-connect")) await client.close();
-console.log(
-  JSON.stringify({
-    ...negotiated,
-    results,
-    errors,
-  }),
-);
-process.exit(0);
+// Exit only once the report is written: a pipe takes a large one in several writes.
+process.stdout.write(`${JSON.stringify({ ...negotiated, results, errors })}\n`, () => process.exit(0));
