@@ -64,7 +64,7 @@ fn gen_writes_a_deterministic_lock_and_check_sees_it_stale() {
     project.write("compozy.yaml", &config("1.0.0", wider, OUTPUT));
     let out = project.run(&["gen", "--check"]);
     out.expect_code(1)
-        .stderr_has(&["compozy.lock is out of date"]);
+        .stderr_has(&["compozy.lock are out of date"]);
     assert!(out.stdout.contains("+++ b/compozy.lock"), "{}", out.stdout);
     assert_eq!(project.read("compozy.lock"), text, "--check writes nothing");
     project.run(&["gen"]).expect_code(0);
