@@ -61,6 +61,7 @@ pub struct Problem {
     severity: Severity,
     at: Option<Box<At>>,
     related: Vec<Problem>,
+    witness: Option<Box<serde_json::Value>>,
 }
 
 impl Problem {
@@ -71,6 +72,7 @@ impl Problem {
             severity: Severity::Error,
             at: None,
             related: Vec::new(),
+            witness: None,
         }
     }
 
@@ -113,6 +115,12 @@ impl Problem {
         self
     }
 
+    /// Attaches a value that shows the problem (a breaking change's witness), for JSON output.
+    pub fn with_witness(mut self, witness: serde_json::Value) -> Self {
+        self.witness = Some(Box::new(witness));
+        self
+    }
+
     /// The stable code of what went wrong (`config::missing-execute`).
     pub fn code(&self) -> &'static str {
         self.error.code()
@@ -148,6 +156,7 @@ impl Problem {
             column: self.at.as_ref().map(|a| a.column),
             label: self.at.as_ref().map(|a| a.label.clone()),
             related: self.related.iter().map(Problem::to_json).collect(),
+            witness: self.witness.as_deref().cloned(),
         }
     }
 
@@ -229,6 +238,9 @@ pub struct JsonProblem {
     column: Option<usize>,
     label: Option<String>,
     related: Vec<JsonProblem>,
+    /// A breaking change's witness: the value the old interface took and the new one refuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    witness: Option<serde_json::Value>,
 }
 
 /// Every problem a run found, in a stable order.

@@ -8,6 +8,7 @@
 pub mod analyze;
 pub mod cli;
 pub mod codegen;
+pub mod compat;
 pub mod config;
 pub mod diagnostic;
 pub mod env;

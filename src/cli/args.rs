@@ -351,12 +351,15 @@ pub struct ExecArgs {
 #[command(after_help = "\
 Writes .compozy/tools.ts (the entrypoint, in generated-entrypoint mode), .compozy/types.ts (every
 tool's input, output and config types), .compozy/bun_worker.ts and .compozy/node_worker.mjs, each
-only when its content changed; files it generated before and no longer does are removed.")]
+only when its content changed; files it generated before and no longer does are removed. Also
+writes compozy.lock (every tool's version and interface, to commit) and refuses a breaking change
+to a tool within one major version (exit 2, with a value that breaks): see README, Tool versioning.")]
 pub struct GenArgs {
     /// Project selection.
     #[command(flatten)]
     pub project: ProjectArg,
-    /// Write nothing; exit 1 with a diff when .compozy/ is stale (for pre-commit and CI).
+    /// Write nothing; exit 1 with a diff when .compozy/ or compozy.lock is stale (for pre-commit
+    /// and CI).
     #[arg(long)]
     pub check: bool,
     /// Output format of the report and diagnostics.

@@ -24,6 +24,8 @@ pub enum ExecError {
         /// How many tools the project has.
         count: usize,
     },
+    #[error("tool `{id}` was removed; call `{replaced_by}` instead")]
+    Removed { id: String, replaced_by: String },
     #[error("{what} is not valid JSON: {reason}")]
     BadJson { what: &'static str, reason: String },
     #[error("cannot read {path}: {reason}")]
@@ -60,6 +62,7 @@ impl Explain for ExecError {
     fn code(&self) -> &'static str {
         match self {
             Self::UnknownTool { .. } => "exec::unknown-tool",
+            Self::Removed { .. } => "exec::removed-tool",
             Self::BadJson { .. } => "exec::json",
             Self::ReadInput { .. } => "exec::read",
             Self::InvalidInput { .. } => "exec::invalid-input",
@@ -71,6 +74,7 @@ impl Explain for ExecError {
     fn help(&self) -> Option<String> {
         match self {
             Self::UnknownTool { count: 0, .. } => Some("the project declares no tools".into()),
+            Self::Removed { .. } => Some("compozy.lock records what replaces it".into()),
             Self::UnknownTool {
                 id, suggestions, ..
             } if !suggestions.is_empty() => {
@@ -159,6 +163,12 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             }
         };
     let Some(tool) = project.tool(&args.tool_id) else {
+        if let Some(to) = crate::generate::lock::replacement(&project.root, &args.tool_id) {
+            return fail(Problem::new(ExecError::Removed {
+                id: args.tool_id.clone(),
+                replaced_by: to,
+            }));
+        }
         return fail(Problem::new(ExecError::unknown_tool(
             &args.tool_id,
             &project,

@@ -92,8 +92,20 @@ pub fn run(args: &GenArgs, out: &Output, cwd: &std::path::Path) -> ExitCode {
             out.problems(generation.warnings.iter().chain(&generation.advice));
             if args.check && stale {
                 print!("{}", generation.plan.unified_diff());
+                let stale_files = generation
+                    .plan
+                    .files
+                    .iter()
+                    .filter(|f| f.status != Status::Unchanged);
+                let (lock, generated): (Vec<_>, Vec<_>) =
+                    stale_files.partition(|f| f.rel == crate::generate::lock::LOCK_FILE);
+                let what = match (generated.is_empty(), lock.is_empty()) {
+                    (false, false) => ".compozy/ and compozy.lock are",
+                    (true, false) => "compozy.lock is",
+                    _ => ".compozy/ is",
+                };
                 out.status(&format!(
-                    "compozy: .compozy/ is out of date; run `{}` to update it",
+                    "compozy: {what} out of date; run `{}` to update it",
                     fix_command(args)
                 ));
             } else {

@@ -49,6 +49,8 @@ pub enum ConfigError {
     DuplicateId { id: String },
     #[error("invalid duration `{value}`: {reason}")]
     InvalidDuration { value: String, reason: String },
+    #[error("invalid version `{value}`: {reason}")]
+    InvalidVersion { value: String, reason: String },
     #[error("unknown runtime `{0}`")]
     UnknownRuntime(String),
     #[error("invalid environment variable name `{0}`")]
@@ -151,6 +153,7 @@ impl Explain for ConfigError {
             Self::InvalidId { .. } => "config::invalid-id",
             Self::DuplicateId { .. } => "config::duplicate-id",
             Self::InvalidDuration { .. } => "config::duration",
+            Self::InvalidVersion { .. } => "config::version",
             Self::UnknownRuntime(_) => "config::runtime",
             Self::InvalidEnvName(_) => "config::env-name",
             Self::InvalidGlob { .. } => "config::glob",
@@ -216,6 +219,9 @@ impl Explain for ConfigError {
                 .into(),
             Self::InvalidDuration { .. } => {
                 "write a duration with a unit, such as 500ms, 30s or 2m".into()
+            }
+            Self::InvalidVersion { .. } => {
+                "write a semantic version: MAJOR.MINOR.PATCH, such as 1.0.0 or 2.1.3".into()
             }
             Self::UnknownRuntime(_) => "use `bun` or `node`".into(),
             Self::InvalidEnvName(_) => "names match [A-Za-z_][A-Za-z0-9_]*".into(),

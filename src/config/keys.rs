@@ -107,6 +107,7 @@ pub const TOOL_OWN: &[&str] = &[
     "icons",
     "scopes",
     "returns",
+    "version",
 ];
 
 /// Keys of a tool that only Compozy's first versions had (`use: tool(file=…)`).

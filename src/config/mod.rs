@@ -142,6 +142,8 @@ pub struct Tool {
     pub id: String,
     /// Human description.
     pub description: Option<String>,
+    /// `version:` (semver); `None` is 0.0.0, where every change is allowed.
+    pub version: Option<semver::Version>,
     /// The module that implements it (`execute`), when given.
     pub module: Option<ProjectPath>,
     /// Where `execute` was written, for diagnostics that point at it.

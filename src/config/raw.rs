@@ -74,6 +74,8 @@ impl RawAutoload {
 pub struct RawTool {
     pub id: Option<Spanned<String>>,
     pub description: Option<String>,
+    /// `version:` as written (semver, checked later).
+    pub version: Option<Spanned<String>>,
     pub execute: Option<Spanned<String>>,
     /// `execute:` as a mapping (`{command: [...], protocol, persistent}`): a process tool.
     pub command: Option<Spanned<RawCommand>>,

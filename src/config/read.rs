@@ -451,6 +451,7 @@ impl Reader<'_> {
             match e.key.as_str() {
                 "id" => t.id = self.string(e),
                 "description" => t.description = self.string(e).map(|s| s.value),
+                "version" => t.version = self.string(e),
                 "execute" if matches!(v.kind, Kind::Map(_)) => t.command = self.command(e),
                 "execute" if matches!(v.kind, Kind::Seq(_)) => self.wrong(
                     "execute",

@@ -155,6 +155,7 @@ fn keep(tools: &mut Vec<Tool>, broken: &mut HashSet<usize>, (tool, ok): (Tool, b
 /// tool they share): everything but where they are written agrees.
 fn same_tool(a: &Tool, b: &Tool) -> bool {
     a.description == b.description
+        && a.version == b.version
         && a.module.as_ref().map(|m| &m.rel) == b.module.as_ref().map(|m| &m.rel)
         && a.timeout == b.timeout
         && a.input == b.input
@@ -563,6 +564,25 @@ fn tool(
         (None, _) => (None, None),
     };
 
+    let version =
+        raw_tool
+            .version
+            .as_ref()
+            .and_then(|v| match semver::Version::parse(v.value.trim()) {
+                Ok(version) => Some(version),
+                Err(e) => {
+                    problems.push(at(
+                        ConfigError::InvalidVersion {
+                            value: v.value.clone(),
+                            reason: e.to_string(),
+                        },
+                        file,
+                        v,
+                        "this version",
+                    ));
+                    None
+                }
+            });
     let timeout = raw_tool
         .timeout
         .as_ref()
@@ -605,6 +625,7 @@ fn tool(
     let tool = Tool {
         id: id.value.clone(),
         description: raw_tool.description,
+        version,
         module,
         module_declared,
         command,

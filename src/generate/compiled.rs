@@ -60,6 +60,8 @@ struct Place {
 #[derive(Serialize, Deserialize)]
 struct Record {
     description: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
     module: Option<ProjectPath>,
     module_declared: Option<Place>,
     #[serde(default)]
@@ -100,6 +102,7 @@ pub fn save(project: &Project) -> std::io::Result<()> {
     for tool in &project.tools {
         let record = Record {
             description: tool.description.clone(),
+            version: tool.version.as_ref().map(ToString::to_string),
             module: tool.module.clone(),
             module_declared: tool.module_declared.as_ref().map(|d| place(&mut files, d)),
             command: tool.command.clone(),
@@ -265,6 +268,10 @@ impl Compiled {
             out.push(Tool {
                 id: id.clone(),
                 description: record.description,
+                version: match &record.version {
+                    Some(v) => Some(semver::Version::parse(v).ok()?),
+                    None => None,
+                },
                 module: record.module,
                 module_declared,
                 command: record.command,

@@ -2,6 +2,7 @@
 
 mod compiled;
 mod fingerprint;
+pub mod lock;
 
 pub use compiled::Compiled;
 pub use fingerprint::Fresh;
@@ -120,8 +121,21 @@ pub fn prepare(project_dir: Option<&Path>, cwd: &Path) -> Result<Generation, Pro
         return Err(problems);
     }
     tracing::debug!(elapsed = ?started.elapsed(), "modules checked");
-    let files = codegen::render_project(&project, &analysis).map_err(Problem::new)?;
+    let mut files = codegen::render_project(&project, &analysis).map_err(Problem::new)?;
     tracing::debug!(elapsed = ?started.elapsed(), "rendered");
+    // The lock: a breaking change against it stops generation, as a config error does.
+    let old_lock = lock::read(&project.root)?;
+    if let Some(old) = &old_lock {
+        let breaking = lock::check(&project, old);
+        if !breaking.is_empty() {
+            return Err(breaking.into());
+        }
+    }
+    files.push(codegen::GeneratedFile {
+        rel: lock::LOCK_FILE.to_owned(),
+        contents: lock::render(&project, old_lock.as_ref()),
+    });
+    tracing::debug!(elapsed = ?started.elapsed(), "lock checked");
     let plan = codegen::plan(&project.root, files).map_err(Problem::new)?;
     tracing::debug!(elapsed = ?started.elapsed(), "compared with disk");
     // What is left after the check for errors are the configuration's warnings.

@@ -292,6 +292,14 @@ impl ServerHandler for Handler {
             notes,
         );
         if let Err((refusal, _)) = submitted {
+            // A removed tool whose lock entry names its replacement says what to call instead.
+            if let Refusal::UnknownTool { id, .. } = &refusal {
+                let root = lock(&self.shared.server).project().root.clone();
+                if let Some(to) = crate::generate::lock::replacement(&root, id) {
+                    let text = crate::generate::lock::removed_message(id, &to);
+                    return Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into());
+                }
+            }
             return match refusal {
                 Refusal::UnknownTool {
                     ref suggestions, ..

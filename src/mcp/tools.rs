@@ -217,6 +217,7 @@ mod tests {
         Tool {
             id: "t".into(),
             description: Some("d".into()),
+            version: None,
             module: None,
             module_declared: None,
             command: None,

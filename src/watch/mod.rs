@@ -72,6 +72,11 @@ impl ProjectWatcher {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return true;
         };
+        // Written by the regeneration itself: reacting to it would regenerate twice. A hand edit
+        // of the lock is read by the next regeneration.
+        if rel == Path::new(crate::generate::lock::LOCK_FILE) {
+            return true;
+        }
         rel.ancestors()
             .any(|a| !a.as_os_str().is_empty() && skipped_name(a))
             || self

@@ -259,6 +259,7 @@ fn json_report_lists_files() {
             (".compozy/node_worker.mjs".to_owned(), "created".to_owned()),
             (".compozy/tools.ts".to_owned(), "created".to_owned()),
             (".compozy/types.ts".to_owned(), "created".to_owned()),
+            ("compozy.lock".to_owned(), "created".to_owned()),
         ]
     );
 }

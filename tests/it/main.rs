@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 mod cli;
+mod compat_suite;
 mod compozy_projects;
 mod conformance;
 mod discovery;
@@ -32,6 +33,7 @@ mod serve;
 mod serving;
 mod type_soundness;
 mod types;
+mod versioning;
 mod watch;
 mod watcher;
 mod workers;

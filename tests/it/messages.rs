@@ -51,7 +51,7 @@ fn gen_at_a_terminal_ends_with_one_summary_line() {
     assert!(text.contains("created .compozy/tools.ts"), "{text}");
     assert_eq!(
         text.lines().last(),
-        Some("compozy: 2 tools, 4 files written"),
+        Some("compozy: 2 tools, 5 files written"),
         "{text}"
     );
 
@@ -69,7 +69,7 @@ fn gen_at_a_terminal_ends_with_one_summary_line() {
     let (_, text) = on_a_terminal(&project, &["gen"]);
     assert_eq!(
         text.lines().last(),
-        Some("compozy: 1 tool, 4 files written"),
+        Some("compozy: 1 tool, 5 files written"),
         "{text}"
     );
 
