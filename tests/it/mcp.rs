@@ -1249,7 +1249,14 @@ fn content_results_round_trip(runtime: &str) {
         "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n",
     );
     drop(server);
+    let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
+    let over_http_report = over_http(&p, &server.url, "modern", &steps);
     let report = over_stdio(&p, runtime, "legacy", &[], &steps);
+    // Over HTTP, the same blocks.
+    assert_eq!(
+        over_http_report["results"][0]["content"], report["results"][0]["content"],
+        "{over_http_report:#}"
+    );
     let r = &report["results"];
     let content = r[0]["content"].as_array().unwrap();
     let kinds: Vec<&str> = content
@@ -1282,6 +1289,12 @@ fn content_results_round_trip(runtime: &str) {
     out.expect_code(0);
     let built: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(&built, &printed);
+    // `serve` answers it as the result.
+    let mut serve = crate::serving::Serve::start(&p, runtime, 1, &[]);
+    let answer = serve.call(&json!({"id": 1, "tool_id": "media", "input": {"kind": "blocks"}}));
+    assert_eq!(answer["result"], printed, "{answer}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
     let out = p.exec_on(runtime, "media", &json!({"kind": "broken"}));
     out.expect_code(1)
         .stderr_has(&["is not valid MCP content", "content[1]", "is not base64"]);
