@@ -30,6 +30,64 @@ struct JsonTool {
     /// A process tool's protocol.
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<config::Protocol>,
+    /// What MCP clients are told about the tool, beyond its name and description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    /// The behaviour hints written, under their MCP names (`readOnlyHint`, …).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    annotations: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    icons: Vec<JsonIcon>,
+    /// The OAuth scopes a caller's token must carry (`compozy mcp --http` with `auth:`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    scopes: Vec<String>,
+    /// `content` for a tool declared with `returns: content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    returns: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonIcon {
+    /// The URI as written, or the project file (sent inline as a `data:` URI).
+    src: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mime_type: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sizes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    theme: Option<String>,
+}
+
+/// The hints written, under their MCP names, in the protocol's order.
+fn annotations(hints: &config::mcp::Annotations) -> serde_json::Map<String, serde_json::Value> {
+    [
+        ("readOnlyHint", hints.read_only),
+        ("destructiveHint", hints.destructive),
+        ("idempotentHint", hints.idempotent),
+        ("openWorldHint", hints.open_world),
+    ]
+    .into_iter()
+    .filter_map(|(name, hint)| hint.map(|h| (name.to_owned(), serde_json::Value::Bool(h))))
+    .collect()
+}
+
+fn icons(meta: &config::mcp::ToolMeta, root: &std::path::Path) -> Vec<JsonIcon> {
+    meta.icons
+        .iter()
+        .map(|icon| JsonIcon {
+            src: match &icon.src {
+                config::mcp::IconSource::Uri(uri) => uri.clone(),
+                config::mcp::IconSource::File(path) => {
+                    let rel = path.strip_prefix(root).unwrap_or(path);
+                    format!("./{}", rel.display()).replace('\\', "/")
+                }
+            },
+            mime_type: icon.mime_type.clone(),
+            sizes: icon.sizes.clone(),
+            theme: icon.theme.clone(),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -103,6 +161,11 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
                                     .collect()
                             }),
                             protocol: tool.command.as_ref().map(|c| c.protocol),
+                            title: tool.mcp.title.clone(),
+                            annotations: annotations(&tool.mcp.annotations),
+                            icons: icons(&tool.mcp, &project.root),
+                            scopes: tool.mcp.scopes.clone(),
+                            returns: tool.mcp.returns_content.then_some("content"),
                         }
                     })
                     .collect::<Vec<_>>(),
@@ -180,6 +243,9 @@ fn print_human(report: &Report) {
                 _ => "-".into(),
             };
             let _ = writeln!(text, "  {:width$}  {target}  ({}:{})", t.id, t.file, t.line);
+            if let Some(mcp) = mcp_line(t) {
+                let _ = writeln!(text, "  {:width$}  {mcp}", "");
+            }
         }
     }
     if let Some(vars) = &report.env {
@@ -211,6 +277,34 @@ fn print_human(report: &Report) {
         }
     }
     print!("{text}");
+}
+
+/// What MCP clients are told about a tool beyond its description, on one line; `None` when
+/// nothing is declared.
+fn mcp_line(t: &JsonTool) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(title) = &t.title {
+        parts.push(format!("title {title:?}"));
+    }
+    if !t.annotations.is_empty() {
+        let hints: Vec<String> = t
+            .annotations
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}"))
+            .collect();
+        parts.push(hints.join(", "));
+    }
+    if !t.icons.is_empty() {
+        let srcs: Vec<&str> = t.icons.iter().map(|i| i.src.as_str()).collect();
+        parts.push(format!("icons {}", srcs.join(" ")));
+    }
+    if !t.scopes.is_empty() {
+        parts.push(format!("scopes {}", t.scopes.join(" ")));
+    }
+    if let Some(returns) = t.returns {
+        parts.push(format!("returns {returns}"));
+    }
+    (!parts.is_empty()).then(|| format!("mcp: {}", parts.join(" · ")))
 }
 
 fn join_or_dash(names: &[String]) -> String {

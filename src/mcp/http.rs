@@ -54,12 +54,15 @@ pub async fn serve(
                         if path != PATH {
                             return Ok(not_found());
                         }
-                        let Some(gate) = gate else {
+                        // A CORS preflight never carries credentials (Fetch standard): it gets
+                        // the answer it would get without `auth:`.
+                        let Some(gate) = gate.filter(|_| req.method() != http::Method::OPTIONS)
+                        else {
                             return Ok(service.handle(req).await);
                         };
                         let caller = match gate.authenticate(req.headers()).await {
                             Ok(caller) => caller,
-                            Err(refused) => return Ok(*refused),
+                            Err(refused) => return Ok(closing(*refused)),
                         };
                         // The scopes a call needs depend on its tool: the body is read first.
                         let (parts, body) = req.into_parts();
@@ -112,6 +115,22 @@ fn config(addr: SocketAddr, checks_tokens: bool) -> StreamableHttpServerConfig {
         );
         config.disable_allowed_hosts()
     }
+}
+
+/// A refusal sent before the request's body was read: the connection cannot carry another
+/// request (the unread body would be taken for one), so the client is told to open a new one.
+/// Without this, a client that asks for the metadata on the connection it was refused on (the
+/// official Python SDK does) would find it closed under it.
+fn closing(
+    mut response: http::Response<
+        http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>,
+    >,
+) -> http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>> {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 fn too_large(

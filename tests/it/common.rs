@@ -323,3 +323,83 @@ macro_rules! on_both_runtimes {
         }
     };
 }
+
+/// The Python of a virtual environment with the official MCP Python SDK client
+/// (`tests/python/requirements.txt`, every package pinned), built by the test setup on first use
+/// in `target/py-venv` with `python3 -m venv` and `pip install`, and built again when the
+/// requirements change. Tests that need it fail loudly when it cannot be built; they never pass
+/// silently. `COMPOZY_TEST_PYTHON` names another `python3` to build it with.
+pub fn python_client() -> PathBuf {
+    static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    match VENV.get_or_init(build_python_venv) {
+        Ok(python) => python.clone(),
+        Err(why) => panic!(
+            "the MCP Python client is required for this test but its virtual environment could \
+             not be built: {why}\n(it needs python3 with the venv module and pip, and PyPI)"
+        ),
+    }
+}
+
+fn build_python_venv() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let requirements = root.join("tests/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
+    // target/debug/compozy → target/
+    let target = Path::new(env!("CARGO_BIN_EXE_compozy"))
+        .ancestors()
+        .nth(2)
+        .ok_or("no target directory above the compozy binary")?;
+    let venv = target.join("py-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("requirements.installed");
+    // Another test process may be building it: one at a time (the lock goes with the file).
+    std::fs::create_dir_all(target).map_err(|e| format!("create {}: {e}", target.display()))?;
+    let lock_file = std::fs::File::create(target.join("py-venv.lock"))
+        .map_err(|e| format!("create the venv lock: {e}"))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| format!("lock the venv: {e}"))?;
+    if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(python);
+    }
+    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
+        let out = cmd
+            .output()
+            .map_err(|e| format!("{what}: cannot start: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    let _ = std::fs::remove_dir_all(&venv);
+    let base = std::env::var_os("COMPOZY_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    run(
+        Command::new(&base).arg("-m").arg("venv").arg(&venv),
+        &format!("`{} -m venv {}`", base.to_string_lossy(), venv.display()),
+    )?;
+    run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-deps", "--only-binary", ":all:", "-r"])
+            .arg(&requirements),
+        "`pip install -r tests/python/requirements.txt`",
+    )?;
+    run(
+        Command::new(&python).args(["-m", "pip", "check", "--disable-pip-version-check"]),
+        "`pip check` (a package the pinned set needs is missing from requirements.txt)",
+    )?;
+    std::fs::write(&stamp, &wanted).map_err(|e| format!("write {}: {e}", stamp.display()))?;
+    Ok(python)
+}

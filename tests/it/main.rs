@@ -17,6 +17,7 @@ mod generate;
 mod init;
 mod mcp;
 mod mcp_auth;
+mod mcp_python;
 mod messages;
 mod migrate;
 mod native;

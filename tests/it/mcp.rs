@@ -152,6 +152,33 @@ pub(crate) fn run_client_env(
     env: &[(&str, &str)],
     steps: &Value,
 ) -> Value {
+    let mut cmd = Command::new(runtime_bin("node"));
+    cmd.arg(client_script());
+    drive_client(cmd, p, args, env, steps)
+}
+
+/// The official Python client (`tests/python/client.py`, the same steps and report as the
+/// TypeScript one) run with `args` and `env`.
+pub(crate) fn run_py_client_env(
+    p: &Fixture,
+    args: &[String],
+    env: &[(&str, &str)],
+    steps: &Value,
+) -> Value {
+    let mut cmd = Command::new(crate::common::python_client());
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/client.py"));
+    drive_client(cmd, p, args, env, steps)
+}
+
+/// Runs a client script: `steps` on its stdin, its report (the last line of its stdout) back,
+/// with its stderr under `stderr`.
+fn drive_client(
+    mut cmd: Command,
+    p: &Fixture,
+    args: &[String],
+    env: &[(&str, &str)],
+    steps: &Value,
+) -> Value {
     let node = runtime_bin("node");
     let bin_dir = node.parent().expect("node_modules/.bin").to_path_buf();
     let path = format!(
@@ -159,8 +186,7 @@ pub(crate) fn run_client_env(
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut child = Command::new(&node)
-        .arg(client_script())
+    let mut child = cmd
         .args(args)
         .current_dir(p.root())
         .env("PATH", path)
@@ -171,7 +197,7 @@ pub(crate) fn run_client_env(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the MCP client (node)");
+        .expect("start the MCP client");
     child
         .stdin
         .take()
@@ -555,7 +581,7 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    fn start(p: &Fixture, runtime: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(p: &Fixture, runtime: &str, extra: &[&str]) -> Self {
         Self::start_at(p, runtime, "127.0.0.1:0", extra, &[])
     }
 
@@ -913,9 +939,10 @@ fn watch_reloads_and_announces_new_tools(runtime: &str) {
 }
 
 /// A PNG small enough to go inline (the bytes only need to round-trip).
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image, but bytes that must round-trip";
+pub(crate) const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\nnot really an image, but bytes that must round-trip";
 
-fn metadata_project() -> Fixture {
+pub(crate) fn metadata_project() -> Fixture {
     let p = Fixture::with(&[
         (
             "compozy.yaml",
@@ -996,6 +1023,52 @@ fn tools_carry_title_annotations_and_icons(runtime: &str) {
             assert!(plain.get(key).is_none(), "{plain}");
         }
     }
+}
+
+/// `inspect` shows what MCP clients are told about each tool, and the scopes a call needs.
+#[test]
+fn inspect_shows_tool_metadata() {
+    let p = metadata_project();
+    p.write(
+        "compozy.yaml",
+        &p.read("compozy.yaml").replace(
+            "  - id: plain\n",
+            "    scopes: [files:read]\n    returns: content\n  - id: plain\n",
+        ),
+    );
+    let out = p.run(&["inspect", "--format", "json"]);
+    out.expect_code(0);
+    let tools = out.json()["tools"].clone();
+    // In the order of their ids.
+    assert_eq!(
+        tools[1],
+        json!({"id": "files.read", "file": "compozy.yaml", "line": 3, "module": "tools/read.ts",
+               "export": "run", "title": "Read a file",
+               "annotations": {"readOnlyHint": true, "openWorldHint": false},
+               "icons": [{"src": "./icons/read.png", "mimeType": "image/png", "sizes": ["48x48"]},
+                         {"src": "https://example.com/read.svg", "mimeType": "image/svg+xml",
+                          "sizes": ["any"], "theme": "dark"}]}),
+    );
+    assert_eq!(tools[0]["scopes"], json!(["files:read"]));
+    assert_eq!(tools[0]["returns"], "content");
+    assert_eq!(tools[0]["annotations"], json!({"readOnlyHint": true}));
+    assert!(tools[2].get("title").is_none() && tools[2].get("annotations").is_none());
+    let out = p.run(&["inspect"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(
+            "mcp: title \"Read a file\" · readOnlyHint: true, openWorldHint: false · icons \
+             ./icons/read.png https://example.com/read.svg\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("mcp: readOnlyHint: true · scopes files:read · returns content\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -1095,7 +1168,7 @@ fn heartbeats_keep_a_long_call_alive(runtime: &str) {
     );
 }
 
-const CONTENT_TOOL: &str = r#"import { content } from "./.compozy/types.ts";
+pub(crate) const CONTENT_TOOL: &str = r#"import { content } from "./.compozy/types.ts";
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 export function run(i: { kind: string }) {
   const blocks = [
@@ -1176,7 +1249,14 @@ fn content_results_round_trip(runtime: &str) {
         "tools:\n  - id: media\n    description: Returns MCP content\n    execute: ./media.ts\n    returns: content\n",
     );
     drop(server);
+    let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
+    let over_http_report = over_http(&p, &server.url, "modern", &steps);
     let report = over_stdio(&p, runtime, "legacy", &[], &steps);
+    // Over HTTP, the same blocks.
+    assert_eq!(
+        over_http_report["results"][0]["content"], report["results"][0]["content"],
+        "{over_http_report:#}"
+    );
     let r = &report["results"];
     let content = r[0]["content"].as_array().unwrap();
     let kinds: Vec<&str> = content
@@ -1209,6 +1289,12 @@ fn content_results_round_trip(runtime: &str) {
     out.expect_code(0);
     let built: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(&built, &printed);
+    // `serve` answers it as the result.
+    let mut serve = crate::serving::Serve::start(&p, runtime, 1, &[]);
+    let answer = serve.call(&json!({"id": 1, "tool_id": "media", "input": {"kind": "blocks"}}));
+    assert_eq!(answer["result"], printed, "{answer}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
     let out = p.exec_on(runtime, "media", &json!({"kind": "broken"}));
     out.expect_code(1)
         .stderr_has(&["is not valid MCP content", "content[1]", "is not base64"]);

@@ -16,7 +16,7 @@ use crate::mcp::{HttpServer, path_with_runtimes, post, run_client, text};
 
 /// P-256 keys (PKCS#8 DER) and their public halves as JWK coordinates; `k1` is in the JWKS
 /// file, `k2` only at the JWKS URL after a rotation, `k3` nowhere.
-const KEYS: [(&str, &str, &str, &str); 3] = [
+pub(crate) const KEYS: [(&str, &str, &str, &str); 3] = [
     (
         "k1",
         "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgVPCtuEKebpt6rnrUAUz2MrqwSz931QUif3ne2JNMRKahRANCAARUgfZwAKbdDJRa8LbxFlMtmY2ukFdSczzZnTSBUKRZFpI4+c6EeG45t94oq1RMBsAPqbf4hQoFYwDH3J1asWOK",
@@ -37,10 +37,10 @@ const KEYS: [(&str, &str, &str, &str); 3] = [
     ),
 ];
 
-const ISSUER: &str = "https://auth.example.test";
-const STATIC_TOKEN: &str = "s3cret-static-token-for-tests";
+pub(crate) const ISSUER: &str = "https://auth.example.test";
+pub(crate) const STATIC_TOKEN: &str = "s3cret-static-token-for-tests";
 
-fn jwks(kids: &[&str]) -> String {
+pub(crate) fn jwks(kids: &[&str]) -> String {
     let keys: Vec<Value> = KEYS
         .iter()
         .filter(|(kid, ..)| kids.contains(kid))
@@ -51,7 +51,7 @@ fn jwks(kids: &[&str]) -> String {
     json!({ "keys": keys }).to_string()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -59,7 +59,7 @@ fn now() -> i64 {
 }
 
 /// A JWT signed with key `kid`, with `claims` over valid defaults (`null` removes a claim).
-fn jwt(kid: &str, resource: &str, claims: Value) -> String {
+pub(crate) fn jwt(kid: &str, resource: &str, claims: Value) -> String {
     let (_, der, ..) = KEYS.iter().find(|(k, ..)| *k == kid).unwrap();
     let der = base64::engine::general_purpose::STANDARD
         .decode(der)
@@ -80,7 +80,7 @@ fn jwt(kid: &str, resource: &str, claims: Value) -> String {
 
 /// A free port on loopback (the server's URL must be known before it starts: it is its
 /// `resource`).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -88,7 +88,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn project(resource: &str, jwks_src: &str) -> Fixture {
+pub(crate) fn project(resource: &str, jwks_src: &str) -> Fixture {
     let config = format!(
         r#"
 auth:
@@ -430,6 +430,78 @@ fn public_address_needs_auth_or_no_auth(runtime: &str) {
         stderr.contains("`auth.tokens.env`: `TEST_MCP_TOKEN` is not set"),
         "{stderr}"
     );
+}
+
+/// Every address that is not loopback is refused open: the wildcard addresses of both families,
+/// and this machine's own address (the check is on the address bound, so a host name is judged
+/// by what it resolves to; `localhost` resolves to loopback, and serves open).
+#[test]
+fn no_public_address_serves_open() {
+    let open = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: echo\n    description: Echo\n    execute: ./echo.ts\n",
+        ),
+        ("echo.ts", "export function run() { return 1; }\n"),
+    ]);
+    // The address this machine would send from (a UDP connect sends nothing).
+    let own = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|()| s.local_addr()))
+        .expect("this test needs a non-loopback IPv4 address on this machine")
+        .ip();
+    assert!(!own.is_loopback(), "{own}");
+    for addr in [
+        "0.0.0.0:0".to_owned(),
+        "[::]:0".to_owned(),
+        format!("{own}:0"),
+    ] {
+        let out = crate::common::output_within(
+            open.compozy(&["mcp", "--runtime", "node", "--http", &addr])
+                .env("PATH", path_with_runtimes())
+                .stdin(std::process::Stdio::null()),
+            Duration::from_secs(60),
+        );
+        out.expect_code(2).stderr_has(&[
+            &format!("refusing to serve MCP on {addr} without authorization"),
+            "--no-auth",
+        ]);
+    }
+    let server = HttpServer::start_at(&open, "node", "localhost:0", &[], &[]);
+    assert_eq!(post(&server.url, &[], PING).0, 200);
+}
+
+/// A CORS preflight carries no credentials: with `auth:` it gets what it would get without
+/// (compozy answers no CORS; a browser client needs a proxy that does), never a 401.
+#[test]
+fn preflight_is_not_asked_for_a_token() {
+    let port = free_port();
+    let p = project(&format!("http://127.0.0.1:{port}/mcp"), "./jwks.json");
+    let server = HttpServer::start_at(
+        &p,
+        "node",
+        &format!("127.0.0.1:{port}"),
+        &["--workers", "1"],
+        &[("TEST_MCP_TOKEN", STATIC_TOKEN)],
+    );
+    let rest = server.url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "OPTIONS {path} HTTP/1.1\r\nHost: {authority}\r\nOrigin: http://localhost:3000\r\n\
+         Access-Control-Request-Method: POST\r\n\
+         Access-Control-Request-Headers: authorization, content-type\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut response);
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+    assert!(challenge(&response).is_empty(), "{response}");
+    // A POST still needs one.
+    assert_eq!(post(&server.url, &[], PING).0, 401);
 }
 
 #[test]
