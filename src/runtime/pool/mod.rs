@@ -286,7 +286,14 @@ impl Pool {
         cancel: Arc<AtomicBool>,
     ) {
         let shared = Arc::clone(&self.shared);
+        // The job stays reachable here, so that it is answered even if no thread starts.
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let taken = Arc::clone(&slot);
+        let running = id.clone();
         let run = move || {
+            let Some(job) = taken.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                return;
+            };
             let Job {
                 request,
                 timeout,
@@ -313,7 +320,15 @@ impl Pool {
             });
         };
         if let Err(e) = std::thread::Builder::new().name("wasm".into()).spawn(run) {
-            tracing::warn!("cannot start a thread for a WebAssembly tool: {e}");
+            self.shared
+                .lock()
+                .in_process
+                .retain(|(id, _)| *id != running);
+            let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(job) = job {
+                let error = RuntimeError::Io(e);
+                (job.reply)(failure(&job.request, &error, Duration::ZERO, false));
+            }
         }
     }
 
