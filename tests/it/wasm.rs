@@ -417,3 +417,30 @@ process.exitCode = wasi.start(instance);
         assert_eq!(ours.stdout.trim_end(), theirs.trim_end(), "{tool}");
     }
 }
+
+#[test]
+fn gen_types_modules_leaves_them_out_of_the_entrypoint_and_inspect_shows_their_grants() {
+    let p = project();
+    p.run(&["gen"]).expect_code(0);
+    let types = p.read(".compozy/types.ts");
+    assert!(
+        types.contains("add") && types.contains("a: number"),
+        "types.ts:\n{types}"
+    );
+    let entry = p.read(".compozy/tools.ts");
+    assert!(entry.contains("export {};"), "tools.ts:\n{entry}");
+    let out = p.run(&["inspect"]);
+    out.expect_code(0);
+    for line in [
+        "wasm/add.wasm (/out (writable), memory 256 MiB)",
+        "wasm/env.wasm (env FROM_TOOL, SECRET_OUTSIDE, memory 256 MiB)",
+        "wasm/secret.wasm (/data (read-only), memory 256 MiB)",
+        "wasm/grow.wasm (memory 1 MiB)",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "{line}\ninspect:\n{}",
+            out.stdout
+        );
+    }
+}
