@@ -222,7 +222,10 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
 
     // A process tool is its own carrier: no Bun or Node is looked for.
     let carrier: Box<dyn runtime::Carrier> = match &tool.command {
-        Some(command) => Box::new(runtime::ProcessCarrier::new(&tool.id, command)),
+        Some(command) => match runtime::WasmCarrier::new(&tool.id, command) {
+            Some(wasm) => Box::new(wasm),
+            None => Box::new(runtime::ProcessCarrier::new(&tool.id, command)),
+        },
         None => {
             let kind = args.runtime.map_or(project.runtime.kind, RuntimeKind::from);
             if kind == RuntimeKind::Bun

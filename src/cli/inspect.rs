@@ -30,6 +30,9 @@ struct JsonTool {
     /// A process tool's protocol.
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<config::Protocol>,
+    /// What a WebAssembly tool's sandbox grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wasm: Option<config::WasmGrants>,
     /// What MCP clients are told about the tool, beyond its name and description.
     #[serde(skip_serializing_if = "Option::is_none")]
     title: Option<String>,
@@ -161,6 +164,7 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
                                     .collect()
                             }),
                             protocol: tool.command.as_ref().map(|c| c.protocol),
+                            wasm: tool.command.as_ref().and_then(|c| c.wasm.clone()),
                             title: tool.mcp.title.clone(),
                             annotations: annotations(&tool.mcp.annotations),
                             icons: icons(&tool.mcp, &project.root),
@@ -233,6 +237,10 @@ fn print_human(report: &Report) {
         for t in tools {
             let target = match (&t.module, &t.export, &t.command, t.protocol) {
                 (Some(m), Some(e), _, _) => format!("{m} → {e}"),
+                (_, _, Some(command), _) if t.wasm.is_some() => {
+                    let grants = t.wasm.as_ref().map(wasm_grants).unwrap_or_default();
+                    format!("wasm {} ({grants})", command.join(" "))
+                }
                 (_, _, Some(command), Some(protocol)) => {
                     let protocol = match protocol {
                         config::Protocol::Compozy => "compozy",
@@ -313,4 +321,28 @@ fn join_or_dash(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// A WebAssembly tool's grants in a line: `/data (read-only), env LANG, memory 256 MiB`.
+fn wasm_grants(grants: &config::WasmGrants) -> String {
+    let mut parts: Vec<String> = grants
+        .dirs
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({})",
+                d.guest,
+                if d.write { "writable" } else { "read-only" }
+            )
+        })
+        .collect();
+    if !grants.env.is_empty() {
+        parts.push(format!("env {}", grants.env.join(", ")));
+    }
+    parts.push(if grants.memory.is_multiple_of(1 << 20) {
+        format!("memory {} MiB", grants.memory >> 20)
+    } else {
+        format!("memory {} KiB", grants.memory >> 10)
+    });
+    parts.join(", ")
 }

@@ -14,6 +14,7 @@ mod read;
 mod refs;
 mod schema;
 mod validate;
+mod wasm;
 mod with;
 pub(crate) mod yaml;
 mod yaml_hints;
@@ -27,6 +28,7 @@ pub use error::ConfigError;
 pub use load::{load, load_lenient};
 pub use permissions::{DenoPermission, NodePermission};
 pub use validate::{is_env_name, timeout_problem};
+pub use wasm::{WASI_MODULE, check_module as check_wasm_module};
 
 use crate::source::SourceFile;
 
@@ -71,6 +73,37 @@ pub struct Command {
     pub protocol: Protocol,
     /// Whether one process answers many requests (`serve`, `mcp`); only with `compozy`.
     pub persistent: bool,
+    /// A WebAssembly module run by compozy itself (`program` is the `.wasm` file), with what
+    /// its sandbox grants; `None` for a program.
+    #[serde(default)]
+    pub wasm: Option<WasmGrants>,
+}
+
+/// What a WebAssembly tool may reach: nothing but these.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WasmGrants {
+    /// Directories opened to it, each inside the project root.
+    pub dirs: Vec<WasmDir>,
+    /// The environment variables it sees (from the tool's environment).
+    pub env: Vec<String>,
+    /// The most linear memory it may have, in bytes.
+    pub memory: u64,
+}
+
+/// A directory a WebAssembly tool may read (or write).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WasmDir {
+    /// Where it is on disk (canonical, inside the project root).
+    pub host: PathBuf,
+    /// Where the module sees it: `/` and its root-relative path (`./data` is `/data`).
+    pub guest: String,
+    /// Whether it may create, write or remove files there.
+    pub write: bool,
+}
+
+impl WasmGrants {
+    /// The memory cap when `memory:` is not given: 256 MiB.
+    pub const DEFAULT_MEMORY: u64 = 256 << 20;
 }
 
 /// Whether `gen` writes the entrypoint or checks a hand-written one.

@@ -112,11 +112,27 @@ pub struct RawCommand {
     pub command: Vec<Spanned<String>>,
     pub protocol: Option<Spanned<String>>,
     pub persistent: Option<Spanned<bool>>,
+    /// `wasm: ./x.wasm`: a WebAssembly module instead of a program.
+    pub wasm: Option<Spanned<String>>,
+    /// `dirs:` of a WebAssembly tool: each directory, and whether it is writable.
+    pub dirs: Vec<(Spanned<String>, Option<Spanned<bool>>)>,
+    /// `env:` of a WebAssembly tool: the variables it sees.
+    pub env: Vec<Spanned<String>>,
+    /// `memory:` of a WebAssembly tool, as written (`64MiB`).
+    pub memory: Option<Spanned<String>>,
 }
 
 impl RawCommand {
     /// The keys of `execute:` as a mapping.
-    pub const KEYS: &[&str] = &["command", "protocol", "persistent"];
+    pub const KEYS: &[&str] = &[
+        "command",
+        "protocol",
+        "persistent",
+        "wasm",
+        "dirs",
+        "env",
+        "memory",
+    ];
 }
 
 /// A YAML scalar where a string is expected but numbers and booleans are tolerated (`PORT: 8080`).

@@ -349,7 +349,7 @@ impl Reader<'_> {
 
     /// `execute:` as a mapping: a command run as the tool.
     fn command(&mut self, e: &Entry) -> Option<Spanned<RawCommand>> {
-        let entries = self.mapping(&e.value, "execute", "a mapping with `command:`")?;
+        let entries = self.mapping(&e.value, "execute", "a mapping with `command:` or `wasm:`")?;
         let mut raw = RawCommand::default();
         for c in entries {
             match c.key.as_str() {
@@ -365,6 +365,47 @@ impl Reader<'_> {
                 "protocol" => raw.protocol = self.string(c),
                 "persistent" => {
                     raw.persistent = self.boolean(c).map(|b| spanned(b, &c.value));
+                }
+                "wasm" => raw.wasm = self.string(c),
+                "memory" => raw.memory = self.string(c),
+                "env" => {
+                    for item in self.list(c, "a list of variable names, e.g. `env: [LANG]`") {
+                        raw.env.extend(self.string_node("env", &item));
+                    }
+                }
+                "dirs" => {
+                    let expected = "a list of directories, e.g. `dirs: [./data]` or \
+                                    `dirs: [{path: ./out, write: true}]`";
+                    for item in self.list(c, expected) {
+                        if let Kind::Map(_) = item.kind {
+                            let Some(fields) =
+                                self.mapping(&item, "a directory", "`{path, write}`")
+                            else {
+                                continue;
+                            };
+                            let (mut path, mut write) = (None, None);
+                            for f in fields {
+                                match f.key.as_str() {
+                                    "path" => path = self.string(f),
+                                    "write" => {
+                                        write = self.boolean(f).map(|b| spanned(b, &f.value));
+                                    }
+                                    _ => self.unknown(
+                                        f,
+                                        Place::Keys(
+                                            "a directory of `dirs:`".into(),
+                                            vec!["path", "write"],
+                                        ),
+                                    ),
+                                }
+                            }
+                            if let Some(path) = path {
+                                raw.dirs.push((path, write));
+                            }
+                        } else if let Some(path) = self.string_node("dirs", &item) {
+                            raw.dirs.push((path, None));
+                        }
+                    }
                 }
                 _ => self.unknown(
                     c,

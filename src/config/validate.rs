@@ -34,7 +34,12 @@ fn line_col<T>(s: &Spanned<T>) -> (usize, usize) {
     )
 }
 
-fn at<T>(error: ConfigError, file: &SourceFile, spanned: &Spanned<T>, label: &str) -> Problem {
+pub(super) fn at<T>(
+    error: ConfigError,
+    file: &SourceFile,
+    spanned: &Spanned<T>,
+    label: &str,
+) -> Problem {
     let (line, column) = line_col(spanned);
     Problem::new(error).at_line(file, line, column, label)
 }
@@ -530,12 +535,28 @@ fn tool(
         ));
     }
 
-    let command = raw_tool.command.as_ref().and_then(|raw| {
-        let yaml_dir = file.path.parent().unwrap_or(root);
-        command(&id.value, raw, yaml_dir, file, raw_tool.misread, problems)
-    });
+    let yaml_dir = file.path.parent().unwrap_or(root);
+    let wasm_path = raw_tool
+        .execute
+        .as_ref()
+        .filter(|e| raw_tool.command.is_none() && super::wasm::is_wasm_path(&e.value));
+    let command = match (&raw_tool.command, wasm_path) {
+        (Some(raw), _) => command(
+            &id.value,
+            raw,
+            yaml_dir,
+            root,
+            file,
+            raw_tool.misread,
+            problems,
+        ),
+        (None, Some(path)) => {
+            super::wasm::tool(&id.value, path, None, yaml_dir, root, file, problems)
+        }
+        (None, None) => None,
+    };
     let (module, module_declared) = match (&raw_tool.execute, mode) {
-        _ if raw_tool.command.is_some() => (None, None),
+        _ if raw_tool.command.is_some() || wasm_path.is_some() => (None, None),
         (Some(exec), _) => {
             let yaml_dir = file.path.parent().unwrap_or(root);
             let (l, c) = line_col(exec);
@@ -647,6 +668,7 @@ fn command(
     id: &str,
     raw: &Spanned<super::raw::RawCommand>,
     yaml_dir: &Path,
+    root: &Path,
     file: &SourceFile,
     misread: bool,
     problems: &mut Problems,
@@ -657,6 +679,37 @@ fn command(
         help: help.to_owned(),
     };
     let value = &raw.value;
+    if let Some(wasm) = &value.wasm {
+        let program_keys =
+            value.command.is_empty() && value.protocol.is_none() && value.persistent.is_none();
+        if !program_keys {
+            problems.push(at(
+                bad(
+                    "names both a program (`command:`) and a WebAssembly module (`wasm:`)",
+                    "keep one: `command:` (with `protocol`, `persistent`) runs a program, \
+                     `wasm:` (with `dirs`, `env`, `memory`) runs a module in compozy's sandbox",
+                ),
+                file,
+                raw,
+                "execute",
+            ));
+            return None;
+        }
+        return super::wasm::tool(id, wasm, Some(value), yaml_dir, root, file, problems);
+    }
+    if !value.dirs.is_empty() || !value.env.is_empty() || value.memory.is_some() {
+        problems.push(at(
+            bad(
+                "gives `dirs`, `env` or `memory` to a program",
+                "those grant a WebAssembly module (`wasm: ./x.wasm`) its sandbox; a program runs \
+                 with the tool's whole environment (use the tool's `env:`), and can reach any file",
+            ),
+            file,
+            raw,
+            "execute",
+        ));
+        return None;
+    }
     let protocol = match value.protocol.as_ref() {
         None => super::Protocol::Compozy,
         Some(p) if p.value == "compozy" => super::Protocol::Compozy,
@@ -752,6 +805,7 @@ fn command(
         args: args.iter().map(|a| a.value.clone()).collect(),
         protocol,
         persistent,
+        wasm: None,
     })
 }
 

@@ -37,6 +37,12 @@ pub trait Carrier: Send + Sync + std::fmt::Debug {
     /// same key.
     fn key(&self) -> String;
 
+    /// The carrier that runs its requests inside compozy, without a worker process (a
+    /// WebAssembly module): the pool runs them on a thread of their own.
+    fn in_process(&self) -> Option<&super::wasm::WasmCarrier> {
+        None
+    }
+
     /// Runs one request in a fresh worker, within `timeout`.
     fn execute(
         &self,
@@ -122,7 +128,10 @@ impl Carriers {
         tool_id: &str,
     ) -> Result<Arc<dyn Carrier>, RuntimeError> {
         if let Some(command) = project.tool(tool_id).and_then(|t| t.command.as_ref()) {
-            return Ok(Arc::new(ProcessCarrier::new(tool_id, command)));
+            return Ok(match super::wasm::WasmCarrier::new(tool_id, command) {
+                Some(wasm) => Arc::new(wasm),
+                None => Arc::new(ProcessCarrier::new(tool_id, command)),
+            });
         }
         match &self.js {
             Some(js) => Ok(Arc::clone(js) as Arc<dyn Carrier>),
@@ -135,6 +144,9 @@ impl Carriers {
     /// The key of [`Carriers::for_tool`]'s carrier, without making it.
     pub fn key_of(project: &Project, tool_id: &str) -> String {
         match project.tool(tool_id) {
+            Some(tool) if tool.command.as_ref().is_some_and(|c| c.wasm.is_some()) => {
+                format!("wasm:{tool_id}")
+            }
             Some(tool) if tool.command.is_some() => format!("tool:{tool_id}"),
             _ => JS_KEY.to_owned(),
         }
@@ -161,6 +173,14 @@ pub fn encode(protocol: Protocol, request: &Request, newline: bool) -> std::io::
     Ok(line)
 }
 
+/// How a `stdio` program (or module) ended.
+pub enum Exit {
+    /// Status 0.
+    Success,
+    /// Anything else, described (`it exited with status 3`).
+    Failed(String),
+}
+
 /// The answer of a `stdio` program that closed its stdout after writing `output`: its exit
 /// status decides between the result (exactly one JSON value) and an error (its stderr's tail).
 pub fn stdio_answer(
@@ -174,9 +194,30 @@ pub fn stdio_answer(
     // Its last stderr lines are in the pipe by now: the forwarder passes them on (and keeps
     // their tail) before the answer.
     worker.sync_logs(LOG_SYNC);
-    let failed = |how: String| {
-        let tail = worker.log_tail();
-        let tail = tail.trim();
+    let exit = match status {
+        Some(WaitStatus::Exited(_, 0)) => Exit::Success,
+        Some(status) => Exit::Failed(super::worker::describe(status)),
+        None => {
+            return Err(RuntimeError::Protocol {
+                reason: "it closed its stdout but did not exit".into(),
+            });
+        }
+    };
+    let tail = worker.log_tail();
+    stdio_result(output, exit, &tail, request, elapsed)
+}
+
+/// The answer of a `stdio` program or module that ended as `exit` after writing `output` to
+/// stdout and `stderr_tail` last to stderr.
+pub fn stdio_result(
+    output: &[u8],
+    exit: Exit,
+    stderr_tail: &str,
+    request: &Request,
+    elapsed: Duration,
+) -> Result<Response, RuntimeError> {
+    if let Exit::Failed(how) = exit {
+        let tail = stderr_tail.trim();
         let message = if tail.is_empty() {
             format!("{how}, with nothing on stderr")
         } else {
@@ -193,16 +234,7 @@ pub fn stdio_answer(
         if let Some(error) = &mut response.error {
             error.stack = Some(format!("{}: {} ({how})", error.name, error.message));
         }
-        response
-    };
-    match status {
-        Some(WaitStatus::Exited(_, 0)) => {}
-        Some(status) => return Ok(failed(super::worker::describe(status))),
-        None => {
-            return Err(RuntimeError::Protocol {
-                reason: "it closed its stdout but did not exit".into(),
-            });
-        }
+        return Ok(response);
     }
     let text = output.trim_ascii();
     let result: Box<RawValue> = serde_json::from_slice(text).map_err(|e| {

@@ -11,6 +11,7 @@ pub mod pool;
 pub mod protocol;
 mod server;
 mod spawn;
+mod wasm;
 mod worker;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use server::{Call, Refusal, Server};
 #[doc(hidden)]
 pub use server::parse_line;
 pub use spawn::WorkerCommand;
+pub use wasm::WasmCarrier;
 
 use crate::config::RuntimeKind;
 

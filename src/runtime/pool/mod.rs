@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
@@ -86,6 +87,9 @@ struct State {
     pids: Vec<u32>,
     /// Execution ids of requests in flight that [`Pool::cancel`] asked to stop.
     cancelled: Vec<String>,
+    /// Requests running inside compozy (WebAssembly tools): execution id, and the flag that
+    /// stops it.
+    in_process: Vec<(String, Arc<AtomicBool>)>,
 }
 
 struct Shared {
@@ -119,6 +123,7 @@ impl Shared {
                 input: None,
                 pids: Vec::new(),
                 cancelled: Vec::new(),
+                in_process: Vec::new(),
             }),
             waker,
             notify,
@@ -252,9 +257,79 @@ impl Pool {
             ));
             return;
         }
+        let project = Arc::clone(&state.project);
+        let carrier = self
+            .shared
+            .carriers
+            .for_tool(&project, &job.request.tool_id)
+            .ok();
+        if let Some(wasm) = carrier.as_ref().and_then(|c| c.in_process()).cloned() {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let id = job.request.tool_exec_id.clone();
+            state.in_process.push((id.clone(), Arc::clone(&cancel)));
+            drop(state);
+            self.run_in_process(wasm, job, id, cancel);
+            return;
+        }
         state.queue.push_back(job);
         drop(state);
         self.shared.wake();
+    }
+
+    /// Runs a job of a tool that needs no worker process on a thread of its own: the engine
+    /// keeps the deadline and looks at `cancel`.
+    fn run_in_process(
+        &self,
+        wasm: crate::runtime::WasmCarrier,
+        job: Job,
+        id: String,
+        cancel: Arc<AtomicBool>,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        // The job stays reachable here, so that it is answered even if no thread starts.
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let taken = Arc::clone(&slot);
+        let running = id.clone();
+        let run = move || {
+            let Some(job) = taken.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                return;
+            };
+            let Job {
+                request,
+                timeout,
+                reply,
+                timeout_in_request,
+                ..
+            } = job;
+            let started = std::time::Instant::now();
+            let env = request.env.clone().unwrap_or_default();
+            let outcome = wasm.run(
+                &request,
+                &|name| env.get(name).cloned(),
+                &shared.limits,
+                timeout,
+                Some(&cancel),
+            );
+            shared
+                .lock()
+                .in_process
+                .retain(|(running, _)| *running != id);
+            reply(match outcome {
+                Ok(response) => response,
+                Err(error) => failure(&request, &error, started.elapsed(), timeout_in_request),
+            });
+        };
+        if let Err(e) = std::thread::Builder::new().name("wasm".into()).spawn(run) {
+            self.shared
+                .lock()
+                .in_process
+                .retain(|(id, _)| *id != running);
+            let job = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(job) = job {
+                let error = RuntimeError::Io(e);
+                (job.reply)(failure(&job.request, &error, Duration::ZERO, false));
+            }
+        }
     }
 
     /// Stops the request with execution id `tool_exec_id`: a queued one is dropped, one in flight
@@ -278,6 +353,10 @@ impl Pool {
                     false,
                 ));
             }
+            return;
+        }
+        if let Some((_, flag)) = state.in_process.iter().find(|(id, _)| id == tool_exec_id) {
+            flag.store(true, Ordering::Relaxed);
             return;
         }
         state.cancelled.push(tool_exec_id.to_owned());
