@@ -132,6 +132,16 @@ const TOOLS: &[(&str, &str)] = &[
           (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 16)))"#,
     ),
     (
+        // Appends to /data/made.txt a byte at a time, forever: a call that only a deadline or a
+        // cancel ends, and that shows whether it still runs.
+        "tick",
+        r#"(drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 368) (i32.const 8)
+          (i32.const 1) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 16)))
+        (loop $forever
+          (call $write (i32.load (i32.const 16)) (i32.const 256) (i32.const 1))
+          (br $forever))"#,
+    ),
+    (
         // Creates /data/made.txt for writing.
         "write",
         r#"(call $errno (call $path_open (i32.const 3) (i32.const 0) (i32.const 368) (i32.const 8)
@@ -192,6 +202,8 @@ tools:
     execute: {wasm: ./wasm/write.wasm, dirs: [{path: ./data, write: true}]}
   - id: read
     execute: {wasm: ./wasm/read.wasm, dirs: [./data]}
+  - id: tick
+    execute: {wasm: ./wasm/tick.wasm, dirs: [{path: ./data, write: true}]}
   - id: grow
     execute: {wasm: ./wasm/grow.wasm, memory: 1MiB}
 "#;
@@ -443,4 +455,49 @@ fn gen_types_modules_leaves_them_out_of_the_entrypoint_and_inspect_shows_their_g
             out.stdout
         );
     }
+}
+
+#[test]
+fn an_mcp_cancel_stops_a_running_module() {
+    let p = project();
+    let made = p.path("data/made.txt");
+    let steps = json!([
+        {"op": "cancel", "name": "tick", "waitMs": 500},
+        {"op": "fileGrowth", "path": made, "pauseMs": 50},
+        {"op": "fileGrowth", "path": made, "pauseMs": 500},
+        {"op": "call", "name": "echo", "args": {"after": "cancel"}},
+    ]);
+    let report = crate::mcp::over_stdio(&p, "bun", "modern", &[], &steps);
+    let r = &report["results"];
+    assert!(
+        r[0]["settled"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("rejected"),
+        "{report:#}"
+    );
+    // It was writing, and stopped with the cancel (the server still runs: the report's last call).
+    assert!(r[1]["before"].as_i64() > Some(0), "{report:#}");
+    assert_eq!(r[2]["before"], r[2]["after"], "still writing: {report:#}");
+    assert_eq!(
+        r[3]["structuredContent"],
+        json!({"after": "cancel"}),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn the_deadline_ends_a_module_that_spends_its_time_in_host_calls() {
+    let p = project();
+    let started = std::time::Instant::now();
+    let mut cmd = p.compozy(&["exec", "tick", "--input", "{}", "--timeout", "1s"]);
+    output_within(&mut cmd, Duration::from_secs(60))
+        .expect_code(124)
+        .stderr_has(&["did not finish within 1s"]);
+    // Within a slice of the deadline, not when a slice of a million writes ends.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

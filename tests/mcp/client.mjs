@@ -6,12 +6,13 @@
 //                   (--stdio CMD ARGS... | --url URL)
 //
 // Steps: {"op":"list"} · {"op":"call","name","args","progress":bool,"logLevel","timeoutMs"} ·
-// {"op":"calls","calls":[…]} (concurrently) · {"op":"cancel","name","args","pidFile"} ·
+// {"op":"calls","calls":[…]} (concurrently) · {"op":"cancel","name","args","pidFile","waitMs"} ·
+// {"op":"fileGrowth","path","pauseMs"} ·
 // {"op":"setLevel","level"} · {"op":"write","path","text"} · {"op":"sleep","ms"} ·
 // {"op":"waitListChanged","name","ms"} (until a refreshed list has `name`) ·
 // {"op":"authProbe"} (an unauthenticated POST: its status and `WWW-Authenticate` as the SDK
 // reads them, then the protected-resource metadata the SDK discovers from there).
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync, statSync } from "node:fs";
 import {
   Client,
   StreamableHTTPClientTransport,
@@ -118,7 +119,8 @@ for (const step of steps) {
       const ac = new AbortController();
       const pending = client.callTool({ name: step.name, arguments: step.args ?? {} }, { signal: ac.signal });
       let pids = null;
-      for (let i = 0; i < 200 && pids === null; i++) {
+      if (step.waitMs) await sleep(step.waitMs);
+      for (let i = 0; i < 200 && pids === null && step.pidFile; i++) {
         if (existsSync(step.pidFile)) {
           const text = readFileSync(step.pidFile, "utf8");
           if (text.endsWith("\n")) pids = text.trim().split(/\s+/).map(Number);
@@ -134,6 +136,14 @@ for (const step of steps) {
         aliveAfter = (pids ?? []).map(alive);
       }
       results.push({ pids, aliveBefore, aliveAfter, settled });
+      break;
+    }
+    case "fileGrowth": {
+      // The size of a file, then again after a pause: whether something still writes it.
+      const size = () => (existsSync(step.path) ? statSync(step.path).size : -1);
+      const before = size();
+      await sleep(step.pauseMs ?? 500);
+      results.push({ before, after: size() });
       break;
     }
     case "authProbe": {

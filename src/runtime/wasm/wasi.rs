@@ -288,11 +288,25 @@ fn memory(caller: &Cx<'_>) -> Option<wasmi::Memory> {
     caller.get_export("memory").and_then(Extern::into_memory)
 }
 
+/// The fuel a call into the host costs, as if it were that many instructions: a module that
+/// spends its time in host calls (a write a byte at a time) runs out of fuel as often as one that
+/// computes, so that the deadline and a cancel are looked at between slices just as soon.
+const HOST_CALL_FUEL: u64 = 10_000;
+
+/// Charges a host call's fuel to the module.
+fn charge(caller: &mut Cx<'_>) {
+    if let Ok(fuel) = caller.get_fuel() {
+        // Fuel is always on in compozy's engine: a failure here cannot happen.
+        let _ = caller.set_fuel(fuel.saturating_sub(HOST_CALL_FUEL));
+    }
+}
+
 /// Runs `f` on the module's memory and the host; `FAULT` without a memory.
 fn with_memory(
     caller: &mut Cx<'_>,
     f: impl FnOnce(&mut [u8], &mut Host) -> Result<(), i32>,
 ) -> i32 {
+    charge(caller);
     let Some(memory) = memory(caller) else {
         return FAULT;
     };
@@ -534,6 +548,7 @@ pub fn linker(engine: &wasmi::Engine, module: &Module) -> Result<Linker<Host>, E
         m,
         "fd_write",
         |mut c: Cx<'_>, fd: i32, iovs: i32, count: i32, written: i32| -> Result<i32, Error> {
+            charge(&mut c);
             let Some(memory) = memory(&c) else {
                 return Ok(FAULT);
             };
