@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::args::McpArgs;
 use super::output::Output;
+use super::serving::{self, Serving};
 use crate::diagnostic::Problem;
 use crate::exit::ExitCode;
 use crate::mcp::{Handler, Shared};
@@ -61,38 +62,13 @@ impl crate::diagnostic::Explain for McpError {
 
 /// Runs `mcp`.
 pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
-    let dir = args.project.project.as_deref();
     // With --watch, the watcher starts before the first generation, so that no edit is missed.
-    let mut watcher = if args.watch {
-        match super::watch::start_watcher(dir, cwd, out) {
-            Ok(w) => Some(w),
-            Err(code) => return code,
-        }
-    } else {
-        None
+    let mut serving = match Serving::load(args.project.project.as_deref(), cwd, out, args.watch) {
+        Ok(serving) => serving,
+        Err(code) => return code,
     };
-    let first = if watcher.is_some() {
-        match super::watch::regenerate(dir, cwd, out) {
-            Some(first) => Some(first),
-            None => {
-                out.status("compozy: fix the errors above to start serving");
-                return ExitCode::Error;
-            }
-        }
-    } else {
-        None
-    };
-    let project = match &first {
-        Some(first) => Arc::clone(&first.project),
-        None => match super::fresh_project(dir, out, cwd) {
-            Ok(p) => Arc::new(p),
-            Err(problems) => {
-                out.problems(&problems.0);
-                return ExitCode::Error;
-            }
-        },
-    };
-    if first.is_none() {
+    let project = Arc::clone(&serving.project);
+    if !serving.regenerated {
         // `regenerate` printed it already.
         out.problems(&crate::generate::mcp_advice(&project));
     }
@@ -108,31 +84,28 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     };
     // The pool's loop runs on the runtime's thread, beside the handlers: a call and its answer
     // cross no thread.
-    let (pool, driver, described) =
-        match super::serve::start_local_pool(Arc::clone(&project), args.runtime, args.workers, out)
-        {
-            Ok(started) => started,
-            Err(code) => return code,
-        };
+    let (pool, driver, described) = match serving.start_local_pool(args.runtime, args.workers) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
     let driver = match (&args.http, std::io::stdin().as_fd().try_clone_to_owned()) {
         (None, Ok(stdin)) => driver.interrupt_on(stdin),
         _ => driver,
     };
     let driver = rt.spawn(driver.run());
-    super::serve::exit_on_signal(pool.clone());
+    serving::exit_on_signal(pool.clone());
     let server = Arc::new(Mutex::new(Server::new(pool.clone())));
     let shared = Shared::new(server);
 
     // The HTTP checks, once they exist (a reload takes the tools' new scopes).
     let gate_slot: Arc<Mutex<Option<Arc<crate::mcp::Gate>>>> = Arc::default();
-    if let Some(mut watcher) = watcher.take() {
+    if let Some(watch) = serving.take_watch() {
         let handle = rt.handle().clone();
         let shared = Arc::clone(&shared);
         let gate_slot = Arc::clone(&gate_slot);
-        let (dir, cwd, out) = (dir.map(Path::to_path_buf), cwd.to_path_buf(), *out);
+        let out = *out;
         std::thread::spawn(move || {
-            let first = first.as_ref();
-            super::watch::watch_loop(&mut watcher, dir.as_deref(), &cwd, &out, first, |project| {
+            watch.run(|project| {
                 let shared = Arc::clone(&shared);
                 if let Some(gate) = gate_slot
                     .lock()

@@ -11,6 +11,7 @@ mod mcp;
 mod migrate;
 mod output;
 mod serve;
+mod serving;
 mod watch;
 
 pub use args::{Args, Command};
