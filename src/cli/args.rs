@@ -250,6 +250,9 @@ pub struct McpArgs {
     /// (for a server behind a proxy that decides who may reach it).
     #[arg(long, requires = "http")]
     pub no_auth: bool,
+    /// Do not answer `compozy exec` of this project over its socket (see `compozy daemon`).
+    #[arg(long)]
+    pub no_listen: bool,
 }
 
 /// `compozy watch`.
@@ -269,6 +272,9 @@ pub struct WatchArgs {
     /// With --serve: run on this runtime instead of `runtime.type`.
     #[arg(long, value_enum, requires = "serve")]
     pub runtime: Option<RuntimeArg>,
+    /// Do not answer `compozy exec` of this project over its socket (see `compozy daemon`).
+    #[arg(long)]
+    pub no_listen: bool,
 }
 
 /// `compozy serve`.
@@ -297,6 +303,9 @@ pub struct ServeArgs {
     /// Run on this runtime instead of `runtime.type`.
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeArg>,
+    /// Do not answer `compozy exec` of this project over its socket (see `compozy daemon`).
+    #[arg(long)]
+    pub no_listen: bool,
 }
 
 /// A runtime choice on the command line.

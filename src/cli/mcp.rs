@@ -11,6 +11,7 @@ use crate::diagnostic::Problem;
 use crate::exit::ExitCode;
 use crate::mcp::{Handler, Shared};
 use crate::runtime::Server;
+use crate::warm::listener::Reload;
 
 /// A problem starting the MCP server.
 #[derive(Debug, thiserror::Error)]
@@ -99,22 +100,45 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
 
     // The HTTP checks, once they exist (a reload takes the tools' new scopes).
     let gate_slot: Arc<Mutex<Option<Arc<crate::mcp::Gate>>>> = Arc::default();
-    if let Some(watch) = serving.take_watch() {
+    let reload: Reload = {
         let handle = rt.handle().clone();
         let shared = Arc::clone(&shared);
         let gate_slot = Arc::clone(&gate_slot);
+        Arc::new(move |project| {
+            let shared = Arc::clone(&shared);
+            if let Some(gate) = gate_slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                gate.set_tools(&project);
+            }
+            // Waited for: a forwarded call that asked for the reload runs on the new workers.
+            let (done, reloaded) = std::sync::mpsc::channel();
+            handle.spawn(async move {
+                shared.reload(project).await;
+                let _ = done.send(());
+            });
+            let _ = reloaded.recv_timeout(std::time::Duration::from_secs(5));
+        })
+    };
+    let listener = if args.no_listen {
+        None
+    } else {
+        serving
+            .listen(&pool, args.runtime, "mcp", Arc::clone(&reload))
+            .map(Arc::new)
+    };
+    if let Some(watch) = serving.take_watch() {
+        let reload = Arc::clone(&reload);
+        let listener = listener.clone();
         let out = *out;
         std::thread::spawn(move || {
             watch.run(|project| {
-                let shared = Arc::clone(&shared);
-                if let Some(gate) = gate_slot
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .as_ref()
-                {
-                    gate.set_tools(&project);
+                reload(Arc::clone(&project));
+                if let Some(listener) = &listener {
+                    listener.reloaded(project);
                 }
-                handle.spawn(async move { shared.reload(project).await });
                 out.status("compozy: workers reloaded");
             });
         });
@@ -195,6 +219,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     // Every call in flight is answered (and every worker stopped) before the runtime goes.
     pool.shutdown();
     let _ = rt.block_on(driver);
+    drop(listener);
     // Tokio's stdin reader cannot be interrupted: do not wait for it.
     rt.shutdown_background();
     code

@@ -9,6 +9,7 @@ use super::output::Output;
 use super::serving::{self, Serving};
 use crate::exit::ExitCode;
 use crate::runtime::Server;
+use crate::warm::listener::Reload;
 
 /// Runs `watch`.
 pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
@@ -38,18 +39,33 @@ fn serve(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
     };
     serving::exit_on_signal(pool.clone());
     let server = Arc::new(Mutex::new(Server::new(pool.clone())));
-    let serving_stdin = Arc::clone(&server);
-    std::thread::spawn(move || {
-        serving::serve_stdin(&pool, serving_stdin);
-        pool.shutdown();
-        std::process::exit(0);
-    });
-    if let Some(watch) = serving.take_watch() {
-        watch.run(|project| {
+    let reload: Reload = {
+        let server = Arc::clone(&server);
+        Arc::new(move |project| {
             server
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .reload(project);
+        })
+    };
+    let listener = if args.no_listen {
+        None
+    } else {
+        serving.listen(&pool, args.runtime, "watch --serve", Arc::clone(&reload))
+    };
+    let serving_stdin = Arc::clone(&server);
+    std::thread::spawn(move || {
+        serving::serve_stdin(&pool, serving_stdin);
+        pool.shutdown();
+        crate::warm::listener::remove_socket();
+        std::process::exit(0);
+    });
+    if let Some(watch) = serving.take_watch() {
+        watch.run(|project| {
+            reload(Arc::clone(&project));
+            if let Some(listener) = &listener {
+                listener.reloaded(project);
+            }
             out.status("compozy: workers reloaded");
         });
     }

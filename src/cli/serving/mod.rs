@@ -16,6 +16,7 @@ use crate::cli::output::Output;
 use crate::config::Project;
 use crate::exit::ExitCode;
 use crate::runtime::{LocalDriver, Pool};
+use crate::warm::listener::{ListenError, Listener, Reload, Setup};
 use crate::watch::ProjectWatcher;
 
 pub(in crate::cli) use reload::{regenerate, start_watcher, watch_loop};
@@ -101,6 +102,54 @@ impl Serving {
         workers: Option<usize>,
     ) -> Result<(Pool, LocalDriver, String), ExitCode> {
         pool::start_local_pool(Arc::clone(&self.project), runtime, workers, &self.out)
+    }
+
+    /// Listens on the project's socket, so that `compozy exec` of the project forwards its calls
+    /// to `pool` ([`crate::warm`]); `reload` is what the front ends do with a project reloaded
+    /// for a forwarded call. `None` when another server listens already or the socket cannot be
+    /// made (said under -v, or as a warning): serving goes on without it.
+    pub(in crate::cli) fn listen(
+        &self,
+        pool: &Pool,
+        runtime: Option<RuntimeArg>,
+        command: &str,
+        reload: Reload,
+    ) -> Option<Listener> {
+        let project = &self.project;
+        let runtime = crate::runtime::needs_js(project)
+            .then(|| {
+                let kind = runtime.map_or(project.runtime.kind, crate::config::RuntimeKind::from);
+                crate::runtime::find(kind, &project.root)
+                    .ok()
+                    .map(|r| r.describe())
+            })
+            .flatten();
+        let limits = crate::runtime::Limits::from_env();
+        let setup = Setup {
+            pool: pool.clone(),
+            reload,
+            runtime,
+            limits: (limits.max_result_bytes, limits.max_log_bytes),
+            command: command.to_owned(),
+        };
+        match Listener::start(Arc::clone(project), setup) {
+            Ok(listener) => {
+                self.out.detail(&format!(
+                    "compozy: answering `compozy exec` on {}",
+                    listener.path().display()
+                ));
+                Some(listener)
+            }
+            Err(e @ ListenError::Taken(_)) => {
+                self.out
+                    .detail(&format!("compozy: not listening for exec: {e}"));
+                None
+            }
+            Err(e) => {
+                tracing::warn!("not listening for `compozy exec`: {e}");
+                None
+            }
+        }
     }
 
     /// The watch loop, when the project is watched; taken once, to run where the front end wants.

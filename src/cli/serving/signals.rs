@@ -12,6 +12,7 @@ pub(in crate::cli) fn exit_on_signal(pool: Pool) {
             Ok(mut signals) => {
                 std::thread::spawn(move || {
                     if signals.forever().next().is_some() {
+                        crate::warm::listener::remove_socket();
                         pool.kill_all();
                         std::process::exit(i32::from(ExitCode::Interrupted.code()));
                     }
