@@ -32,6 +32,7 @@ mod serve;
 mod serving;
 mod type_soundness;
 mod types;
+mod warm;
 mod watch;
 mod watcher;
 mod workers;
