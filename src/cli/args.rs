@@ -132,6 +132,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Serve every tool as a Model Context Protocol server (stdio, or Streamable HTTP).
     Mcp(McpArgs),
+    /// Start, stop or show the project's background server, which `exec` forwards its calls to.
+    Daemon(DaemonArgs),
     /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
     Init(InitArgs),
     /// Make a Deno-era Compozy project (deno.json, npm:, Deno APIs) run on Bun and Node.
@@ -140,6 +142,55 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory.
     Man(ManArgs),
+}
+
+/// `compozy daemon`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+`compozy exec` sends its call to a running server of the project when one listens: `daemon
+start`, or `serve`, `mcp` and `watch --serve` (unless --no-listen). The server answers only for
+the code of the project's current files and only its own user; otherwise exec runs one-shot
+(-v says why). COMPOZY_FORWARD=off keeps exec one-shot.")]
+pub struct DaemonArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DaemonAction,
+}
+
+/// `compozy daemon start|stop|status`.
+#[derive(Debug, Subcommand)]
+pub enum DaemonAction {
+    /// Start a background server of the project (watching it, reloading on every change).
+    Start(DaemonStartArgs),
+    /// Stop the project's server (a `daemon start`, or a `serve`, `mcp`, `watch --serve`).
+    Stop(DaemonProjectArgs),
+    /// Show whether a server of the project listens (exit 1 when none does).
+    Status(DaemonProjectArgs),
+    /// Be the background server (what `daemon start` runs).
+    #[command(hide = true)]
+    Run(DaemonStartArgs),
+}
+
+/// `compozy daemon stop|status`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonProjectArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+}
+
+/// `compozy daemon start`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonStartArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Most workers at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub workers: Option<usize>,
+    /// Run on this runtime instead of `runtime.type`.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeArg>,
 }
 
 /// `compozy init`.

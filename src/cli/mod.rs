@@ -2,6 +2,7 @@
 
 mod args;
 mod completions;
+mod daemon;
 mod exec;
 mod generate;
 mod init;
@@ -106,6 +107,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
         Command::Mcp(a) => mcp::run(a, &out, &cwd),
+        Command::Daemon(a) => daemon::run(a, &out, &cwd),
         Command::Init(a) => init::run(a, &out, &cwd),
         Command::Migrate(a) => migrate::run(a, &out, &cwd),
         Command::Completions(a) => completions::completions(a),

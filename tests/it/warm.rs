@@ -299,3 +299,44 @@ fn ctrl_c_on_a_forwarded_call_stops_the_tool_in_the_server() {
     assert!(alive(i64::from(server.pid())));
     exec(&p, dir.path(), "require", &["version"]).expect_code(0);
 }
+
+#[test]
+fn daemon_start_status_and_stop() {
+    let p = project();
+    age(p.root());
+    let dir = runtime_dir();
+    let daemon = |action: &str| {
+        let mut cmd = p.compozy(&["daemon", action]);
+        cmd.env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("XDG_RUNTIME_DIR", dir.path());
+        output_within(&mut cmd, Duration::from_secs(60))
+    };
+    let none = daemon("status");
+    none.expect_code(1);
+    assert!(none.stdout.contains("no server of"), "{none:?}");
+    let started = daemon("start");
+    started.expect_code(0);
+    assert!(started.stdout.contains("`daemon` (pid "), "{started:?}");
+    let pid: i64 = started
+        .stdout
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|pid| pid.parse().ok())
+        .expect("a pid in daemon start's line");
+    let status = daemon("status");
+    status.expect_code(0);
+    assert!(status.stdout.contains("up to date"), "{status:?}");
+    exec(&p, dir.path(), "require", &["version"]).expect_code(0);
+    daemon("stop")
+        .expect_code(0)
+        .stderr_has(&["stopped `daemon`"]);
+    assert!(
+        gone_within(pid, Duration::from_secs(5)),
+        "the daemon {pid} did not stop"
+    );
+    daemon("status").expect_code(1);
+    exec(&p, dir.path(), "auto", &["version"])
+        .expect_code(0)
+        .stderr_has(&["running one-shot"]);
+}
