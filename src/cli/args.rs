@@ -19,6 +19,10 @@ Environment:
   COMPOZY_WARM_WORKERS       pool workers started at once and never stopped for idling
                              (default 1; set it to --workers to start them all at once)
   COMPOZY_MCP_HEARTBEAT      `compozy mcp`: progress heartbeat interval (default 10s, 0: none)
+  COMPOZY_FORWARD            `off`: exec never forwards to a running server of the project;
+                             `require`: a call that cannot be forwarded fails (exit 1)
+  XDG_RUNTIME_DIR            where servers' sockets live ($XDG_RUNTIME_DIR/compozy, else
+                             /tmp/compozy-UID)
 
 Exit codes:
   0    success
@@ -379,6 +383,11 @@ impl From<RuntimeArg> for crate::config::RuntimeKind {
 
 /// `compozy exec`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+When a server of the project is running (`compozy daemon start`, or `serve`, `mcp`,
+`watch --serve`), the call is forwarded to its warm pool, with the same result, output and exit
+code; otherwise, or when it cannot answer for the project's current files, it runs one-shot
+(-v says which). COMPOZY_FORWARD=off keeps it one-shot.")]
 pub struct ExecArgs {
     /// The tool's id.
     #[arg(value_name = "TOOL_ID")]
