@@ -136,7 +136,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Serve every tool as a Model Context Protocol server (stdio, or Streamable HTTP).
     Mcp(McpArgs),
-    /// Start, stop or show the project's background server, which `exec` forwards its calls to.
+    /// Start, stop or show the background server that `exec` forwards its calls to.
     Daemon(DaemonArgs),
     /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
     Init(InitArgs),

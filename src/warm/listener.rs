@@ -14,6 +14,9 @@ use crate::config::Project;
 use crate::runtime::pool::Job;
 use crate::runtime::{Note, Pool, Request};
 
+/// How long a client may take to send its request line.
+const ASK_WAIT: Duration = Duration::from_secs(10);
+
 /// Hands a reloaded project to every front end of the server (and the pool).
 pub type Reload = Arc<dyn Fn(Arc<Project>) + Send + Sync>;
 
@@ -195,11 +198,15 @@ fn handle(inner: &Inner, mut stream: UnixStream) {
         return;
     }
     let Ok(read) = stream.try_clone() else { return };
+    // A client that connects and says nothing (another server checking that this one is alive)
+    // does not keep a thread forever.
+    let _ = stream.set_read_timeout(Some(ASK_WAIT));
     let mut reader = BufReader::new(read);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
+    let _ = stream.set_read_timeout(None);
     match serde_json::from_str::<Ask>(&line) {
         Ok(Ask::Call(call)) => run(inner, *call, stream, reader),
         Ok(Ask::Status) => {
