@@ -120,6 +120,9 @@ impl Listener {
                 bind(e)
             })?;
         let ino = std::fs::symlink_metadata(&path).map_err(bind)?.ino();
+        if let Some(dir) = path.parent().map(Path::to_path_buf) {
+            std::thread::spawn(move || sweep(&dir));
+        }
         *LISTENING.lock().unwrap_or_else(PoisonError::into_inner) = Some((path.clone(), ino));
         let fingerprint = crate::fresh_digest(&project.root);
         let inner = Arc::new(Inner {
@@ -157,6 +160,28 @@ impl Listener {
             project,
             fingerprint,
         };
+    }
+}
+
+/// Removes the sockets of other projects' servers that are gone (killed, crashed): a socket
+/// that refuses a connection has no server behind it, as servers bind under another name and
+/// rename a socket into place only once it listens.
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "sock")
+            && let Err(e) = UnixStream::connect(&path)
+            && e.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            tracing::debug!(
+                "removing the socket of a server that is gone: {}",
+                path.display()
+            );
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 

@@ -96,7 +96,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // SIGTERM: the server removes its socket on the way out.
+            signal(child.id(), nix::sys::signal::Signal::SIGTERM);
             let _ = child.wait();
         }
     }
@@ -211,9 +212,21 @@ fn a_socket_left_by_a_dead_server_is_removed_and_exec_runs_one_shot() {
     );
     assert!(!server.socket.exists(), "the stale socket was not removed");
 
-    // A new server takes its place.
+    // A new server takes its place, and sweeps away the sockets of other dead servers.
+    let other = server.socket.with_file_name("0000000000000000.sock");
+    drop(std::os::unix::net::UnixListener::bind(&other).expect("bind a socket"));
+    assert!(other.exists());
     let server = Server::start(&p, dir.path());
     exec(&p, dir.path(), "require", &["version"]).expect_code(0);
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while other.exists() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the dead server's socket {} was not swept",
+            other.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(server);
 }
 
