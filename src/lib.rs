@@ -22,6 +22,9 @@ pub mod runtime;
 pub mod scaffold;
 pub mod source;
 pub mod suggest;
+pub mod warm;
 pub mod watch;
 
-pub use generate::{Generation, prepare, up_to_date, up_to_date_project};
+pub use generate::{
+    Generation, fresh_digest, prepare, up_to_date, up_to_date_project, up_to_date_project_digest,
+};

@@ -19,6 +19,10 @@ Environment:
   COMPOZY_WARM_WORKERS       pool workers started at once and never stopped for idling
                              (default 1; set it to --workers to start them all at once)
   COMPOZY_MCP_HEARTBEAT      `compozy mcp`: progress heartbeat interval (default 10s, 0: none)
+  COMPOZY_FORWARD            `off`: exec never forwards to a running server of the project;
+                             `require`: a call that cannot be forwarded fails (exit 1)
+  XDG_RUNTIME_DIR            where servers' sockets live ($XDG_RUNTIME_DIR/compozy, else
+                             /tmp/compozy-UID)
 
 Exit codes:
   0    success
@@ -132,6 +136,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Serve every tool as a Model Context Protocol server (stdio, or Streamable HTTP).
     Mcp(McpArgs),
+    /// Start, stop or show the background server that `exec` forwards its calls to.
+    Daemon(DaemonArgs),
     /// Write a working project (compozy.yaml, one tool) into DIR, or the current directory.
     Init(InitArgs),
     /// Make a Deno-era Compozy project (deno.json, npm:, Deno APIs) run on Bun and Node.
@@ -140,6 +146,55 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per command into a directory.
     Man(ManArgs),
+}
+
+/// `compozy daemon`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+`compozy exec` sends its call to a running server of the project when one listens: `daemon
+start`, or `serve`, `mcp` and `watch --serve` (unless --no-listen). The server answers only for
+the code of the project's current files and only its own user; otherwise exec runs one-shot
+(-v says why). COMPOZY_FORWARD=off keeps exec one-shot.")]
+pub struct DaemonArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DaemonAction,
+}
+
+/// `compozy daemon start|stop|status`.
+#[derive(Debug, Subcommand)]
+pub enum DaemonAction {
+    /// Start a background server of the project (watching it, reloading on every change).
+    Start(DaemonStartArgs),
+    /// Stop the project's server (a `daemon start`, or a `serve`, `mcp`, `watch --serve`).
+    Stop(DaemonProjectArgs),
+    /// Show whether a server of the project listens (exit 1 when none does).
+    Status(DaemonProjectArgs),
+    /// Be the background server (what `daemon start` runs).
+    #[command(hide = true)]
+    Run(DaemonStartArgs),
+}
+
+/// `compozy daemon stop|status`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonProjectArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+}
+
+/// `compozy daemon start`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonStartArgs {
+    /// Project selection.
+    #[command(flatten)]
+    pub project: ProjectArg,
+    /// Most workers at once (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub workers: Option<usize>,
+    /// Run on this runtime instead of `runtime.type`.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeArg>,
 }
 
 /// `compozy init`.
@@ -250,6 +305,9 @@ pub struct McpArgs {
     /// (for a server behind a proxy that decides who may reach it).
     #[arg(long, requires = "http")]
     pub no_auth: bool,
+    /// Do not answer `compozy exec` of this project over its socket (see `compozy daemon`).
+    #[arg(long)]
+    pub no_listen: bool,
 }
 
 /// `compozy watch`.
@@ -269,6 +327,9 @@ pub struct WatchArgs {
     /// With --serve: run on this runtime instead of `runtime.type`.
     #[arg(long, value_enum, requires = "serve")]
     pub runtime: Option<RuntimeArg>,
+    /// Do not answer `compozy exec` of this project over its socket (see `compozy daemon`).
+    #[arg(long)]
+    pub no_listen: bool,
 }
 
 /// `compozy serve`.
@@ -297,6 +358,9 @@ pub struct ServeArgs {
     /// Run on this runtime instead of `runtime.type`.
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeArg>,
+    /// Do not answer `compozy exec` of this project over its socket (see `compozy daemon`).
+    #[arg(long)]
+    pub no_listen: bool,
 }
 
 /// A runtime choice on the command line.
@@ -319,6 +383,11 @@ impl From<RuntimeArg> for crate::config::RuntimeKind {
 
 /// `compozy exec`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+When a server of the project is running (`compozy daemon start`, or `serve`, `mcp`,
+`watch --serve`), the call is forwarded to its warm pool, with the same result, output and exit
+code; otherwise, or when it cannot answer for the project's current files, it runs one-shot
+(-v says which). COMPOZY_FORWARD=off keeps it one-shot.")]
 pub struct ExecArgs {
     /// The tool's id.
     #[arg(value_name = "TOOL_ID")]

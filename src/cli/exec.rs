@@ -12,6 +12,7 @@ use crate::config::RuntimeKind;
 use crate::diagnostic::{Explain, Problem};
 use crate::exit::ExitCode;
 use crate::runtime::{self, Limits, Request, check_schema, merge_defaults};
+use crate::warm::client::Forwarded;
 
 /// A problem with the call itself (input, config, env, tool id): exit 2, the tool does not run.
 #[derive(Debug, thiserror::Error)]
@@ -148,13 +149,98 @@ fn read_input(args: &ExecArgs, cwd: &Path, out: &Output) -> Result<Value, ExecEr
     parse_json(what, &text)
 }
 
+/// Whether `exec` sends its call to a running server of the project ([`crate::warm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forward {
+    /// When one listens and takes it (the default).
+    Auto,
+    /// Never.
+    Off,
+    /// Always: a call that cannot be forwarded is an error.
+    Require,
+}
+
+fn forward_mode() -> Forward {
+    match std::env::var(crate::warm::FORWARD_VAR).as_deref() {
+        Ok("off" | "0" | "never") => Forward::Off,
+        Ok("require" | "always") => Forward::Require,
+        _ => Forward::Auto,
+    }
+}
+
+/// The call runs one-shot (`Ok(None)`), said under -v; with `COMPOZY_FORWARD=require` it is an
+/// error instead.
+fn not_forwarded(mode: Forward, reason: &str, out: &Output) -> Result<Option<Forwarded>, ExitCode> {
+    if mode == Forward::Require {
+        eprintln!(
+            "compozy: cannot forward the call ({}=require): {reason}",
+            crate::warm::FORWARD_VAR
+        );
+        return Err(ExitCode::Failure);
+    }
+    out.detail(&format!("compozy: running one-shot: {reason}"));
+    Ok(None)
+}
+
+/// A server's answer as a one-shot run would have ended: the pool's own failures (deadline,
+/// caps, a worker that died) become the errors exec reports for them.
+fn from_server(
+    response: runtime::Response,
+    tool: &str,
+    timeout: std::time::Duration,
+    limits: &Limits,
+) -> Result<runtime::Response, runtime::RuntimeError> {
+    use runtime::RuntimeError;
+    let Some(error) = &response.error else {
+        return Ok(response);
+    };
+    let message = error.message.as_str();
+    Err(match error.name.as_str() {
+        "TimeoutError" => RuntimeError::Timeout {
+            tool: tool.to_owned(),
+            timeout,
+        },
+        "LimitExceededError" if message.starts_with("the result is larger") => {
+            RuntimeError::ResultTooLarge {
+                limit: limits.max_result_bytes,
+            }
+        }
+        "LimitExceededError" => RuntimeError::LogTooLarge {
+            limit: limits.max_log_bytes,
+        },
+        "WorkerExitedError" => RuntimeError::WorkerExited {
+            status: message
+                .strip_prefix("the worker exited (")
+                .and_then(|rest| rest.split_once(") before answering"))
+                .map_or_else(|| message.to_owned(), |(status, _)| status.to_owned()),
+        },
+        "CancelledError" => RuntimeError::Cancelled,
+        "ProtocolError" => {
+            let prefix = "the tool's program broke the `stdio` protocol: ";
+            let reason = message.strip_prefix(prefix).unwrap_or(message);
+            let help = Explain::help(&RuntimeError::Protocol {
+                reason: String::new(),
+            });
+            let reason = help
+                .and_then(|h| reason.strip_suffix(&format!(" ({h})")).map(str::to_owned))
+                .unwrap_or_else(|| reason.to_owned());
+            RuntimeError::Protocol { reason }
+        }
+        "WorkerError" => RuntimeError::BadResponse {
+            reason: message.to_owned(),
+        },
+        // The tool's own error: printed as one-shot prints it.
+        _ => return Ok(response),
+    })
+}
+
 /// Runs `exec`.
 pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
     let fail = |problem: Problem| {
         out.problems([&problem]);
         ExitCode::Error
     };
-    let project =
+    let (project, fingerprint) =
         match super::fresh_project_for(args.project.project.as_deref(), out, cwd, &args.tool_id) {
             Ok(p) => p,
             Err(problems) => {
@@ -221,10 +307,13 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
     };
 
     // A process tool is its own carrier: no Bun or Node is looked for.
-    let carrier: Box<dyn runtime::Carrier> = match &tool.command {
+    let (carrier, runtime_name): (Box<dyn runtime::Carrier>, _) = match &tool.command {
         Some(command) => match runtime::WasmCarrier::new(&tool.id, command) {
-            Some(wasm) => Box::new(wasm),
-            None => Box::new(runtime::ProcessCarrier::new(&tool.id, command)),
+            Some(wasm) => (Box::new(wasm), None),
+            None => (
+                Box::new(runtime::ProcessCarrier::new(&tool.id, command)),
+                None,
+            ),
         },
         None => {
             let kind = args.runtime.map_or(project.runtime.kind, RuntimeKind::from);
@@ -235,7 +324,10 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
                 out.problems([&crate::generate::permissions_not_enforced(permissions)]);
             }
             match runtime::find(kind, &project.root) {
-                Ok(r) => r,
+                Ok(r) => {
+                    let name = r.describe();
+                    (r, Some(name))
+                }
                 Err(e) => {
                     let code = e.exit_code();
                     out.problems([&Problem::new(e)]);
@@ -257,7 +349,51 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         progress: false,
     };
-    let response = match carrier.execute(&project, &request, &env, &Limits::from_env(), timeout) {
+    let limits = Limits::from_env();
+    let forwarded = match (fingerprint, forward_mode()) {
+        (_, Forward::Off) => None,
+        (None, mode) => {
+            match not_forwarded(mode, "the project changed since it was last generated", out) {
+                Ok(none) => none,
+                Err(code) => return code,
+            }
+        }
+        (Some(fingerprint), mode) => {
+            let call = crate::warm::wire::Call {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                root: project.root.clone(),
+                fingerprint,
+                runtime: runtime_name,
+                limits: (limits.max_result_bytes, limits.max_log_bytes),
+                tool_id: request.tool_id.clone(),
+                tool_exec_id: request.tool_exec_id.clone(),
+                input: request.input.clone(),
+                config: request.config.clone(),
+                env: env.to_map(),
+                timeout_ms: request.timeout_ms,
+            };
+            match crate::warm::client::forward(call) {
+                Ok(forwarded) => Some(forwarded),
+                Err(reason) => match not_forwarded(mode, &reason, out) {
+                    Ok(none) => none,
+                    Err(code) => return code,
+                },
+            }
+        }
+    };
+    let outcome = match forwarded {
+        None => carrier.execute(&project, &request, &env, &limits, timeout),
+        Some(Forwarded::Answer(response)) => {
+            out.detail("compozy: answered by the project's running server");
+            from_server(*response, &tool.id, timeout, &limits)
+        }
+        Some(Forwarded::Interrupted) => Err(runtime::RuntimeError::Interrupted),
+        Some(Forwarded::Broken(reason)) => {
+            eprintln!("compozy: the project's server ended the call before answering: {reason}");
+            return ExitCode::Failure;
+        }
+    };
+    let response = match outcome {
         Ok(r) => r,
         Err(e) => {
             let code = e.exit_code();

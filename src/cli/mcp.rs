@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use super::args::McpArgs;
 use super::output::Output;
+use super::serving::{self, Serving};
 use crate::diagnostic::Problem;
 use crate::exit::ExitCode;
 use crate::mcp::{Handler, Shared};
 use crate::runtime::Server;
+use crate::warm::listener::Reload;
 
 /// A problem starting the MCP server.
 #[derive(Debug, thiserror::Error)]
@@ -61,38 +63,13 @@ impl crate::diagnostic::Explain for McpError {
 
 /// Runs `mcp`.
 pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
-    let dir = args.project.project.as_deref();
     // With --watch, the watcher starts before the first generation, so that no edit is missed.
-    let mut watcher = if args.watch {
-        match super::watch::start_watcher(dir, cwd, out) {
-            Ok(w) => Some(w),
-            Err(code) => return code,
-        }
-    } else {
-        None
+    let mut serving = match Serving::load(args.project.project.as_deref(), cwd, out, args.watch) {
+        Ok(serving) => serving,
+        Err(code) => return code,
     };
-    let first = if watcher.is_some() {
-        match super::watch::regenerate(dir, cwd, out) {
-            Some(first) => Some(first),
-            None => {
-                out.status("compozy: fix the errors above to start serving");
-                return ExitCode::Error;
-            }
-        }
-    } else {
-        None
-    };
-    let project = match &first {
-        Some(first) => Arc::clone(&first.project),
-        None => match super::fresh_project(dir, out, cwd) {
-            Ok(p) => Arc::new(p),
-            Err(problems) => {
-                out.problems(&problems.0);
-                return ExitCode::Error;
-            }
-        },
-    };
-    if first.is_none() {
+    let project = Arc::clone(&serving.project);
+    if !serving.regenerated {
         // `regenerate` printed it already.
         out.problems(&crate::generate::mcp_advice(&project));
     }
@@ -108,40 +85,60 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     };
     // The pool's loop runs on the runtime's thread, beside the handlers: a call and its answer
     // cross no thread.
-    let (pool, driver, described) =
-        match super::serve::start_local_pool(Arc::clone(&project), args.runtime, args.workers, out)
-        {
-            Ok(started) => started,
-            Err(code) => return code,
-        };
+    let (pool, driver, described) = match serving.start_local_pool(args.runtime, args.workers) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
     let driver = match (&args.http, std::io::stdin().as_fd().try_clone_to_owned()) {
         (None, Ok(stdin)) => driver.interrupt_on(stdin),
         _ => driver,
     };
     let driver = rt.spawn(driver.run());
-    super::serve::exit_on_signal(pool.clone());
+    serving::exit_on_signal(pool.clone());
     let server = Arc::new(Mutex::new(Server::new(pool.clone())));
     let shared = Shared::new(server);
 
     // The HTTP checks, once they exist (a reload takes the tools' new scopes).
     let gate_slot: Arc<Mutex<Option<Arc<crate::mcp::Gate>>>> = Arc::default();
-    if let Some(mut watcher) = watcher.take() {
+    let reload: Reload = {
         let handle = rt.handle().clone();
         let shared = Arc::clone(&shared);
         let gate_slot = Arc::clone(&gate_slot);
-        let (dir, cwd, out) = (dir.map(Path::to_path_buf), cwd.to_path_buf(), *out);
+        Arc::new(move |project| {
+            let shared = Arc::clone(&shared);
+            if let Some(gate) = gate_slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                gate.set_tools(&project);
+            }
+            // Waited for: a forwarded call that asked for the reload runs on the new workers.
+            let (done, reloaded) = std::sync::mpsc::channel();
+            handle.spawn(async move {
+                shared.reload(project).await;
+                let _ = done.send(());
+            });
+            let _ = reloaded.recv_timeout(std::time::Duration::from_secs(5));
+        })
+    };
+    let listener = if args.no_listen {
+        None
+    } else {
+        serving
+            .listen(&pool, args.runtime, "mcp", Arc::clone(&reload))
+            .map(Arc::new)
+    };
+    if let Some(watch) = serving.take_watch() {
+        let reload = Arc::clone(&reload);
+        let listener = listener.clone();
+        let out = *out;
         std::thread::spawn(move || {
-            let first = first.as_ref();
-            super::watch::watch_loop(&mut watcher, dir.as_deref(), &cwd, &out, first, |project| {
-                let shared = Arc::clone(&shared);
-                if let Some(gate) = gate_slot
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .as_ref()
-                {
-                    gate.set_tools(&project);
+            watch.run(|project| {
+                reload(Arc::clone(&project));
+                if let Some(listener) = &listener {
+                    listener.reloaded(project);
                 }
-                handle.spawn(async move { shared.reload(project).await });
                 out.status("compozy: workers reloaded");
             });
         });
@@ -222,6 +219,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     // Every call in flight is answered (and every worker stopped) before the runtime goes.
     pool.shutdown();
     let _ = rt.block_on(driver);
+    drop(listener);
     // Tokio's stdin reader cannot be interrupted: do not wait for it.
     rt.shutdown_background();
     code

@@ -2,6 +2,7 @@
 
 mod args;
 mod completions;
+mod daemon;
 mod exec;
 mod generate;
 mod init;
@@ -11,6 +12,7 @@ mod mcp;
 mod migrate;
 mod output;
 mod serve;
+mod serving;
 mod watch;
 
 pub use args::{Args, Command};
@@ -105,6 +107,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),
         Command::Mcp(a) => mcp::run(a, &out, &cwd),
+        Command::Daemon(a) => daemon::run(a, &out, &cwd),
         Command::Init(a) => init::run(a, &out, &cwd),
         Command::Migrate(a) => migrate::run(a, &out, &cwd),
         Command::Completions(a) => completions::completions(a),
@@ -143,27 +146,30 @@ fn partial(
 
 /// [`fresh_project`] for a caller that needs only the tool `tool_id`: an unchanged project's
 /// other tools are not even parsed. A project without that tool comes whole (for the error's
-/// suggestions).
+/// suggestions). With the digest of the fingerprint that found the project unchanged (`None`
+/// when it was regenerated).
 fn fresh_project_for(
     dir: Option<&Path>,
     out: &Output,
     cwd: &Path,
     tool_id: &str,
-) -> Result<Project, Problems> {
-    if let Some(compiled) = crate::up_to_date_project(dir, cwd) {
+) -> Result<(Project, Option<u64>), Problems> {
+    if let Some((compiled, digest)) = crate::up_to_date_project_digest(dir, cwd) {
         let project = if compiled.has(tool_id) {
             compiled.project_with(tool_id)
         } else {
             compiled.project()
         };
         if let Some(project) = project {
-            return Ok(project);
+            return Ok((project, Some(digest)));
         }
     }
-    regenerate(dir, out, cwd).or_else(|problems| {
-        let running = format!("running `{tool_id}`");
-        partial(dir, out, cwd, &running, |p| p.tool(tool_id).is_some()).ok_or(problems)
-    })
+    regenerate(dir, out, cwd)
+        .or_else(|problems| {
+            let running = format!("running `{tool_id}`");
+            partial(dir, out, cwd, &running, |p| p.tool(tool_id).is_some()).ok_or(problems)
+        })
+        .map(|project| (project, None))
 }
 
 /// The full pipeline, as `gen` runs it (also when a stored project did not load).

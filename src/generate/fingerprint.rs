@@ -114,6 +114,9 @@ pub struct Fresh {
     pub outputs: Vec<String>,
     /// How many tools the project has.
     pub tools: usize,
+    /// Identifies the recorded state of every input and output: two processes that find the
+    /// project fresh with the same digest see the same files (a warm server and `exec`).
+    pub digest: u64,
 }
 
 /// When every recorded path still has its recorded metadata, what the last run generated.
@@ -143,7 +146,20 @@ pub fn fresh(root: &Path) -> Option<Fresh> {
             outputs.push(rel.to_owned());
         }
     }
-    unchanged(root, &recorded).then_some(Fresh { outputs, tools })
+    unchanged(root, &recorded).then(|| Fresh {
+        outputs,
+        tools,
+        digest: digest(&text),
+    })
+}
+
+/// A hash of the fingerprint's text that is the same in every compozy process of this build.
+fn digest(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // `DefaultHasher::new` has fixed keys: stable across processes, unlike `RandomState`.
+    let mut hasher = std::hash::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// From this many paths on, two threads check them: each check is a system call of its own, and

@@ -96,9 +96,23 @@ pub fn up_to_date(project_dir: Option<&Path>, cwd: &Path) -> Option<Fresh> {
 /// When nothing changed since the last successful generation, the project as it was stored
 /// then (nothing else of the project is read); `None` when a full run is needed.
 pub fn up_to_date_project(project_dir: Option<&Path>, cwd: &Path) -> Option<Compiled> {
+    up_to_date_project_digest(project_dir, cwd).map(|(compiled, _)| compiled)
+}
+
+/// [`up_to_date_project`], with the [`Fresh::digest`] that found it up to date.
+pub fn up_to_date_project_digest(
+    project_dir: Option<&Path>,
+    cwd: &Path,
+) -> Option<(Compiled, u64)> {
     let root = project_root(project_dir, cwd)?;
-    fingerprint::fresh(&root)?;
-    Compiled::load(&root)
+    let fresh = fingerprint::fresh(&root)?;
+    Some((Compiled::load(&root)?, fresh.digest))
+}
+
+/// The [`Fresh::digest`] of the project in `root`, when nothing changed since its last
+/// generation.
+pub fn fresh_digest(root: &Path) -> Option<u64> {
+    fingerprint::fresh(root).map(|fresh| fresh.digest)
 }
 
 fn project_root(project_dir: Option<&Path>, cwd: &Path) -> Option<PathBuf> {

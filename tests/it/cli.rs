@@ -44,6 +44,7 @@ fn help_documents_every_exit_code() {
             "watch",
             "inspect",
             "mcp",
+            "daemon",
             "init",
             "migrate",
             "completions",

@@ -107,6 +107,7 @@ pub fn compozy() -> Command {
     cmd.env_remove("RUST_LOG")
         .env_remove("COMPOZY_PROJECT")
         .env_remove("COMPOZY_COLOR")
+        .env_remove("COMPOZY_FORWARD")
         .env("NO_COLOR", "1");
     cmd
 }

@@ -118,15 +118,141 @@ fn project() -> Fixture {
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// `compozy exec` with both runtimes pinned, and `SECRET_TOKEN`/`PASSED_VAR` set in compozy's
-/// own environment.
+/// own environment. One-shot; in a test of [`on_both_ways!`]'s `warm` modules, forwarded to a
+/// `compozy serve` of the fixture started for the test (and it must be: `COMPOZY_FORWARD=require`).
 fn exec_command(project: &Fixture, runtime: &str, args: &[&str]) -> std::process::Command {
+    let warm = WARM.with(std::cell::Cell::get);
+    if warm {
+        warm_server::ensure_server(project, runtime);
+    }
     let mut cmd = project.compozy(&["exec", "--runtime", runtime]);
     cmd.args(args)
         .env("COMPOZY_BUN", runtime_bin("bun"))
         .env("COMPOZY_NODE", runtime_bin("node"))
+        .env("COMPOZY_FORWARD", if warm { "require" } else { "off" })
         .env("SECRET_TOKEN", "s3cret")
         .env("PASSED_VAR", "passed");
     cmd
+}
+
+thread_local! {
+    /// Set by the tests of the `warm` modules (each test runs on a thread of its own).
+    static WARM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Instantiates each `fn case(runtime: &str)` one-shot and forwarded to a warm server, on Bun and
+/// on Node: the two ways must give the same results.
+macro_rules! on_both_ways {
+    ($($case:ident),* $(,)?) => {
+        on_both_runtimes!($($case),*);
+        mod warm {
+            mod bun {
+                $(#[test] fn $case() {
+                    super::super::WARM.with(|w| w.set(true));
+                    super::super::$case("bun")
+                })*
+            }
+            mod node {
+                $(#[test] fn $case() {
+                    super::super::WARM.with(|w| w.set(true));
+                    super::super::$case("node")
+                })*
+            }
+        }
+    };
+}
+
+/// The warm server of a test's fixture.
+mod warm_server {
+    use std::io::BufRead;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Stdio};
+    use std::time::{Duration, SystemTime};
+
+    use crate::common::{Fixture, runtime_bin};
+
+    struct Server {
+        root: PathBuf,
+        runtime: String,
+        child: Child,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            // SIGTERM: the server stops its workers and removes its socket.
+            crate::common::signal(self.child.id(), nix::sys::signal::Signal::SIGTERM);
+            let _ = self.child.wait();
+        }
+    }
+
+    thread_local! {
+        /// Stopped when the test's thread ends.
+        static SERVER: std::cell::RefCell<Option<Server>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Files changed within the last second are not trusted by the fingerprint, and a project
+    /// that is not found unchanged is never forwarded: the fixture's files are made older.
+    fn age(path: &Path) {
+        let then = SystemTime::now() - Duration::from_secs(10);
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for entry in entries.flatten() {
+                age(&entry.path());
+            }
+        }
+        let file = std::fs::File::open(path).expect("open a fixture file");
+        file.set_modified(then).expect("age a fixture file");
+    }
+
+    /// Starts `compozy serve` for the fixture (once per test) and waits until it listens.
+    pub fn ensure_server(project: &Fixture, runtime: &str) {
+        let running = SERVER.with(|s| {
+            s.borrow()
+                .as_ref()
+                .is_some_and(|s| s.root == project.root() && s.runtime == runtime)
+        });
+        if running {
+            return;
+        }
+        SERVER.with(|s| drop(s.borrow_mut().take()));
+        age(project.root());
+        let mut child = project
+            .compozy(&["-v", "serve", "--runtime", runtime])
+            .env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start compozy serve");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Keep draining: a full pipe would stop the server.
+                    continue;
+                }
+            }
+        });
+        let server = Server {
+            root: project.root().to_path_buf(),
+            runtime: runtime.to_owned(),
+            child,
+        };
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.contains("answering `compozy exec` on") => break,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "the warm server did not start listening:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+        SERVER.with(|s| *s.borrow_mut() = Some(server));
+    }
 }
 
 /// Runs `compozy exec` (see [`exec_command`]) to its end; returns its output and how long it took.
@@ -430,7 +556,7 @@ fn module_paths_with_template_literal_characters(runtime: &str) {
     }
 }
 
-on_both_runtimes!(
+on_both_ways!(
     module_paths_with_template_literal_characters,
     large_input_arrives_whole,
     tool_runs_in_the_project_root,
@@ -447,9 +573,20 @@ on_both_runtimes!(
     process_exit_in_the_tool,
     invalid_input_is_refused_before_running,
     unknown_tool_suggests_the_closest_ids,
-    unchanged_project_runs_from_the_stored_project,
     environment_is_minimal_and_layered,
 );
+
+// About how exec finds the project, not how the call runs: one-shot only.
+mod stored_project {
+    #[test]
+    fn bun() {
+        super::unchanged_project_runs_from_the_stored_project("bun");
+    }
+    #[test]
+    fn node() {
+        super::unchanged_project_runs_from_the_stored_project("node");
+    }
+}
 
 #[test]
 fn node_permission_model_blocks_reads_outside_the_grants() {

@@ -35,6 +35,7 @@ mod serving;
 mod type_soundness;
 mod types;
 mod versioning;
+mod warm;
 mod wasm;
 mod watch;
 mod watcher;

@@ -1,0 +1,363 @@
+//! The server's side: a Unix socket that accepts calls from `exec` of the same user and runs
+//! them on the pool, for code loaded from the project's current files only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use super::wire::{Ask, Call, Message, Status};
+use crate::config::Project;
+use crate::runtime::pool::Job;
+use crate::runtime::{Note, Pool, Request};
+
+/// How long a client may take to send its request line.
+const ASK_WAIT: Duration = Duration::from_secs(10);
+
+/// Hands a reloaded project to every front end of the server (and the pool).
+pub type Reload = Arc<dyn Fn(Arc<Project>) + Send + Sync>;
+
+/// A listening socket; removed when dropped or when the process ends on a signal
+/// ([`remove_socket`]).
+pub struct Listener {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    pool: Pool,
+    reload: Reload,
+    /// `bun`/`node` when the pool runs JavaScript tools.
+    runtime: Option<String>,
+    limits: (usize, usize),
+    command: String,
+    state: Mutex<Loaded>,
+}
+
+/// The project the pool runs, and the fingerprint of the files it was loaded from (`None`:
+/// unknown, every call is checked against the stored project first).
+struct Loaded {
+    project: Arc<Project>,
+    fingerprint: Option<u64>,
+}
+
+/// The socket this process listens on, and its inode (a later server's socket is not ours).
+static LISTENING: Mutex<Option<(PathBuf, u64)>> = Mutex::new(None);
+
+/// Removes this process's socket (before an exit that skips destructors).
+pub fn remove_socket() {
+    let taken = LISTENING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some((path, ino)) = taken
+        && std::fs::symlink_metadata(&path).is_ok_and(|m| m.ino() == ino)
+    {
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Why a server does not listen.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("another compozy server of this project already listens on {0}")]
+    Taken(PathBuf),
+    #[error("{0}")]
+    Dir(String),
+    #[error("cannot listen on {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What a server needs to listen for a project.
+pub struct Setup {
+    /// The pool calls run on.
+    pub pool: Pool,
+    /// What every front end does with a reloaded project.
+    pub reload: Reload,
+    /// `bun`/`node` when the pool runs JavaScript tools.
+    pub runtime: Option<String>,
+    /// The pool's caps.
+    pub limits: (usize, usize),
+    /// The command serving (for `compozy daemon status`).
+    pub command: String,
+}
+
+impl Listener {
+    /// Listens on the socket of `project` (see [`super::socket_path`]); a socket left by a dead
+    /// server is removed first, a live one is left alone.
+    pub fn start(project: Arc<Project>, setup: Setup) -> Result<Self, ListenError> {
+        super::prepare_dir().map_err(ListenError::Dir)?;
+        let path = super::socket_path(&project.root);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            if UnixStream::connect(&path).is_ok() {
+                return Err(ListenError::Taken(path));
+            }
+            tracing::info!(
+                "removing the socket of a server that is gone: {}",
+                path.display()
+            );
+            let _ = std::fs::remove_file(&path);
+        }
+        // Bound under another name and renamed into place once listening and private: a client
+        // never finds a socket that refuses it, nor one with looser permissions.
+        let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&temporary);
+        let bind = |source| ListenError::Bind {
+            path: path.clone(),
+            source,
+        };
+        let listener = UnixListener::bind(&temporary).map_err(bind)?;
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&temporary);
+                bind(e)
+            })?;
+        let ino = std::fs::symlink_metadata(&path).map_err(bind)?.ino();
+        if let Some(dir) = path.parent().map(Path::to_path_buf) {
+            std::thread::spawn(move || sweep(&dir));
+        }
+        *LISTENING.lock().unwrap_or_else(PoisonError::into_inner) = Some((path.clone(), ino));
+        let fingerprint = crate::fresh_digest(&project.root);
+        let inner = Arc::new(Inner {
+            path,
+            pool: setup.pool,
+            reload: setup.reload,
+            runtime: setup.runtime,
+            limits: setup.limits,
+            command: setup.command,
+            state: Mutex::new(Loaded {
+                project,
+                fingerprint,
+            }),
+        });
+        let accepting = Arc::clone(&inner);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let inner = Arc::clone(&accepting);
+                std::thread::spawn(move || handle(&inner, stream));
+            }
+        });
+        Ok(Self { inner })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The front ends switched to `project`, regenerated just now.
+    pub fn reloaded(&self, project: Arc<Project>) {
+        let fingerprint = crate::fresh_digest(&project.root);
+        *self.inner.lock() = Loaded {
+            project,
+            fingerprint,
+        };
+    }
+}
+
+/// Removes the sockets of other projects' servers that are gone (killed, crashed): a socket
+/// that refuses a connection has no server behind it, as servers bind under another name and
+/// rename a socket into place only once it listens.
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "sock")
+            && let Err(e) = UnixStream::connect(&path)
+            && e.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            tracing::debug!(
+                "removing the socket of a server that is gone: {}",
+                path.display()
+            );
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        remove_socket();
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn send(stream: &mut UnixStream, message: &Message) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+/// Whether the peer runs as this process's user.
+fn same_user(stream: &UnixStream) -> bool {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    getsockopt(stream, PeerCredentials)
+        .is_ok_and(|cred| cred.uid() == nix::unistd::geteuid().as_raw())
+}
+
+fn handle(inner: &Inner, mut stream: UnixStream) {
+    if !same_user(&stream) {
+        tracing::warn!(
+            "refused a connection to {} from another user",
+            inner.path.display()
+        );
+        let _ = send(
+            &mut stream,
+            &Message::Refused("the server runs as another user".into()),
+        );
+        return;
+    }
+    let Ok(read) = stream.try_clone() else { return };
+    // A client that connects and says nothing (another server checking that this one is alive)
+    // does not keep a thread forever.
+    let _ = stream.set_read_timeout(Some(ASK_WAIT));
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let _ = stream.set_read_timeout(None);
+    match serde_json::from_str::<Ask>(&line) {
+        Ok(Ask::Call(call)) => run(inner, *call, stream, reader),
+        Ok(Ask::Status) => {
+            let loaded = inner.lock();
+            let fresh = loaded.fingerprint.is_some()
+                && loaded.fingerprint == crate::fresh_digest(&loaded.project.root);
+            let status = Status {
+                pid: std::process::id(),
+                command: inner.command.clone(),
+                root: loaded.project.root.clone(),
+                tools: loaded.project.tools.len(),
+                fresh,
+            };
+            drop(loaded);
+            let _ = send(&mut stream, &Message::Status(status));
+        }
+        Ok(Ask::Stop) => {
+            tracing::info!("stopping: asked to by `compozy daemon stop`");
+            let _ = send(&mut stream, &Message::Refused("stopping".into()));
+            remove_socket();
+            inner.pool.kill_all();
+            std::process::exit(0);
+        }
+        Err(e) => {
+            let _ = send(&mut stream, &Message::Refused(format!("not a call: {e}")));
+        }
+    }
+}
+
+/// Why this server will not run `call` now; `None`: it will (after reloading, if the project's
+/// files changed and their stored project is what the caller saw).
+fn refusal(inner: &Inner, call: &Call) -> Option<String> {
+    if call.version != env!("CARGO_PKG_VERSION") {
+        return Some(format!(
+            "the server is compozy {}, the caller {}",
+            env!("CARGO_PKG_VERSION"),
+            call.version
+        ));
+    }
+    if call.runtime.is_some() && call.runtime != inner.runtime {
+        return Some(format!(
+            "the call runs on {}, the server on {}",
+            call.runtime.as_deref().unwrap_or("its own program"),
+            inner.runtime.as_deref().unwrap_or("no Bun or Node")
+        ));
+    }
+    if call.limits != inner.limits {
+        return Some("the caller's output caps differ from the server's".into());
+    }
+    let loaded = inner.lock();
+    if call.root != loaded.project.root {
+        return Some("another project".into());
+    }
+    if loaded.fingerprint == Some(call.fingerprint) {
+        return None;
+    }
+    let root = loaded.project.root.clone();
+    drop(loaded);
+    // The files changed since the server loaded them: reload from the stored project, when it is
+    // the one the caller found fresh.
+    let compiled = crate::generate::Compiled::load(&root);
+    if crate::fresh_digest(&root) != Some(call.fingerprint) {
+        return Some("the server's code is not the project's current files".into());
+    }
+    let Some(project) = compiled.and_then(|c| c.project()) else {
+        return Some("the stored project did not load".into());
+    };
+    tracing::info!("reloading for a forwarded call: the project's files changed");
+    let project = Arc::new(project);
+    (inner.reload)(Arc::clone(&project));
+    *inner.lock() = Loaded {
+        project,
+        fingerprint: Some(call.fingerprint),
+    };
+    None
+}
+
+fn run(inner: &Inner, call: Call, mut stream: UnixStream, mut reader: BufReader<UnixStream>) {
+    if let Some(reason) = refusal(inner, &call) {
+        tracing::debug!("refused a forwarded call: {reason}");
+        let _ = send(&mut stream, &Message::Refused(reason));
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Message>();
+    let logs = tx.clone();
+    let tool_exec_id = call.tool_exec_id.clone();
+    inner.pool.submit(Job {
+        request: Request {
+            id: serde_json::Value::Null,
+            tool_id: call.tool_id,
+            tool_exec_id: call.tool_exec_id,
+            input: call.input,
+            config: call.config,
+            env: Some(Arc::new(call.env)),
+            timeout_ms: call.timeout_ms,
+            progress: false,
+        },
+        timeout: Duration::from_millis(call.timeout_ms),
+        reply: Box::new(move |response| {
+            let _ = tx.send(Message::Answer(Box::new(response)));
+        }),
+        notes: Some(Arc::new(move |note| {
+            if let Note::Log(line) = note {
+                let _ = logs.send(Message::Log(line));
+            }
+        })),
+        timeout_in_request: false,
+    });
+    // A client that hangs up (Ctrl-C on exec) cancels its call: the tool's group is stopped.
+    let answered = Arc::new(AtomicBool::new(false));
+    let watching = Arc::clone(&answered);
+    let pool = inner.pool.clone();
+    std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
+        if !watching.load(Ordering::SeqCst) {
+            pool.cancel(&tool_exec_id);
+        }
+    });
+    for message in rx {
+        let last = matches!(message, Message::Answer(_));
+        if last {
+            answered.store(true, Ordering::SeqCst);
+        }
+        if send(&mut stream, &message).is_err() || last {
+            break;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What `exec` and a warm server say to each other: one JSON line each way to ask, then lines of
+//! [`Message`] until the answer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::runtime::Response;
+
+/// What a client asks.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ask {
+    /// Run one call.
+    Call(Box<Call>),
+    /// Say who you are (`compozy daemon status`).
+    Status,
+    /// Stop (`compozy daemon stop`).
+    Stop,
+}
+
+/// One call, checked and prepared by `exec` exactly as for a one-shot run: the server only runs
+/// it, so that the two ways cannot differ in validation, defaults or environment.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Call {
+    /// The compozy version of the client; another version is refused.
+    pub version: String,
+    /// The project root.
+    pub root: PathBuf,
+    /// The digest of the fingerprint `exec` found the project fresh with (see
+    /// [`crate::generate::Fresh::digest`]): the server answers only for the same files.
+    pub fingerprint: u64,
+    /// `bun` or `node` for a JavaScript tool, `None` for a process tool.
+    pub runtime: Option<String>,
+    /// The caps `exec` would apply (largest result, largest log output).
+    pub limits: (usize, usize),
+    /// The tool.
+    pub tool_id: String,
+    /// The execution id (cancelled by it).
+    pub tool_exec_id: String,
+    /// The input, with the tool's `with:` defaults merged and checked against its schema.
+    pub input: Value,
+    /// The tool's config, or `--config`.
+    pub config: Value,
+    /// The whole environment of the tool, resolved from the caller's own environment.
+    pub env: BTreeMap<String, String>,
+    /// The deadline, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// What a server sends back.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Message {
+    /// A line the tool wrote to its stdout or stderr.
+    Log(String),
+    /// The answer; the last message of a call.
+    Answer(Box<Response>),
+    /// The server will not run this call (stale code, another runtime…): run it one-shot.
+    Refused(String),
+    /// Who answers (`Status`).
+    Status(Status),
+}
+
+/// A server, as `compozy daemon status` shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// Its process id.
+    pub pid: u32,
+    /// Its command (`serve`, `mcp`, `watch --serve`, `daemon`).
+    pub command: String,
+    /// The project root.
+    pub root: PathBuf,
+    /// How many tools it serves.
+    pub tools: usize,
+    /// Whether it can answer calls for the project's current files.
+    pub fresh: bool,
+}
