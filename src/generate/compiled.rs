@@ -44,6 +44,8 @@ struct Head {
     config_files: Vec<ProjectPath>,
     config_dirs: Vec<PathBuf>,
     auth: Option<crate::config::mcp::Auth>,
+    #[serde(default)]
+    plugins: Vec<crate::config::plugins::Plugin>,
     /// Config files: path, shown name, where the text is.
     files: Vec<(PathBuf, String, Range<usize>)>,
     /// Tools sorted by id: id, where the record is.
@@ -132,6 +134,7 @@ pub fn save(project: &Project) -> std::io::Result<()> {
         config_files: project.config_files.clone(),
         config_dirs: project.config_dirs.clone(),
         auth: project.auth.clone(),
+        plugins: project.plugins.clone(),
         files,
         tools,
     };
@@ -286,6 +289,7 @@ impl Compiled {
             config_files: self.head.config_files.clone(),
             config_dirs: self.head.config_dirs.clone(),
             auth: self.head.auth.clone(),
+            plugins: self.head.plugins.clone(),
         })
     }
 }

@@ -85,13 +85,15 @@ fn check_content(response: Response, validator: Option<&jsonschema::Validator>) 
 /// tool returned, with the tool's own time as its worker measured it.
 fn invalid_output(response: Response, what: &str) -> Response {
     let tool = response.metadata.tool_id.clone().unwrap_or_default();
+    let changed_by = response.metadata.changed_by_note();
     let mut failed = Response::failure(
         response.id,
         response.metadata.tool_id,
         response.metadata.tool_exec_id,
         "InvalidOutputError",
         format!(
-            "the result of `{tool}` {what} (it returned {})",
+            "the result of `{tool}`{} {what} (it returned {})",
+            changed_by,
             super::protocol::excerpt(response.result.get())
         ),
         Duration::ZERO,
