@@ -190,6 +190,8 @@ pub struct Project {
     pub auth: Option<mcp::Auth>,
     /// `plugins:`, outermost first.
     pub plugins: Vec<plugins::Plugin>,
+    /// The built-in policies of `plugins:` (`use: builtin:…`), applied before a worker is taken.
+    pub policies: Vec<plugins::Policy>,
 }
 
 impl Project {

@@ -39,23 +39,65 @@ pub struct Plugin {
     pub at: (usize, usize),
 }
 
+/// The built-in policies compozy applies itself, before a worker is taken.
+pub const BUILTINS: &[&str] = &["rate-limit", "concurrency"];
+
+/// A built-in policy (`use: builtin:NAME`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PolicyKind {
+    /// A token bucket of `limit` calls per `per`, for each tool (or for all it matches, `global`).
+    RateLimit {
+        limit: u32,
+        per: std::time::Duration,
+        global: bool,
+    },
+    /// At most `max` calls of each tool at once; the others wait their turn.
+    Concurrency { max: usize },
+}
+
+/// One `use: builtin:…` entry after validation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// `use:` as written.
+    pub label: String,
+    /// What it does.
+    pub kind: PolicyKind,
+    /// `tools:` globs (none: every tool).
+    pub tools: Vec<String>,
+    /// `annotations:` hints a tool must have.
+    pub annotations: Vec<(String, bool)>,
+    /// Line and column of the entry.
+    pub at: (usize, usize),
+}
+
+impl Policy {
+    /// Whether the policy applies to calls of `tool`.
+    pub fn applies_to(&self, tool: &Tool) -> bool {
+        matches(&self.tools, &self.annotations, tool)
+    }
+}
+
 impl Plugin {
     /// Whether the plugin wraps calls of `tool`.
     pub fn applies_to(&self, tool: &Tool) -> bool {
-        let globs_match = self.tools.is_empty()
-            || super::discover::glob_set(&self.tools).is_ok_and(|set| set.is_match(&tool.id));
-        globs_match
-            && self.annotations.iter().all(|(hint, want)| {
-                let a = &tool.mcp.annotations;
-                let have = match hint.as_str() {
-                    "readOnlyHint" => a.read_only,
-                    "destructiveHint" => a.destructive,
-                    "idempotentHint" => a.idempotent,
-                    _ => a.open_world,
-                };
-                have.unwrap_or(false) == *want
-            })
+        matches(&self.tools, &self.annotations, tool)
     }
+}
+
+fn matches(tools: &[String], annotations: &[(String, bool)], tool: &Tool) -> bool {
+    let globs_match = tools.is_empty()
+        || super::discover::glob_set(tools).is_ok_and(|set| set.is_match(&tool.id));
+    globs_match
+        && annotations.iter().all(|(hint, want)| {
+            let a = &tool.mcp.annotations;
+            let have = match hint.as_str() {
+                "readOnlyHint" => a.read_only,
+                "destructiveHint" => a.destructive,
+                "idempotentHint" => a.idempotent,
+                _ => a.open_world,
+            };
+            have.unwrap_or(false) == *want
+        })
 }
 
 fn problem(file: &SourceFile, node: &Node, message: String, help: impl Into<String>) -> Problem {
@@ -67,10 +109,22 @@ fn problem(file: &SourceFile, node: &Node, message: String, help: impl Into<Stri
     .at_line(file, line.max(1), column.max(1), "here")
 }
 
-/// Reads `plugins:`; problems go to `problems`, and an entry with problems is left out.
-pub fn read(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -> Vec<Plugin> {
+/// What one `plugins:` entry is.
+enum Read {
+    Plugin(Plugin),
+    Policy(Policy),
+}
+
+/// Reads `plugins:`: the JavaScript plugins and the built-in policies, each in declared order;
+/// problems go to `problems`, and an entry with problems is left out.
+pub fn read(
+    node: &Node,
+    file: &SourceFile,
+    root: &Path,
+    problems: &mut Problems,
+) -> (Vec<Plugin>, Vec<Policy>) {
     let items = match &node.kind {
-        Kind::Null => return Vec::new(),
+        Kind::Null => return (Vec::new(), Vec::new()),
         Kind::Seq(items) => items,
         _ => {
             problems.push(problem(
@@ -79,19 +133,30 @@ pub fn read(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems
                 "`plugins:` must be a list".into(),
                 "write `plugins: [{use: ./plugins/x.ts}]`",
             ));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     let mut plugins = Vec::new();
+    let mut policies = Vec::new();
     for item in items {
-        if let Some(p) = entry(item, file, root, problems) {
-            plugins.push(p);
+        match entry(item, file, root, problems) {
+            Some(Read::Plugin(p)) => plugins.push(p),
+            Some(Read::Policy(p)) => policies.push(p),
+            None => {}
         }
     }
-    plugins
+    (plugins, policies)
 }
 
-fn entry(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -> Option<Plugin> {
+/// The options of each built-in, besides `use`, `tools` and `annotations`.
+fn builtin_keys(name: &str) -> &'static [&'static str] {
+    match name {
+        "rate-limit" => &["limit", "per", "scope"],
+        _ => &["max"],
+    }
+}
+
+fn entry(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -> Option<Read> {
     let Kind::Map(entries) = &node.kind else {
         problems.push(problem(
             file,
@@ -102,6 +167,11 @@ fn entry(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -
         return None;
     };
     let before = problems.0.len();
+    let builtin = entries.iter().find_map(|e| match &e.value.kind {
+        Kind::String(s) if e.key == "use" => s.strip_prefix("builtin:").map(str::to_owned),
+        _ => None,
+    });
+    let mut options = Vec::new();
     let mut label = None;
     let mut tools = Vec::new();
     let mut annotations = Vec::new();
@@ -184,10 +254,23 @@ fn entry(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -
                     }
                 }
             }
-            "config" => config = e.value.to_json(),
+            "config" if builtin.is_none() => config = e.value.to_json(),
+            key if builtin
+                .as_deref()
+                .is_some_and(|b| builtin_keys(b).contains(&key)) =>
+            {
+                options.push(e);
+            }
             key => {
-                let help = crate::suggest::did_you_mean(key, KEYS.iter().copied())
-                    .unwrap_or_else(|| format!("the keys of a plugin are {}", KEYS.join(", ")));
+                let keys: Vec<&str> = match builtin.as_deref() {
+                    Some(b) if BUILTINS.contains(&b) => ["use", "tools", "annotations"]
+                        .into_iter()
+                        .chain(builtin_keys(b).iter().copied())
+                        .collect(),
+                    _ => KEYS.to_vec(),
+                };
+                let help = crate::suggest::did_you_mean(key, keys.iter().copied())
+                    .unwrap_or_else(|| format!("the keys of this plugin are {}", keys.join(", ")));
                 problems.push(problem(
                     file,
                     &e.value,
@@ -206,14 +289,15 @@ fn entry(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -
         ));
         return None;
     };
-    if let Some(name) = label.strip_prefix("builtin:") {
-        problems.push(problem(
-            file,
-            node,
-            format!("the built-in policy `{name}` is not available in this version of compozy"),
-            "write the policy as a JavaScript plugin module (`use: ./plugins/x.ts`)",
-        ));
-        return None;
+    if let Some(name) = builtin {
+        let kind = policy(&name, &options, node, file, problems)?;
+        return (problems.0.len() == before).then_some(Read::Policy(Policy {
+            label,
+            kind,
+            tools,
+            annotations,
+            at: line_col(node.at),
+        }));
     }
     let abs = crate::paths::normalize(&file.path.parent().unwrap_or(root).join(&label));
     let rel = match abs.strip_prefix(root) {
@@ -237,28 +321,140 @@ fn entry(node: &Node, file: &SourceFile, root: &Path, problems: &mut Problems) -
         ));
         return None;
     }
-    (problems.0.len() == before).then_some(Plugin {
+    (problems.0.len() == before).then_some(Read::Plugin(Plugin {
         label,
         module: ProjectPath { abs, rel },
         tools,
         annotations,
         config,
         at: line_col(node.at),
-    })
+    }))
 }
 
-/// Warns of each plugin whose filter matches none of `tools`.
-pub fn warn_unused(plugins: &[Plugin], tools: &[Tool], file: &SourceFile, problems: &mut Problems) {
-    for p in plugins {
-        if !tools.is_empty() && !tools.iter().any(|t| p.applies_to(t)) {
+/// The options of `builtin:NAME`.
+fn policy(
+    name: &str,
+    options: &[&super::yaml::Entry],
+    node: &Node,
+    file: &SourceFile,
+    problems: &mut Problems,
+) -> Option<PolicyKind> {
+    let get = |key: &str| options.iter().find(|e| e.key == key).map(|e| &e.value);
+    let positive = |key: &str, problems: &mut Problems| -> Option<u64> {
+        match get(key).map(|v| &v.kind) {
+            Some(Kind::Int(i)) if *i > 0 => u64::try_from(*i).ok(),
+            Some(Kind::UInt(u)) if *u > 0 => Some(*u),
+            Some(_) => {
+                problems.push(problem(
+                    file,
+                    get(key).unwrap_or(node),
+                    format!("`{key}` of `builtin:{name}` must be a whole number above 0"),
+                    format!("write e.g. `{key}: 3`"),
+                ));
+                None
+            }
+            None => {
+                problems.push(problem(
+                    file,
+                    node,
+                    format!("`builtin:{name}` needs `{key}`"),
+                    format!("write e.g. `{key}: 3`"),
+                ));
+                None
+            }
+        }
+    };
+    match name {
+        "rate-limit" => {
+            let limit = positive("limit", problems).map(|l| u32::try_from(l).unwrap_or(u32::MAX));
+            let per = match get("per") {
+                None => Some(std::time::Duration::from_secs(1)),
+                Some(v) => match v
+                    .scalar_text(&file.text)
+                    .map(|t| humantime::parse_duration(t.trim()))
+                {
+                    Some(Ok(d)) if !d.is_zero() => Some(d),
+                    _ => {
+                        problems.push(problem(
+                            file,
+                            v,
+                            "`per` of `builtin:rate-limit` must be a duration above zero".into(),
+                            "write a duration with a unit, such as `1s`, `1m` or `1h`",
+                        ));
+                        None
+                    }
+                },
+            };
+            let global = match get("scope").map(|v| &v.kind) {
+                None => Some(false),
+                Some(Kind::String(s)) if s == "tool" => Some(false),
+                Some(Kind::String(s)) if s == "global" => Some(true),
+                Some(_) => {
+                    problems.push(problem(
+                        file,
+                        get("scope").unwrap_or(node),
+                        "`scope` of `builtin:rate-limit` is `tool` or `global`".into(),
+                        "`tool` (the default): a bucket per tool; `global`: one for every tool it \
+                         matches",
+                    ));
+                    None
+                }
+            };
+            Some(PolicyKind::RateLimit {
+                limit: limit?,
+                per: per?,
+                global: global?,
+            })
+        }
+        "concurrency" => positive("max", problems).map(|max| PolicyKind::Concurrency {
+            max: usize::try_from(max).unwrap_or(usize::MAX),
+        }),
+        other => {
+            let help = crate::suggest::did_you_mean(other, BUILTINS.iter().copied())
+                .unwrap_or_else(|| {
+                    format!(
+                        "the built-in policies are {}; `cache`, `retry`, `audit` and `trace` \
+                         are not available in this version",
+                        BUILTINS.join(", ")
+                    )
+                });
+            problems.push(problem(
+                file,
+                node,
+                format!("unknown built-in policy `builtin:{other}`"),
+                help,
+            ));
+            None
+        }
+    }
+}
+
+/// Warns of each plugin or policy whose filter matches none of `tools`.
+pub fn warn_unused(
+    plugins: &[Plugin],
+    policies: &[Policy],
+    tools: &[Tool],
+    file: &SourceFile,
+    problems: &mut Problems,
+) {
+    let entries = plugins
+        .iter()
+        .map(|p| (&p.label, p.at, &p.tools, &p.annotations))
+        .chain(
+            policies
+                .iter()
+                .map(|p| (&p.label, p.at, &p.tools, &p.annotations)),
+        );
+    for (label, at, globs, hints) in entries {
+        if !tools.is_empty() && !tools.iter().any(|t| matches(globs, hints, t)) {
             problems.push(
                 Problem::new(ConfigError::Plugin {
-                    message: format!("the filter of plugin `{}` matches no tool", p.label),
+                    message: format!("the filter of plugin `{label}` matches no tool"),
                     help: "check its `tools:` globs and `annotations:` against the tools' ids and \
                            annotations"
                         .into(),
                 })
-                .at_line(file, p.at.0.max(1), p.at.1.max(1), "this plugin")
+                .at_line(file, at.0.max(1), at.1.max(1), "this plugin")
                 .warning(),
             );
         }

@@ -116,7 +116,7 @@ pub fn project(
         .auth
         .as_ref()
         .and_then(|node| super::mcp::auth(node, &config_file, &root, &mut problems));
-    let plugins = raw
+    let (plugins, policies) = raw
         .plugins
         .as_ref()
         .map(|node| super::plugins::read(node, &config_file, &root, &mut problems))
@@ -130,7 +130,7 @@ pub fn project(
         .map(|(_, t)| t)
         .collect();
     tools.sort_by(|a, b| a.id.cmp(&b.id));
-    super::plugins::warn_unused(&plugins, &tools, &config_file, &mut problems);
+    super::plugins::warn_unused(&plugins, &policies, &tools, &config_file, &mut problems);
 
     match runtime {
         Some(runtime) => Ok((
@@ -143,6 +143,7 @@ pub fn project(
                 config_dirs: Vec::new(),
                 auth,
                 plugins,
+                policies,
             },
             problems,
         )),

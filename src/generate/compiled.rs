@@ -46,6 +46,8 @@ struct Head {
     auth: Option<crate::config::mcp::Auth>,
     #[serde(default)]
     plugins: Vec<crate::config::plugins::Plugin>,
+    #[serde(default)]
+    policies: Vec<crate::config::plugins::Policy>,
     /// Config files: path, shown name, where the text is.
     files: Vec<(PathBuf, String, Range<usize>)>,
     /// Tools sorted by id: id, where the record is.
@@ -135,6 +137,7 @@ pub fn save(project: &Project) -> std::io::Result<()> {
         config_dirs: project.config_dirs.clone(),
         auth: project.auth.clone(),
         plugins: project.plugins.clone(),
+        policies: project.policies.clone(),
         files,
         tools,
     };
@@ -290,6 +293,7 @@ impl Compiled {
             config_dirs: self.head.config_dirs.clone(),
             auth: self.head.auth.clone(),
             plugins: self.head.plugins.clone(),
+            policies: self.head.policies.clone(),
         })
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod input;
 mod node;
 mod oneshot;
+mod policy;
 pub mod pool;
 pub mod protocol;
 mod server;

@@ -21,6 +21,8 @@ pub struct Server {
     /// Each tool's resolved environment, and the map its requests carry.
     envs: HashMap<String, (ToolEnv, Arc<BTreeMap<String, String>>)>,
     validators: Validators,
+    /// The built-in policies (rate limits, concurrency caps), in front of the pool.
+    policies: super::policy::Policies,
 }
 
 fn reject(id: Value, tool_id: Option<&str>, name: &str, message: String) -> Box<Response> {
@@ -187,6 +189,7 @@ impl Server {
     pub fn new(pool: Pool) -> Self {
         Self {
             project: pool.project(),
+            policies: super::policy::Policies::new(pool.project()),
             pool,
             process_env: std::env::vars().collect(),
             envs: HashMap::new(),
@@ -199,6 +202,7 @@ impl Server {
         self.envs.clear();
         self.validators = Validators::default();
         self.project = Arc::clone(&project);
+        self.policies = super::policy::Policies::new(Arc::clone(&project));
         self.pool.reload(project);
     }
 
@@ -262,13 +266,31 @@ impl Server {
                 reply(check_content(response, validator.as_deref()))
             }),
         };
-        self.pool.submit(Job {
+        let job = Job {
             request,
             timeout,
             reply,
             notes,
             timeout_in_request,
-        });
+        };
+        if self.policies.is_empty() {
+            self.pool.submit(job);
+            return Ok(());
+        }
+        // Over a rate limit: an error result, and no worker taken.
+        if let Some(message) = self.policies.rate_limited(&job.request.tool_id) {
+            let request = job.request;
+            (job.reply)(Response::failure(
+                request.id,
+                Some(request.tool_id),
+                Some(request.tool_exec_id),
+                "RateLimitedError",
+                message,
+                Duration::ZERO,
+            ));
+            return Ok(());
+        }
+        self.policies.submit(&self.pool, job);
         Ok(())
     }
 

@@ -197,6 +197,8 @@ fn mcp_client_sees_plugin_results_and_errors(runtime: &str) {
 }
 
 on_both_runtimes!(
+    rate_limit_refuses_with_a_retry_time,
+    concurrency_cap_queues_calls,
     exec_wraps_tools_in_declared_order,
     exec_errors_name_the_plugin,
     serve_runs_the_same_chain_and_survives_throwing_plugins,
@@ -277,7 +279,10 @@ plugins:
   - {use: ./plugins/ok.ts, tols: ["a"]}
   - {use: ./plugins/ok.ts, tools: ["zzz.*"]}
   - {use: ./plugins/ok.ts, annotations: {readOnlyHnt: true}}
-  - {use: "builtin:rate-limit", limit: 3}
+  - {use: "builtin:rate-limt", limit: 3}
+  - {use: "builtin:concurrency", maxx: 1}
+  - {use: "builtin:cache", ttl: 10m}
+  - {use: "builtin:rate-limit", limit: 0, per: soon}
 runtime: {preload: [./nope.ts]}
 "#,
         ),
@@ -300,7 +305,14 @@ runtime: {preload: [./nope.ts]}
         "did you mean `tools`",
         "unknown annotation `readOnlyHnt`",
         "did you mean `readOnlyHint`",
-        "the built-in policy `rate-limit` is not available",
+        "unknown built-in policy `builtin:rate-limt`",
+        "did you mean `rate-limit`",
+        "unknown key `maxx` in a plugin",
+        "did you mean `max`",
+        "unknown built-in policy `builtin:cache`",
+        "the built-in policies are rate-limit, concurrency; `cache`, `retry`, `audit` and `trace`",
+        "`limit` of `builtin:rate-limit` must be a whole number above 0",
+        "`per` of `builtin:rate-limit` must be a duration above zero",
         "the preload module `./nope.ts` does not exist",
     ]);
     // With the config fixed, the module checks run (and the filter warning).
@@ -315,6 +327,100 @@ runtime: {preload: [./nope.ts]}
         "`setup`)",
         "the filter of plugin `./plugins/ok.ts` matches no tool",
     ]);
+}
+
+const POLICIES: &str = r#"
+plugins:
+  - {use: "builtin:rate-limit", tools: ["search.*"], limit: 2, per: 1h}
+  - {use: "builtin:concurrency", tools: [slow], max: 1}
+tools:
+  - id: search.web
+    description: Searches.
+    execute: ./tools/search.ts
+  - id: other
+    description: Not rate-limited.
+    execute: ./tools/search.ts
+  - id: slow
+    description: Sleeps, and says when.
+    execute: ./tools/slow.ts
+"#;
+
+fn policy_project() -> Fixture {
+    let p = Fixture::with(&[
+        ("compozy.yaml", POLICIES),
+        ("tools/search.ts", "export default () => ({ ok: true });\n"),
+        (
+            "tools/slow.ts",
+            "export default async () => {\n  const start = Date.now();\n  await new Promise((r) => setTimeout(r, 300));\n  return { start, end: Date.now() };\n};\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    p
+}
+
+fn rate_limit_refuses_with_a_retry_time(runtime: &str) {
+    let p = policy_project();
+    let mut serve = Serve::start(&p, runtime, 2, &[]);
+    for i in 0..2 {
+        let a = serve.call(&json!({"id": i, "tool_id": "search.web"}));
+        assert_eq!(a["result"]["ok"], true, "{a}");
+    }
+    let a = serve.call(&json!({"id": 2, "tool_id": "search.web"}));
+    assert_eq!(a["error"]["name"], "RateLimitedError", "{a}");
+    let message = a["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("2 calls per 1h for `search.web`") && message.contains("retry in 30m"),
+        "{a}"
+    );
+    // Another tool has no limit.
+    for i in 3..6 {
+        let a = serve.call(&json!({"id": i, "tool_id": "other"}));
+        assert_eq!(a["result"]["ok"], true, "{a}");
+    }
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+
+    // The same through the official MCP client: an isError result.
+    let steps = json!([
+        {"op": "call", "name": "search.web"},
+        {"op": "call", "name": "search.web"},
+        {"op": "call", "name": "search.web"},
+    ]);
+    let report = crate::mcp::over_stdio(&p, runtime, "modern", &[], &steps);
+    let r = &report["results"];
+    assert_eq!(r[0]["isError"], false, "{report:#}");
+    assert_eq!(r[1]["isError"], false, "{report:#}");
+    assert_eq!(r[2]["isError"], true, "{report:#}");
+    assert!(
+        crate::mcp::text(&r[2]).contains("rate limit reached"),
+        "{report:#}"
+    );
+}
+
+fn concurrency_cap_queues_calls(runtime: &str) {
+    let p = policy_project();
+    // Two workers, but at most one `slow` at once: the calls run one after the other.
+    let mut serve = Serve::start(&p, runtime, 2, &[]);
+    serve.send(&json!({"id": 1, "tool_id": "slow"}));
+    serve.send(&json!({"id": 2, "tool_id": "slow"}));
+    serve.send(&json!({"id": 3, "tool_id": "slow"}));
+    let mut spans: Vec<(i64, i64)> = (0..3)
+        .map(|_| {
+            let a = serve.recv();
+            (
+                a["result"]["start"]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("{a}")),
+                a["result"]["end"].as_i64().unwrap_or_else(|| panic!("{a}")),
+            )
+        })
+        .collect();
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "calls overlapped: {spans:?}");
+    }
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
 }
 
 /// `koa-compose` (npm), the reference for onion middleware; `COMPOZY_TEST_KOA_COMPOSE` may name

@@ -1,0 +1,185 @@
+//! The built-in policies of `plugins:` (`use: builtin:rate-limit`, `builtin:concurrency`),
+//! applied in front of the pool: a call a policy refuses or holds back takes no worker.
+//!
+//! They are state of the server (`serve`, `mcp`, `watch --serve`), shared by every caller and
+//! every worker of its pool. `exec` runs one call per process, which no limit of at least one
+//! call can refuse or hold back.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::pool::{Job, Pool};
+use super::protocol::Response;
+use crate::config::Project;
+use crate::config::plugins::PolicyKind;
+
+/// A token bucket: `capacity` calls at once, refilled at `rate` calls per second.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Calls of one tool running under a concurrency cap, and those waiting their turn.
+#[derive(Default)]
+struct Gate {
+    running: usize,
+    waiting: VecDeque<Job>,
+}
+
+#[derive(Default)]
+struct State {
+    /// By (policy index, tool id or "" for a global bucket).
+    buckets: HashMap<(usize, String), Bucket>,
+    /// By tool id.
+    gates: HashMap<String, Gate>,
+}
+
+/// The policies of one project and their state.
+#[derive(Clone)]
+pub struct Policies {
+    project: Arc<Project>,
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Policies {
+    /// The policies of `project`, with fresh state.
+    pub fn new(project: Arc<Project>) -> Self {
+        Self {
+            project,
+            state: Arc::default(),
+        }
+    }
+
+    /// Whether any policy is declared (without one, calls go straight to the pool).
+    pub fn is_empty(&self) -> bool {
+        self.project.policies.is_empty()
+    }
+
+    /// Takes a token from every rate limit that applies to `tool_id`; when one has none left,
+    /// takes none and says when to retry.
+    pub fn rate_limited(&self, tool_id: &str) -> Option<String> {
+        let tool = self.project.tool(tool_id)?;
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        let mut take = Vec::new();
+        for (i, policy) in self.project.policies.iter().enumerate() {
+            let PolicyKind::RateLimit { limit, per, global } = &policy.kind else {
+                continue;
+            };
+            if !policy.applies_to(tool) {
+                continue;
+            }
+            let key = (
+                i,
+                if *global {
+                    String::new()
+                } else {
+                    tool.id.clone()
+                },
+            );
+            let capacity = f64::from(*limit);
+            let rate = capacity / per.as_secs_f64();
+            let bucket = state.buckets.entry(key.clone()).or_insert(Bucket {
+                tokens: capacity,
+                at: now,
+            });
+            bucket.tokens =
+                (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(capacity);
+            bucket.at = now;
+            if bucket.tokens < 1.0 {
+                let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+                let whose = if *global {
+                    "the tools it covers".to_owned()
+                } else {
+                    format!("`{}`", tool.id)
+                };
+                return Some(format!(
+                    "rate limit reached: {limit} calls per {} for {whose} ({}); retry in {}",
+                    humantime::format_duration(*per),
+                    policy.label,
+                    retry_in(wait)
+                ));
+            }
+            take.push(key);
+        }
+        for key in take {
+            if let Some(bucket) = state.buckets.get_mut(&key) {
+                bucket.tokens -= 1.0;
+            }
+        }
+        None
+    }
+
+    /// The smallest concurrency cap that applies to `tool_id`.
+    fn cap(&self, tool_id: &str) -> Option<usize> {
+        let tool = self.project.tool(tool_id)?;
+        self.project
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(tool))
+            .filter_map(|p| match p.kind {
+                PolicyKind::Concurrency { max } => Some(max),
+                PolicyKind::RateLimit { .. } => None,
+            })
+            .min()
+    }
+
+    /// Queues `job` on `pool`, or holds it back while its tool's concurrency cap is reached.
+    pub fn submit(&self, pool: &Pool, job: Job) {
+        let Some(max) = self.cap(&job.request.tool_id) else {
+            pool.submit(job);
+            return;
+        };
+        let tool = job.request.tool_id.clone();
+        {
+            let mut state = lock(&self.state);
+            let gate = state.gates.entry(tool.clone()).or_default();
+            if gate.running >= max {
+                gate.waiting.push_back(job);
+                return;
+            }
+            gate.running += 1;
+        }
+        self.start(pool.clone(), tool, job);
+    }
+
+    /// Runs `job`, which holds a place under its tool's cap; its answer hands the place on.
+    fn start(&self, pool: Pool, tool: String, mut job: Job) {
+        let reply = job.reply;
+        let this = self.clone();
+        let handle = pool.clone();
+        job.reply = Box::new(move |response: Response| {
+            reply(response);
+            let next = {
+                let mut state = lock(&this.state);
+                let gate = state.gates.entry(tool.clone()).or_default();
+                let next = gate.waiting.pop_front();
+                if next.is_none() {
+                    gate.running = gate.running.saturating_sub(1);
+                }
+                next
+            };
+            if let Some(next) = next {
+                this.start(handle, tool, next);
+            }
+        });
+        pool.submit(job);
+    }
+}
+
+/// A wait for people: `1.2s`, `45s`, `3m 20s`.
+fn retry_in(wait: Duration) -> String {
+    if wait < Duration::from_secs(10) {
+        format!("{:.1}s", wait.as_secs_f64().max(0.1))
+    } else {
+        humantime::format_duration(Duration::from_secs(wait.as_secs() + 1)).to_string()
+    }
+}
