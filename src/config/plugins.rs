@@ -40,7 +40,7 @@ pub struct Plugin {
 }
 
 /// The built-in policies compozy applies itself, before a worker is taken.
-pub const BUILTINS: &[&str] = &["rate-limit", "concurrency"];
+pub const BUILTINS: &[&str] = &["rate-limit", "concurrency", "cache"];
 
 /// A built-in policy (`use: builtin:NAME`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,8 @@ pub enum PolicyKind {
     },
     /// At most `max` calls of each tool at once; the others wait their turn.
     Concurrency { max: usize },
+    /// Successful results of read-only or idempotent tools, kept for `ttl`.
+    Cache { ttl: std::time::Duration },
 }
 
 /// One `use: builtin:…` entry after validation.
@@ -152,6 +154,7 @@ pub fn read(
 fn builtin_keys(name: &str) -> &'static [&'static str] {
     match name {
         "rate-limit" => &["limit", "per", "scope"],
+        "cache" => &["ttl"],
         _ => &["max"],
     }
 }
@@ -340,6 +343,24 @@ fn policy(
     problems: &mut Problems,
 ) -> Option<PolicyKind> {
     let get = |key: &str| options.iter().find(|e| e.key == key).map(|e| &e.value);
+    let duration = |key: &str, default: u64, problems: &mut Problems| match get(key) {
+        None => Some(std::time::Duration::from_secs(default)),
+        Some(v) => match v
+            .scalar_text(&file.text)
+            .map(|t| humantime::parse_duration(t.trim()))
+        {
+            Some(Ok(d)) if !d.is_zero() => Some(d),
+            _ => {
+                problems.push(problem(
+                    file,
+                    v,
+                    format!("`{key}` of `builtin:{name}` must be a duration above zero"),
+                    "write a duration with a unit, such as `1s`, `1m` or `1h`",
+                ));
+                None
+            }
+        },
+    };
     let positive = |key: &str, problems: &mut Problems| -> Option<u64> {
         match get(key).map(|v| &v.kind) {
             Some(Kind::Int(i)) if *i > 0 => u64::try_from(*i).ok(),
@@ -406,6 +427,7 @@ fn policy(
                 global: global?,
             })
         }
+        "cache" => duration("ttl", 300, problems).map(|ttl| PolicyKind::Cache { ttl }),
         "concurrency" => positive("max", problems).map(|max| PolicyKind::Concurrency {
             max: usize::try_from(max).unwrap_or(usize::MAX),
         }),
@@ -413,8 +435,8 @@ fn policy(
             let help = crate::suggest::did_you_mean(other, BUILTINS.iter().copied())
                 .unwrap_or_else(|| {
                     format!(
-                        "the built-in policies are {}; `cache`, `retry`, `audit` and `trace` \
-                         are not available in this version",
+                        "the built-in policies are {}; `retry`, `audit` and `trace` are not \
+                         available in this version",
                         BUILTINS.join(", ")
                     )
                 });
@@ -425,6 +447,46 @@ fn policy(
                 help,
             ));
             None
+        }
+    }
+}
+
+/// Reports each tool a cache applies to that is neither read-only nor idempotent.
+pub fn check_cached(
+    policies: &[Policy],
+    tools: &[Tool],
+    file: &SourceFile,
+    problems: &mut Problems,
+) {
+    for p in policies {
+        if !matches!(p.kind, PolicyKind::Cache { .. }) {
+            continue;
+        }
+        for tool in tools.iter().filter(|t| p.applies_to(t)) {
+            let a = &tool.mcp.annotations;
+            if a.read_only != Some(true) && a.idempotent != Some(true) {
+                problems.push(
+                    Problem::new(ConfigError::Plugin {
+                        message: format!(
+                            "`{}` would cache tool `{}`, which is neither read-only nor idempotent",
+                            p.label, tool.id
+                        ),
+                        help: format!(
+                            "if calling `{}` twice is the same as calling it once, annotate it \
+                             (`annotations: {{readOnlyHint: true}}` or `{{idempotentHint: true}}`); \
+                             otherwise narrow the cache's `tools:` or `annotations:`",
+                            tool.id
+                        ),
+                    })
+                    .at_line(file, p.at.0.max(1), p.at.1.max(1), "this cache")
+                    .with_related(Problem::note(format!("`{}` is declared here", tool.id)).at_line(
+                        &tool.declared.file,
+                        tool.declared.line,
+                        tool.declared.column,
+                        "declared here",
+                    )),
+                );
+            }
         }
     }
 }

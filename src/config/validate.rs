@@ -131,6 +131,7 @@ pub fn project(
         .collect();
     tools.sort_by(|a, b| a.id.cmp(&b.id));
     super::plugins::warn_unused(&plugins, &policies, &tools, &config_file, &mut problems);
+    super::plugins::check_cached(&policies, &tools, &config_file, &mut problems);
 
     match runtime {
         Some(runtime) => Ok((

@@ -1,5 +1,6 @@
-//! The built-in policies of `plugins:` (`use: builtin:rate-limit`, `builtin:concurrency`),
-//! applied in front of the pool: a call a policy refuses or holds back takes no worker.
+//! The built-in policies of `plugins:` (`use: builtin:rate-limit`, `builtin:concurrency`,
+//! `builtin:cache`), applied in front of the pool: a call a policy refuses, holds back or
+//! answers from the cache takes no worker.
 //!
 //! They are state of the server (`serve`, `mcp`, `watch --serve`), shared by every caller and
 //! every worker of its pool. `exec` runs one call per process, which no limit of at least one
@@ -28,8 +29,20 @@ struct Gate {
     waiting: VecDeque<Job>,
 }
 
+/// A cached answer and when it expires.
+struct Entry {
+    response: Response,
+    until: Instant,
+}
+
+/// At most this many cached answers per project; past it, expired ones are dropped, and a new
+/// answer is not kept while none has expired.
+const CACHE_ENTRIES: usize = 10_000;
+
 #[derive(Default)]
 struct State {
+    /// By cache key (see [`Policies::cache_key`]).
+    cache: HashMap<String, Entry>,
     /// By (policy index, tool id or "" for a global bucket).
     buckets: HashMap<(usize, String), Bucket>,
     /// By tool id.
@@ -118,6 +131,90 @@ impl Policies {
         None
     }
 
+    /// The shortest cache lifetime that applies to `tool_id`, when a cache does. No cache
+    /// applies where callers are told apart (`auth:`) until calls carry who made them: an answer
+    /// is never given to another caller than the one it was made for.
+    fn ttl(&self, tool_id: &str) -> Option<Duration> {
+        if self.project.policies.is_empty() || self.project.auth.is_some() {
+            return None;
+        }
+        let tool = self.project.tool(tool_id)?;
+        self.project
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(tool))
+            .filter_map(|p| match p.kind {
+                PolicyKind::Cache { ttl } => Some(ttl),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// The key of a call's answer: the tool, and its input, config and environment in
+    /// canonical JSON (object keys sorted). The project's code is not part of it: a hot reload
+    /// starts a new [`Policies`], with an empty cache.
+    fn cache_key(request: &super::protocol::Request) -> String {
+        let env = request
+            .env
+            .as_deref()
+            .map(|env| serde_json::to_value(env).unwrap_or_default());
+        let key = serde_json::json!([
+            request.tool_id,
+            canonical(&request.input),
+            canonical(&request.config),
+            env,
+        ]);
+        key.to_string()
+    }
+
+    /// The cached answer to `request`, when there is a fresh one.
+    pub fn cached(&self, request: &super::protocol::Request) -> Option<Response> {
+        self.ttl(&request.tool_id)?;
+        let key = Self::cache_key(request);
+        let mut state = lock(&self.state);
+        let entry = state.cache.get(&key)?;
+        if entry.until <= Instant::now() {
+            state.cache.remove(&key);
+            return None;
+        }
+        let mut response = entry.response.clone();
+        response.id = request.id.clone();
+        response.metadata.tool_exec_id = Some(request.tool_exec_id.clone());
+        Some(response)
+    }
+
+    /// Wraps `reply` so that a successful answer to `request` is kept, when a cache applies.
+    pub fn keeping(
+        &self,
+        request: &super::protocol::Request,
+        reply: super::pool::Reply,
+    ) -> super::pool::Reply {
+        let Some(ttl) = self.ttl(&request.tool_id) else {
+            return reply;
+        };
+        let key = Self::cache_key(request);
+        let state = Arc::clone(&self.state);
+        Box::new(move |response: Response| {
+            if response.error.is_none() {
+                let now = Instant::now();
+                let mut state = lock(&state);
+                if state.cache.len() >= CACHE_ENTRIES {
+                    state.cache.retain(|_, e| e.until > now);
+                }
+                if state.cache.len() < CACHE_ENTRIES {
+                    state.cache.insert(
+                        key,
+                        Entry {
+                            response: response.clone(),
+                            until: now + ttl,
+                        },
+                    );
+                }
+            }
+            reply(response);
+        })
+    }
+
     /// The smallest concurrency cap that applies to `tool_id`.
     fn cap(&self, tool_id: &str) -> Option<usize> {
         let tool = self.project.tool(tool_id)?;
@@ -127,7 +224,7 @@ impl Policies {
             .filter(|p| p.applies_to(tool))
             .filter_map(|p| match p.kind {
                 PolicyKind::Concurrency { max } => Some(max),
-                PolicyKind::RateLimit { .. } => None,
+                _ => None,
             })
             .min()
     }
@@ -172,6 +269,25 @@ impl Policies {
             }
         });
         pool.submit(job);
+    }
+}
+
+/// `value` with every object's keys sorted, so that equal inputs give equal keys.
+fn canonical(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
     }
 }
 

@@ -248,6 +248,12 @@ impl Server {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
         };
+        // A cached answer takes no worker; a fresh one is kept once its output is checked.
+        if let Some(cached) = self.policies.cached(&request) {
+            reply(cached);
+            return Ok(());
+        }
+        let reply = self.policies.keeping(&request, reply);
         // As exec does: a result that breaks the tool's `output` schema is an error.
         let project = Arc::clone(&self.project);
         let output = project.tool(&request.tool_id).and_then(|tool| {

@@ -196,7 +196,62 @@ fn mcp_client_sees_plugin_results_and_errors(runtime: &str) {
     assert_eq!(r[2]["structuredContent"]["s"], "[n]", "{report:#}");
 }
 
+fn cache_answers_repeated_calls_until_the_ttl(runtime: &str) {
+    let p = policy_project();
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let mut call = |id: i64, tool: &str, input: Value| {
+        let a = serve.call(&json!({"id": id, "tool_id": tool, "input": input}));
+        assert_eq!(a["id"], id, "{a}");
+        a["result"]["n"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no result: {a}"))
+    };
+    let first = call(1, "nonce", json!({"k": {"a": 1, "b": 2}}));
+    // The same input, its keys in another order: the cached answer.
+    assert_eq!(call(2, "nonce", json!({"k": {"b": 2, "a": 1}})), first);
+    // Another input: a run of its own.
+    assert_ne!(call(3, "nonce", json!({"k": 2})), first);
+    // The shortest ttl that applies wins; after it, a fresh run.
+    let short = call(4, "short", json!({}));
+    assert_eq!(call(5, "short", json!({})), short);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_ne!(call(6, "short", json!({})), short);
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+
+    // Through the official MCP client, too.
+    let steps = json!([
+        {"op": "call", "name": "nonce", "args": {"k": 7}},
+        {"op": "call", "name": "nonce", "args": {"k": 7}},
+    ]);
+    let report = crate::mcp::over_stdio(&p, runtime, "modern", &[], &steps);
+    let r = &report["results"];
+    assert_eq!(r[0]["isError"], false, "{report:#}");
+    assert_eq!(
+        r[0]["structuredContent"], r[1]["structuredContent"],
+        "{report:#}"
+    );
+}
+
+#[test]
+fn cache_needs_a_read_only_or_idempotent_tool() {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "plugins:\n  - {use: \"builtin:cache\", ttl: 1m}\ntools:\n  - id: send_mail\n    description: d\n    execute: ./t.ts\n  - id: read\n    description: d\n    execute: ./t.ts\n    annotations: {readOnlyHint: true}\n",
+        ),
+        ("t.ts", "export default () => 1;\n"),
+    ]);
+    let out = p.run(&["gen"]);
+    out.expect_code(2).stderr_has(&[
+        "`builtin:cache` would cache tool `send_mail`, which is neither read-only nor idempotent",
+        "readOnlyHint: true",
+    ]);
+    assert!(!out.stderr.contains("tool `read`"), "{}", out.stderr);
+}
+
 on_both_runtimes!(
+    cache_answers_repeated_calls_until_the_ttl,
     rate_limit_refuses_with_a_retry_time,
     concurrency_cap_queues_calls,
     exec_wraps_tools_in_declared_order,
@@ -281,7 +336,7 @@ plugins:
   - {use: ./plugins/ok.ts, annotations: {readOnlyHnt: true}}
   - {use: "builtin:rate-limt", limit: 3}
   - {use: "builtin:concurrency", maxx: 1}
-  - {use: "builtin:cache", ttl: 10m}
+  - {use: "builtin:retry", attempts: 3}
   - {use: "builtin:rate-limit", limit: 0, per: soon}
 runtime: {preload: [./nope.ts]}
 "#,
@@ -309,8 +364,8 @@ runtime: {preload: [./nope.ts]}
         "did you mean `rate-limit`",
         "unknown key `maxx` in a plugin",
         "did you mean `max`",
-        "unknown built-in policy `builtin:cache`",
-        "the built-in policies are rate-limit, concurrency; `cache`, `retry`, `audit` and `trace`",
+        "unknown built-in policy `builtin:retry`",
+        "the built-in policies are rate-limit, concurrency, cache; `retry`, `audit` and",
         "`limit` of `builtin:rate-limit` must be a whole number above 0",
         "`per` of `builtin:rate-limit` must be a duration above zero",
         "the preload module `./nope.ts` does not exist",
@@ -333,7 +388,17 @@ const POLICIES: &str = r#"
 plugins:
   - {use: "builtin:rate-limit", tools: ["search.*"], limit: 2, per: 1h}
   - {use: "builtin:concurrency", tools: [slow], max: 1}
+  - {use: "builtin:cache", tools: [nonce, short], ttl: 1h}
+  - {use: "builtin:cache", tools: [short], ttl: 300ms}
 tools:
+  - id: nonce
+    description: A fresh number each run.
+    execute: ./tools/nonce.ts
+    annotations: {readOnlyHint: true}
+  - id: short
+    description: A fresh number each run, cached briefly.
+    execute: ./tools/nonce.ts
+    annotations: {idempotentHint: true}
   - id: search.web
     description: Searches.
     execute: ./tools/search.ts
@@ -349,6 +414,10 @@ fn policy_project() -> Fixture {
     let p = Fixture::with(&[
         ("compozy.yaml", POLICIES),
         ("tools/search.ts", "export default () => ({ ok: true });\n"),
+        (
+            "tools/nonce.ts",
+            "export default (input: { k?: unknown }) => ({ k: input.k ?? null, n: Math.random() });\n",
+        ),
         (
             "tools/slow.ts",
             "export default async () => {\n  const start = Date.now();\n  await new Promise((r) => setTimeout(r, 300));\n  return { start, end: Date.now() };\n};\n",
