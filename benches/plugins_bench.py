@@ -10,12 +10,18 @@ their `plugins:`, run alternately (several processes each, see serve_bench.compa
    change (the tool's table entry has no plugin list, so the worker takes the old path).
 4. `policy`: a `builtin:rate-limit` high enough never to refuse, on the tool (the cost of the
    policy check in front of the pool).
+5. A cache hit: the same call again and again to a project with `builtin:cache` on the tool,
+   against the same calls without a cache. Target: <= 0.5x.
 
 Usage: python3 benches/plugins_bench.py [--calls N] [--binary PATH]
 """
 
 import argparse
+import io
+import json
 import os
+import statistics
+import time
 import subprocess
 import tempfile
 
@@ -33,11 +39,38 @@ PLUGINS = {
     "one": "plugins:\n  - {use: ./plugins/pass.ts}\n",
     "other": "plugins:\n  - {use: ./plugins/pass.ts, tools: [other]}\n",
     "policy": "plugins:\n  - {use: \"builtin:rate-limit\", limit: 1000000000, per: 1s}\n",
+    "cached": "plugins:\n  - {use: \"builtin:cache\", tools: [add], ttl: 1h}\n",
 }
 
 
+def same_call(binary, root, env, calls):
+    """Median round trip of one call repeated `calls` times through one `serve --workers 1`."""
+    proc = subprocess.Popen([binary, "serve", "--workers", "1"], cwd=root, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, bufsize=0)
+    reader = io.BufferedReader(proc.stdout)
+    line = json.dumps({"id": 1, "tool_id": "add", "input": {"a": 1, "b": 2}}).encode() + b"\n"
+    samples = []
+    for i in range(calls + 200):
+        start = time.perf_counter()
+        proc.stdin.write(line)
+        answer = reader.readline()
+        elapsed = time.perf_counter() - start
+        if json.loads(answer)["result"] != 3:
+            raise SystemExit(f"wrong answer: {answer!r}")
+        if i >= 200:
+            samples.append(elapsed)
+    proc.stdin.close()
+    proc.wait()
+    return statistics.median(samples)
+
+
 def make_project(root, plugins):
-    write(os.path.join(root, "compozy.yaml"), plugins + TOOLS)
+    tools = TOOLS
+    if "cache" in plugins:
+        tools = tools.replace("execute: ./tools/add.ts\n  - id: other",
+                              "execute: ./tools/add.ts\n    annotations: {readOnlyHint: true}\n  - id: other")
+    write(os.path.join(root, "compozy.yaml"), plugins + tools)
     write(os.path.join(root, "tools", "add.ts"),
           "export function run(i: { a: number; b: number }) { return i.a + i.b; }\n")
     write(os.path.join(root, "plugins", "pass.ts"),
@@ -62,7 +95,7 @@ def main():
             roots[name] = root
         # compare_round_trips runs every command in one directory: each command names its own.
         commands = {name: [binary, "serve", "--workers", "1", "--project", root]
-                    for name, root in roots.items()}
+                    for name, root in roots.items() if name != "cached"}
         print(f"warm round trip of `serve --workers 1`, {args.calls} calls per project")
         medians = compare_round_trips(commands, tmp, env, args.calls)
         base = medians["none"]
@@ -71,6 +104,13 @@ def main():
         print(f"one middleware: {medians['one'] / base:.2f}x (target <= 1.10x)")
         print(f"no plugin matches: {medians['other'] / base:.2f}x (target: no measurable change)")
         print(f"rate-limit check: {medians['policy'] / base:.2f}x")
+        hits, misses = [], []
+        for _ in range(5):
+            misses.append(same_call(binary, roots["none"], env, args.calls // 5))
+            hits.append(same_call(binary, roots["cached"], env, args.calls // 5))
+        hit, miss = statistics.median(hits), statistics.median(misses)
+        print(f"cache hit: {hit * 1e6:.1f} us against a warm call's {miss * 1e6:.1f} us: "
+              f"{hit / miss:.2f}x (target <= 0.50x)")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ pub struct Plugin {
 }
 
 /// The built-in policies compozy applies itself, before a worker is taken.
-pub const BUILTINS: &[&str] = &["rate-limit", "concurrency", "cache"];
+pub const BUILTINS: &[&str] = &["rate-limit", "concurrency", "cache", "retry"];
 
 /// A built-in policy (`use: builtin:NAME`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,9 @@ pub enum PolicyKind {
     Concurrency { max: usize },
     /// Successful results of read-only or idempotent tools, kept for `ttl`.
     Cache { ttl: std::time::Duration },
+    /// Runs a read-only or idempotent tool again, up to `attempts` runs in all, when its worker
+    /// crashed or its deadline passed.
+    Retry { attempts: u32 },
 }
 
 /// One `use: builtin:…` entry after validation.
@@ -155,6 +158,7 @@ fn builtin_keys(name: &str) -> &'static [&'static str] {
     match name {
         "rate-limit" => &["limit", "per", "scope"],
         "cache" => &["ttl"],
+        "retry" => &["attempts"],
         _ => &["max"],
     }
 }
@@ -428,6 +432,9 @@ fn policy(
             })
         }
         "cache" => duration("ttl", 300, problems).map(|ttl| PolicyKind::Cache { ttl }),
+        "retry" => positive("attempts", problems).map(|a| PolicyKind::Retry {
+            attempts: u32::try_from(a).unwrap_or(u32::MAX),
+        }),
         "concurrency" => positive("max", problems).map(|max| PolicyKind::Concurrency {
             max: usize::try_from(max).unwrap_or(usize::MAX),
         }),
@@ -435,8 +442,8 @@ fn policy(
             let help = crate::suggest::did_you_mean(other, BUILTINS.iter().copied())
                 .unwrap_or_else(|| {
                     format!(
-                        "the built-in policies are {}; `retry`, `audit` and `trace` are not \
-                         available in this version",
+                        "the built-in policies are {}; `audit` and `trace` are not available \
+                         in this version",
                         BUILTINS.join(", ")
                     )
                 });
@@ -451,7 +458,7 @@ fn policy(
     }
 }
 
-/// Reports each tool a cache applies to that is neither read-only nor idempotent.
+/// Reports each tool a cache or a retry applies to that is neither read-only nor idempotent.
 pub fn check_cached(
     policies: &[Policy],
     tools: &[Tool],
@@ -459,26 +466,28 @@ pub fn check_cached(
     problems: &mut Problems,
 ) {
     for p in policies {
-        if !matches!(p.kind, PolicyKind::Cache { .. }) {
-            continue;
-        }
+        let (verb, what) = match p.kind {
+            PolicyKind::Cache { .. } => ("cache", "cache's"),
+            PolicyKind::Retry { .. } => ("retry", "retry's"),
+            _ => continue,
+        };
         for tool in tools.iter().filter(|t| p.applies_to(t)) {
             let a = &tool.mcp.annotations;
             if a.read_only != Some(true) && a.idempotent != Some(true) {
                 problems.push(
                     Problem::new(ConfigError::Plugin {
                         message: format!(
-                            "`{}` would cache tool `{}`, which is neither read-only nor idempotent",
+                            "`{}` would {verb} tool `{}`, which is neither read-only nor idempotent",
                             p.label, tool.id
                         ),
                         help: format!(
                             "if calling `{}` twice is the same as calling it once, annotate it \
                              (`annotations: {{readOnlyHint: true}}` or `{{idempotentHint: true}}`); \
-                             otherwise narrow the cache's `tools:` or `annotations:`",
+                             otherwise narrow the {what} `tools:` or `annotations:`",
                             tool.id
                         ),
                     })
-                    .at_line(file, p.at.0.max(1), p.at.1.max(1), "this cache")
+                    .at_line(file, p.at.0.max(1), p.at.1.max(1), "this policy")
                     .with_related(Problem::note(format!("`{}` is declared here", tool.id)).at_line(
                         &tool.declared.file,
                         tool.declared.line,

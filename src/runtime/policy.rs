@@ -215,6 +215,65 @@ impl Policies {
         })
     }
 
+    /// How many runs in all a call of `tool_id` may have (the smallest of the retries that
+    /// apply; 1 without one).
+    pub fn attempts(&self, tool_id: &str) -> u32 {
+        let Some(tool) = self.project.tool(tool_id) else {
+            return 1;
+        };
+        self.project
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(tool))
+            .filter_map(|p| match p.kind {
+                PolicyKind::Retry { attempts } => Some(attempts),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(1)
+    }
+
+    /// Wraps `job`'s reply so that an infrastructure failure (the worker crashed, or the
+    /// deadline passed and the worker was killed) submits the call again, up to `attempts`
+    /// runs in all. The failed worker is gone by then, so the next run is on another worker.
+    /// The tool's own errors are answers, never retried.
+    pub fn retrying(&self, pool: &Pool, mut job: Job, attempts: u32) -> Job {
+        if attempts <= 1 {
+            return job;
+        }
+        let request = job.request.clone();
+        let (timeout, notes, timeout_in_request) =
+            (job.timeout, job.notes.clone(), job.timeout_in_request);
+        let reply = job.reply;
+        let this = self.clone();
+        let handle = pool.clone();
+        job.reply = Box::new(move |response: Response| {
+            let infrastructure = response
+                .error
+                .as_ref()
+                .is_some_and(|e| matches!(e.name.as_str(), "WorkerExitedError" | "TimeoutError"));
+            if !infrastructure {
+                return reply(response);
+            }
+            tracing::info!(
+                tool = %request.tool_id,
+                attempts_left = attempts - 1,
+                "retrying after {}",
+                response.error.as_ref().map_or("", |e| e.name.as_str())
+            );
+            let again = Job {
+                request,
+                timeout,
+                reply,
+                notes,
+                timeout_in_request,
+            };
+            let again = this.retrying(&handle, again, attempts - 1);
+            this.submit(&handle, again);
+        });
+        job
+    }
+
     /// The smallest concurrency cap that applies to `tool_id`.
     fn cap(&self, tool_id: &str) -> Option<usize> {
         let tool = self.project.tool(tool_id)?;

@@ -296,6 +296,8 @@ impl Server {
             ));
             return Ok(());
         }
+        let attempts = self.policies.attempts(&job.request.tool_id);
+        let job = self.policies.retrying(&self.pool, job, attempts);
         self.policies.submit(&self.pool, job);
         Ok(())
     }

@@ -247,10 +247,18 @@ fn cache_needs_a_read_only_or_idempotent_tool() {
         "`builtin:cache` would cache tool `send_mail`, which is neither read-only nor idempotent",
         "readOnlyHint: true",
     ]);
+    p.write(
+        "compozy.yaml",
+        "plugins:\n  - {use: \"builtin:retry\", attempts: 2}\ntools:\n  - id: send_mail\n    description: d\n    execute: ./t.ts\n",
+    );
+    p.run(&["gen"]).expect_code(2).stderr_has(&[
+        "`builtin:retry` would retry tool `send_mail`, which is neither read-only nor idempotent",
+    ]);
     assert!(!out.stderr.contains("tool `read`"), "{}", out.stderr);
 }
 
 on_both_runtimes!(
+    retry_reruns_infrastructure_failures_only,
     cache_answers_repeated_calls_until_the_ttl,
     rate_limit_refuses_with_a_retry_time,
     concurrency_cap_queues_calls,
@@ -336,7 +344,7 @@ plugins:
   - {use: ./plugins/ok.ts, annotations: {readOnlyHnt: true}}
   - {use: "builtin:rate-limt", limit: 3}
   - {use: "builtin:concurrency", maxx: 1}
-  - {use: "builtin:retry", attempts: 3}
+  - {use: "builtin:audit", path: x}
   - {use: "builtin:rate-limit", limit: 0, per: soon}
 runtime: {preload: [./nope.ts]}
 "#,
@@ -364,8 +372,8 @@ runtime: {preload: [./nope.ts]}
         "did you mean `rate-limit`",
         "unknown key `maxx` in a plugin",
         "did you mean `max`",
-        "unknown built-in policy `builtin:retry`",
-        "the built-in policies are rate-limit, concurrency, cache; `retry`, `audit` and",
+        "unknown built-in policy `builtin:audit`",
+        "the built-in policies are rate-limit, concurrency, cache, retry; `audit` and",
         "`limit` of `builtin:rate-limit` must be a whole number above 0",
         "`per` of `builtin:rate-limit` must be a duration above zero",
         "the preload module `./nope.ts` does not exist",
@@ -488,6 +496,75 @@ fn concurrency_cap_queues_calls(runtime: &str) {
     for pair in spans.windows(2) {
         assert!(pair[1].0 >= pair[0].1, "calls overlapped: {spans:?}");
     }
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+}
+
+const RETRIES: &str = r#"
+plugins:
+  - {use: "builtin:retry", annotations: {readOnlyHint: true}, attempts: 3}
+tools:
+  - id: flaky
+    description: Crashes its worker on its first run.
+    execute: ./tools/flaky.ts
+    annotations: {readOnlyHint: true}
+  - id: slow_once
+    description: Runs past its deadline on its first run.
+    execute: ./tools/slow_once.ts
+    timeout: 500ms
+    annotations: {readOnlyHint: true}
+  - id: throws
+    description: Throws its own error.
+    execute: ./tools/throws.ts
+    annotations: {readOnlyHint: true}
+  - id: crashes_unannotated
+    description: Crashes, and is not read-only.
+    execute: ./tools/flaky.ts
+"#;
+
+/// Counts the runs of each tool in `runs/ID` and returns the count.
+const COUNT: &str = r#"
+import { appendFileSync, readFileSync, mkdirSync } from "node:fs";
+export function count(id: string): number {
+  mkdirSync("runs", { recursive: true });
+  appendFileSync(`runs/${id}`, "x");
+  return readFileSync(`runs/${id}`, "utf8").length;
+}
+"#;
+
+fn retry_reruns_infrastructure_failures_only(runtime: &str) {
+    let p = Fixture::with(&[
+        ("compozy.yaml", RETRIES),
+        ("tools/count.ts", COUNT),
+        (
+            "tools/flaky.ts",
+            "import { count } from \"./count.ts\";\nexport default (_i: unknown, _c: unknown, ctx: { toolId: string }) => {\n  const n = count(ctx.toolId);\n  if (n === 1) process.exit(3);\n  return { runs: n, pid: process.pid };\n};\n",
+        ),
+        (
+            "tools/slow_once.ts",
+            "import { count } from \"./count.ts\";\nexport default async () => {\n  const n = count(\"slow_once\");\n  if (n === 1) await new Promise((r) => setTimeout(r, 5000));\n  return { runs: n };\n};\n",
+        ),
+        (
+            "tools/throws.ts",
+            "import { count } from \"./count.ts\";\nexport default () => {\n  count(\"throws\");\n  throw new Error(\"the tool's own error\");\n};\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    let runs =
+        |id: &str| std::fs::read_to_string(p.path(&format!("runs/{id}"))).map_or(0, |s| s.len());
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let a = serve.call(&json!({"id": 1, "tool_id": "flaky"}));
+    assert_eq!(a["result"]["runs"], 2, "{a}");
+    let a = serve.call(&json!({"id": 2, "tool_id": "slow_once"}));
+    assert_eq!(a["result"]["runs"], 2, "{a}");
+    // The tool's own error is an answer: one run.
+    let a = serve.call(&json!({"id": 3, "tool_id": "throws"}));
+    assert_eq!(a["error"]["name"], "Error", "{a}");
+    assert_eq!(runs("throws"), 1);
+    // A tool that is not read-only or idempotent is never retried.
+    let a = serve.call(&json!({"id": 4, "tool_id": "crashes_unannotated"}));
+    assert_eq!(a["error"]["name"], "WorkerExitedError", "{a}");
+    assert_eq!(runs("crashes_unannotated"), 1);
     serve.close_stdin();
     assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
 }
