@@ -40,7 +40,7 @@ pub struct Plugin {
 }
 
 /// The built-in policies compozy applies itself, before a worker is taken.
-pub const BUILTINS: &[&str] = &["rate-limit", "concurrency", "cache", "retry"];
+pub const BUILTINS: &[&str] = &["rate-limit", "concurrency", "cache", "retry", "audit"];
 
 /// A built-in policy (`use: builtin:NAME`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +58,8 @@ pub enum PolicyKind {
     /// Runs a read-only or idempotent tool again, up to `attempts` runs in all, when its worker
     /// crashed or its deadline passed.
     Retry { attempts: u32 },
+    /// One JSON line per call appended to `path` (absolute).
+    Audit { path: std::path::PathBuf },
 }
 
 /// One `use: builtin:…` entry after validation.
@@ -159,6 +161,7 @@ fn builtin_keys(name: &str) -> &'static [&'static str] {
         "rate-limit" => &["limit", "per", "scope"],
         "cache" => &["ttl"],
         "retry" => &["attempts"],
+        "audit" => &["path"],
         _ => &["max"],
     }
 }
@@ -432,6 +435,25 @@ fn policy(
             })
         }
         "cache" => duration("ttl", 300, problems).map(|ttl| PolicyKind::Cache { ttl }),
+        "audit" => {
+            let path = match get("path").map(|v| &v.kind) {
+                None => ".compozy/audit.jsonl".to_owned(),
+                Some(Kind::String(p)) => p.clone(),
+                Some(_) => {
+                    problems.push(problem(
+                        file,
+                        get("path").unwrap_or(node),
+                        "`path` of `builtin:audit` must be a file path".into(),
+                        "write e.g. `path: .compozy/audit.jsonl`",
+                    ));
+                    return None;
+                }
+            };
+            let base = file.path.parent().unwrap_or(std::path::Path::new("."));
+            Some(PolicyKind::Audit {
+                path: crate::paths::normalize(&base.join(path)),
+            })
+        }
         "retry" => positive("attempts", problems).map(|a| PolicyKind::Retry {
             attempts: u32::try_from(a).unwrap_or(u32::MAX),
         }),
@@ -439,11 +461,13 @@ fn policy(
             max: usize::try_from(max).unwrap_or(usize::MAX),
         }),
         other => {
-            let help = crate::suggest::did_you_mean(other, BUILTINS.iter().copied())
+            let help = (other != "trace")
+                .then(|| crate::suggest::did_you_mean(other, BUILTINS.iter().copied()))
+                .flatten()
                 .unwrap_or_else(|| {
                     format!(
-                        "the built-in policies are {}; `audit` and `trace` are not available \
-                         in this version",
+                        "the built-in policies are {}; `trace` is not available in this \
+                         version",
                         BUILTINS.join(", ")
                     )
                 });

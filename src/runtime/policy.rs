@@ -215,6 +215,70 @@ impl Policies {
         })
     }
 
+    /// Wraps `reply` so that every answer to `request` (a refused, cached or failed one too)
+    /// appends one line to each audit log that applies: time, tool, caller, exec id, outcome,
+    /// duration and the input's top-level keys (never its values).
+    pub fn audited(
+        &self,
+        request: &super::protocol::Request,
+        reply: super::pool::Reply,
+    ) -> super::pool::Reply {
+        if self.project.policies.is_empty() {
+            return reply;
+        }
+        let Some(tool) = self.project.tool(&request.tool_id) else {
+            return reply;
+        };
+        let paths: Vec<std::path::PathBuf> = self
+            .project
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(tool))
+            .filter_map(|p| match &p.kind {
+                PolicyKind::Audit { path } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        if paths.is_empty() {
+            return reply;
+        }
+        let keys: Vec<String> = match &request.input {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let (tool_id, exec_id) = (request.tool_id.clone(), request.tool_exec_id.clone());
+        let (time, started) = (now_rfc3339(), Instant::now());
+        let state = Arc::clone(&self.state);
+        Box::new(move |response: Response| {
+            let outcome = match &response.error {
+                None => "ok".to_owned(),
+                Some(e) => format!("error:{}", e.name),
+            };
+            let line = serde_json::json!({
+                "time": time,
+                "tool": tool_id,
+                "version": null,
+                "caller": null,
+                "exec_id": exec_id,
+                "outcome": outcome,
+                "duration_ms": super::protocol::millis(started.elapsed()),
+                "argument_keys": keys,
+            });
+            let mut text = line.to_string();
+            text.push('\n');
+            {
+                // One writer at a time: lines of concurrent calls never interleave.
+                let _state = lock(&state);
+                for path in &paths {
+                    if let Err(e) = append(path, text.as_bytes()) {
+                        tracing::warn!("cannot write the audit log {}: {e}", path.display());
+                    }
+                }
+            }
+            reply(response);
+        })
+    }
+
     /// How many runs in all a call of `tool_id` may have (the smallest of the retries that
     /// apply; 1 without one).
     pub fn attempts(&self, tool_id: &str) -> u32 {
@@ -331,6 +395,18 @@ impl Policies {
     }
 }
 
+fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(bytes)
+}
+
 /// `value` with every object's keys sorted, so that equal inputs give equal keys.
 fn canonical(value: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -348,6 +424,11 @@ fn canonical(value: &serde_json::Value) -> serde_json::Value {
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
         other => other.clone(),
     }
+}
+
+/// The time now, as RFC 3339 with milliseconds.
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
 /// A wait for people: `1.2s`, `45s`, `3m 20s`.

@@ -258,6 +258,7 @@ fn cache_needs_a_read_only_or_idempotent_tool() {
 }
 
 on_both_runtimes!(
+    audit_writes_one_line_per_call_without_values,
     retry_reruns_infrastructure_failures_only,
     cache_answers_repeated_calls_until_the_ttl,
     rate_limit_refuses_with_a_retry_time,
@@ -344,7 +345,7 @@ plugins:
   - {use: ./plugins/ok.ts, annotations: {readOnlyHnt: true}}
   - {use: "builtin:rate-limt", limit: 3}
   - {use: "builtin:concurrency", maxx: 1}
-  - {use: "builtin:audit", path: x}
+  - {use: "builtin:trace", endpoint: "http://127.0.0.1:4318"}
   - {use: "builtin:rate-limit", limit: 0, per: soon}
 runtime: {preload: [./nope.ts]}
 "#,
@@ -372,8 +373,8 @@ runtime: {preload: [./nope.ts]}
         "did you mean `rate-limit`",
         "unknown key `maxx` in a plugin",
         "did you mean `max`",
-        "unknown built-in policy `builtin:audit`",
-        "the built-in policies are rate-limit, concurrency, cache, retry; `audit` and",
+        "unknown built-in policy `builtin:trace`",
+        "audit; `trace` is not",
         "`limit` of `builtin:rate-limit` must be a whole number above 0",
         "`per` of `builtin:rate-limit` must be a duration above zero",
         "the preload module `./nope.ts` does not exist",
@@ -567,6 +568,68 @@ fn retry_reruns_infrastructure_failures_only(runtime: &str) {
     assert_eq!(runs("crashes_unannotated"), 1);
     serve.close_stdin();
     assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+}
+
+fn audit_writes_one_line_per_call_without_values(runtime: &str) {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            r#"
+plugins:
+  - {use: "builtin:audit", path: logs/audit.jsonl}
+  - {use: "builtin:rate-limit", tools: [login], limit: 2, per: 1h}
+tools:
+  - id: login
+    description: Checks a password.
+    execute: ./login.ts
+    input: {type: object, properties: {user: {type: string}, password: {type: string, x-compozy-sensitive: true}}}
+"#,
+        ),
+        (
+            "login.ts",
+            "export default (i: { user: string }) => {\n  if (i.user === \"bad\") throw new TypeError(\"no such user\");\n  return { ok: true };\n};\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let input = |user: &str| json!({"user": user, "password": "hunter2-secret"});
+    let a = serve
+        .call(&json!({"id": 1, "tool_id": "login", "input": input("ann"), "tool_exec_id": "e1"}));
+    assert_eq!(a["result"]["ok"], true, "{a}");
+    let a = serve
+        .call(&json!({"id": 2, "tool_id": "login", "input": input("bad"), "tool_exec_id": "e2"}));
+    assert_eq!(a["error"]["name"], "TypeError", "{a}");
+    let a = serve
+        .call(&json!({"id": 3, "tool_id": "login", "input": input("ann"), "tool_exec_id": "e3"}));
+    assert_eq!(a["error"]["name"], "RateLimitedError", "{a}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+    let text = p.read("logs/audit.jsonl");
+    assert!(!text.contains("hunter2"), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let outcomes: Vec<&str> = lines
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["ok", "error:TypeError", "error:RateLimitedError"],
+        "{text}"
+    );
+    for (line, id) in lines.iter().zip(["e1", "e2", "e3"]) {
+        assert_eq!(line["tool"], "login", "{line}");
+        assert_eq!(line["exec_id"], id, "{line}");
+        assert_eq!(line["argument_keys"], json!(["user", "password"]), "{line}");
+        assert!(
+            line["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+    }
 }
 
 /// `koa-compose` (npm), the reference for onion middleware; `COMPOZY_TEST_KOA_COMPOSE` may name
