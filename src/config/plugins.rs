@@ -40,7 +40,14 @@ pub struct Plugin {
 }
 
 /// The built-in policies compozy applies itself, before a worker is taken.
-pub const BUILTINS: &[&str] = &["rate-limit", "concurrency", "cache", "retry", "audit"];
+pub const BUILTINS: &[&str] = &[
+    "rate-limit",
+    "concurrency",
+    "cache",
+    "retry",
+    "audit",
+    "trace",
+];
 
 /// A built-in policy (`use: builtin:NAME`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +67,8 @@ pub enum PolicyKind {
     Retry { attempts: u32 },
     /// One JSON line per call appended to `path` (absolute).
     Audit { path: std::path::PathBuf },
+    /// OpenTelemetry spans posted as OTLP/HTTP JSON to `endpoint` (its `/v1/traces`).
+    Trace { endpoint: String },
 }
 
 /// One `use: builtin:…` entry after validation.
@@ -162,6 +171,7 @@ fn builtin_keys(name: &str) -> &'static [&'static str] {
         "cache" => &["ttl"],
         "retry" => &["attempts"],
         "audit" => &["path"],
+        "trace" => &["endpoint"],
         _ => &["max"],
     }
 }
@@ -454,6 +464,32 @@ fn policy(
                 path: crate::paths::normalize(&base.join(path)),
             })
         }
+        "trace" => match get("endpoint").map(|v| &v.kind) {
+            None => Some(PolicyKind::Trace {
+                endpoint: "http://127.0.0.1:4318/v1/traces".into(),
+            }),
+            Some(Kind::String(url))
+                if url.starts_with("http://") || url.starts_with("https://") =>
+            {
+                let url = url.trim_end_matches('/');
+                Some(PolicyKind::Trace {
+                    endpoint: if url.ends_with("/v1/traces") {
+                        url.to_owned()
+                    } else {
+                        format!("{url}/v1/traces")
+                    },
+                })
+            }
+            Some(_) => {
+                problems.push(problem(
+                    file,
+                    get("endpoint").unwrap_or(node),
+                    "`endpoint` of `builtin:trace` must be an http:// or https:// URL".into(),
+                    "write the OTLP/HTTP collector's URL, e.g. `endpoint: http://127.0.0.1:4318`",
+                ));
+                None
+            }
+        },
         "retry" => positive("attempts", problems).map(|a| PolicyKind::Retry {
             attempts: u32::try_from(a).unwrap_or(u32::MAX),
         }),
@@ -461,16 +497,8 @@ fn policy(
             max: usize::try_from(max).unwrap_or(usize::MAX),
         }),
         other => {
-            let help = (other != "trace")
-                .then(|| crate::suggest::did_you_mean(other, BUILTINS.iter().copied()))
-                .flatten()
-                .unwrap_or_else(|| {
-                    format!(
-                        "the built-in policies are {}; `trace` is not available in this \
-                         version",
-                        BUILTINS.join(", ")
-                    )
-                });
+            let help = crate::suggest::did_you_mean(other, BUILTINS.iter().copied())
+                .unwrap_or_else(|| format!("the built-in policies are {}", BUILTINS.join(", ")));
             problems.push(problem(
                 file,
                 node,

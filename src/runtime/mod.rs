@@ -12,6 +12,7 @@ pub mod pool;
 pub mod protocol;
 mod server;
 mod spawn;
+mod trace;
 mod worker;
 
 use std::path::Path;

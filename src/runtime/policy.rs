@@ -215,6 +215,39 @@ impl Policies {
         })
     }
 
+    /// Wraps `reply` so that the call's spans are posted to each trace endpoint that applies.
+    pub fn traced(
+        &self,
+        request: &super::protocol::Request,
+        reply: super::pool::Reply,
+    ) -> super::pool::Reply {
+        if self.project.policies.is_empty() {
+            return reply;
+        }
+        let Some(tool) = self.project.tool(&request.tool_id) else {
+            return reply;
+        };
+        let endpoints: Vec<String> = self
+            .project
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(tool))
+            .filter_map(|p| match &p.kind {
+                PolicyKind::Trace { endpoint } => Some(endpoint.clone()),
+                _ => None,
+            })
+            .collect();
+        if endpoints.is_empty() {
+            return reply;
+        }
+        super::trace::traced(
+            endpoints,
+            request.tool_id.clone(),
+            request.tool_exec_id.clone(),
+            reply,
+        )
+    }
+
     /// Wraps `reply` so that every answer to `request` (a refused, cached or failed one too)
     /// appends one line to each audit log that applies: time, tool, caller, exec id, outcome,
     /// duration and the input's top-level keys (never its values).

@@ -249,6 +249,7 @@ impl Server {
             Err(refusal) => return Err((refusal, reply)),
         };
         let reply = self.policies.audited(&request, reply);
+        let reply = self.policies.traced(&request, reply);
         // A cached answer takes no worker; a fresh one is kept once its output is checked.
         if let Some(cached) = self.policies.cached(&request) {
             reply(cached);

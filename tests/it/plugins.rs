@@ -1,6 +1,7 @@
 //! `plugins:` and `runtime.preload:` end to end on the real Bun and Node, through `exec`,
 //! `serve` and `mcp` (the official client), and the onion semantics against `koa-compose`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -258,6 +259,7 @@ fn cache_needs_a_read_only_or_idempotent_tool() {
 }
 
 on_both_runtimes!(
+    trace_posts_a_call_span_and_a_worker_span,
     audit_writes_one_line_per_call_without_values,
     retry_reruns_infrastructure_failures_only,
     cache_answers_repeated_calls_until_the_ttl,
@@ -345,7 +347,7 @@ plugins:
   - {use: ./plugins/ok.ts, annotations: {readOnlyHnt: true}}
   - {use: "builtin:rate-limt", limit: 3}
   - {use: "builtin:concurrency", maxx: 1}
-  - {use: "builtin:trace", endpoint: "http://127.0.0.1:4318"}
+  - {use: "builtin:tracing", endpoint: "http://127.0.0.1:4318"}
   - {use: "builtin:rate-limit", limit: 0, per: soon}
 runtime: {preload: [./nope.ts]}
 "#,
@@ -373,8 +375,8 @@ runtime: {preload: [./nope.ts]}
         "did you mean `rate-limit`",
         "unknown key `maxx` in a plugin",
         "did you mean `max`",
-        "unknown built-in policy `builtin:trace`",
-        "audit; `trace` is not",
+        "unknown built-in policy `builtin:tracing`",
+        "did you mean `trace`",
         "`limit` of `builtin:rate-limit` must be a whole number above 0",
         "`per` of `builtin:rate-limit` must be a duration above zero",
         "the preload module `./nope.ts` does not exist",
@@ -630,6 +632,100 @@ tools:
         );
         assert!(line["duration_ms"].as_f64().is_some(), "{line}");
     }
+}
+
+/// A local OTLP/HTTP receiver: answers every POST with 200 and passes its JSON body on.
+fn otlp_receiver() -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).expect("header");
+                        let header = header.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().expect("length");
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).expect("body");
+                    let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+                    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let _ = tx.send((path, json));
+                    let mut out = &stream;
+                    let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn trace_posts_a_call_span_and_a_worker_span(runtime: &str) {
+    let (port, spans) = otlp_receiver();
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            &format!(
+                "plugins:\n  - {{use: \"builtin:trace\", endpoint: \"http://127.0.0.1:{port}\"}}\ntools:\n  - id: ok\n    description: d\n    execute: ./t.ts\n  - id: fails\n    description: d\n    execute: ./f.ts\n"
+            ),
+        ),
+        ("t.ts", "export default () => 1;\n"),
+        (
+            "f.ts",
+            "export default () => { throw new RangeError(\"no\"); };\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    serve.call(&json!({"id": 1, "tool_id": "ok", "tool_exec_id": "x1"}));
+    serve.call(&json!({"id": 2, "tool_id": "fails", "tool_exec_id": "x2"}));
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let (path, body) = spans
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("spans posted to the receiver");
+        assert_eq!(path, "/v1/traces");
+        got.push(body["resourceSpans"][0]["scopeSpans"][0]["spans"].clone());
+    }
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+    got.sort_by_key(|s| s[0]["name"].as_str().unwrap_or("").to_owned());
+    let (fails, ok) = (&got[0], &got[1]);
+    assert_eq!(ok[0]["name"], "execute_tool ok", "{ok:#}");
+    assert_eq!(ok[0]["status"]["code"], 1, "{ok:#}");
+    let attrs = ok[0]["attributes"].to_string();
+    assert!(
+        attrs.contains("gen_ai.tool.name") && attrs.contains("\"x1\""),
+        "{ok:#}"
+    );
+    // The worker's run is a child of the call, in the same trace.
+    assert_eq!(ok[1]["parentSpanId"], ok[0]["spanId"], "{ok:#}");
+    assert_eq!(ok[1]["traceId"], ok[0]["traceId"], "{ok:#}");
+    assert_eq!(ok[0]["traceId"].as_str().map(str::len), Some(32), "{ok:#}");
+    assert_ne!(fails[0]["traceId"], ok[0]["traceId"]);
+    assert_eq!(fails[0]["status"]["code"], 2, "{fails:#}");
+    assert!(
+        fails[0]["attributes"].to_string().contains("RangeError"),
+        "{fails:#}"
+    );
 }
 
 /// `koa-compose` (npm), the reference for onion middleware; `COMPOZY_TEST_KOA_COMPOSE` may name
