@@ -33,6 +33,8 @@ struct Gate {
 struct Entry {
     response: Response,
     until: Instant,
+    /// The environment the key names by address.
+    _env: Option<Arc<std::collections::BTreeMap<String, String>>>,
 }
 
 /// At most this many cached answers per project; past it, expired ones are dropped, and a new
@@ -150,14 +152,16 @@ impl Policies {
             .min()
     }
 
-    /// The key of a call's answer: the tool, and its input, config and environment in
-    /// canonical JSON (object keys sorted). The project's code is not part of it: a hot reload
-    /// starts a new [`Policies`], with an empty cache.
+    /// The key of a call's answer: the tool, its input and config in canonical JSON (object keys
+    /// sorted), and its environment. The environment map is shared by every call of a tool with
+    /// the same variables, so it is named by its address, which the entry keeps alive (and so
+    /// unique) by holding the map. The project's code is not part of it: a hot reload starts a
+    /// new [`Policies`], with an empty cache.
     fn cache_key(request: &super::protocol::Request) -> String {
         let env = request
             .env
-            .as_deref()
-            .map(|env| serde_json::to_value(env).unwrap_or_default());
+            .as_ref()
+            .map_or(0, |env| Arc::as_ptr(env) as usize);
         let key = serde_json::json!([
             request.tool_id,
             canonical(&request.input),
@@ -193,6 +197,7 @@ impl Policies {
             return reply;
         };
         let key = Self::cache_key(request);
+        let env = request.env.clone();
         let state = Arc::clone(&self.state);
         Box::new(move |response: Response| {
             if response.error.is_none() {
@@ -207,6 +212,7 @@ impl Policies {
                         Entry {
                             response: response.clone(),
                             until: now + ttl,
+                            _env: env,
                         },
                     );
                 }
