@@ -145,6 +145,52 @@ pub fn check(project: &Project) -> Result<Analysis, Problems> {
         }
     }
 
+    // Each plugin module default-exports an object with `callTool` (when that can be seen).
+    for plugin in &project.plugins {
+        let info = match analyzer.module(&plugin.module.abs) {
+            Ok(info) => info,
+            Err(failure) => {
+                problems.push(failure.to_problem());
+                continue;
+            }
+        };
+        files.extend(info.files.iter().cloned());
+        let what = if !info.values.iter().any(|v| v == "default") {
+            Some(format!(
+                "has no default export (it exports {})",
+                if info.values.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    info.values
+                        .iter()
+                        .map(|v| format!("`{v}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ))
+        } else {
+            match &info.default_object_keys {
+                Some(keys) if !keys.iter().any(|k| k == "callTool") => Some(format!(
+                    "default-exports an object without `callTool` (its keys: {})",
+                    keys.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                _ => None,
+            }
+        };
+        if let Some(what) = what {
+            problems.push(module_start(
+                Problem::new(AnalyzeError::PluginExport {
+                    plugin: plugin.label.clone(),
+                    what,
+                }),
+                &info,
+            ));
+        }
+    }
+
     for (_, failure, notes) in broken {
         problems.push(
             notes

@@ -27,6 +27,8 @@ pub enum AnalyzeError {
     },
     #[error("`{from}` imports `{specifier}`, which does not exist")]
     MissingImport { specifier: String, from: String },
+    #[error("the plugin `{plugin}` {what}")]
+    PluginExport { plugin: String, what: String },
     #[error("`{module}` is written for Deno: {what}")]
     DenoModule { module: String, what: String },
 }
@@ -60,6 +62,7 @@ impl Explain for AnalyzeError {
             Self::MissingToolExport { .. } => "analyze::missing-tool-export",
             Self::MissingImport { .. } => "analyze::missing-import",
             Self::DenoModule { .. } => "analyze::deno",
+            Self::PluginExport { .. } => "analyze::plugin-export",
         }
     }
 
@@ -78,6 +81,11 @@ impl Explain for AnalyzeError {
                 }
                 _ => "export a function named `run` (or a default export)".into(),
             }),
+            Self::PluginExport { .. } => Some(
+                "default-export an object with a `callTool(call, next)` method: \
+                 `export default { async callTool(call, next) { return next(call); } }`"
+                    .into(),
+            ),
             Self::MissingImport { .. } => Some(
                 "the project is incomplete: add the file, or fix the import's path (relative to the importing file)".into(),
             ),

@@ -344,7 +344,7 @@ Answers: one JSON line each on stdout, matched by id (out of order when --worker
    \"tool_exec_id\": \"…\", \"execution_time_ms\": 0.9}}
   error: null, or {\"name\", \"message\", \"stack\", …}; name is InvalidRequestError,
   UnknownToolError, InvalidInputError, InvalidOutputError, TimeoutError, WorkerExitedError,
-  LimitExceededError, or the class of what the tool threw.
+  LimitExceededError, RateLimitedError, PluginError, or the class of what the tool threw.
 
 Closing stdin answers everything in flight, then exits 0. Logs go to stderr.")]
 pub struct ServeArgs {

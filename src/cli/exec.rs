@@ -33,9 +33,11 @@ pub enum ExecError {
     ReadInput { path: String, reason: String },
     #[error("the input does not match the schema of `{tool}`: {reason}")]
     InvalidInput { tool: String, reason: String },
-    #[error("the result of `{tool}` {reason}\nit returned {returned}")]
+    #[error("the result of `{tool}`{changed_by} {reason}\nit returned {returned}")]
     InvalidOutput {
         tool: String,
+        /// ` (changed by ./plugins/x.ts)` when a plugin changed the result, else empty.
+        changed_by: String,
         reason: String,
         /// The result (its start, when long).
         returned: String,
@@ -440,6 +442,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         if let Err(reason) = checked {
             out.problems([&Problem::new(ExecError::InvalidOutput {
                 tool: tool.id.clone(),
+                changed_by: response.metadata.changed_by_note(),
                 reason,
                 returned: runtime::excerpt(response.result.get()),
             })]);

@@ -191,6 +191,7 @@ fn workers(
     dir: &str,
 ) -> Result<Vec<GeneratedFile>, GenError> {
     let table = worker_table(project, analysis, dir);
+    let plugins = plugin_table(project, dir);
     let mut files = Vec::with_capacity(2);
     for (rel, runtime, title) in [(BUN_WORKER, "bun", "Bun"), (NODE_WORKER, "node", "Node")] {
         let name = rel.rsplit('/').next().unwrap_or(rel);
@@ -199,7 +200,7 @@ fn workers(
             contents: render(
                 env,
                 "worker.j2",
-                minijinja::context! { table => &table, runtime, runtime_title => title },
+                minijinja::context! { table => &table, plugins => &plugins, runtime, runtime_title => title },
             )?,
         });
     }
@@ -218,7 +219,20 @@ fn worker_table(project: &Project, analysis: &Analysis, dir: &str) -> String {
                 EntrypointMode::Generated => Some(b.export.as_str()),
                 EntrypointMode::HandWritten => None,
             };
-            let entry = serde_json::json!([import_specifier(dir, &b.module), export]);
+            let specifier = import_specifier(dir, &b.module);
+            // The plugins that wrap the tool, outermost first; none: no third element.
+            let chain: Vec<usize> = match project.tool(&b.id) {
+                Some(tool) => (project.plugins.iter().enumerate())
+                    .filter(|(_, p)| p.applies_to(tool))
+                    .map(|(i, _)| i)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let entry = if chain.is_empty() {
+                serde_json::json!([specifier, export])
+            } else {
+                serde_json::json!([specifier, export, chain])
+            };
             // Serialising strings cannot fail.
             let key = serde_json::to_string(&b.id).unwrap_or_default();
             format!("  {key}: {entry}")
@@ -229,6 +243,21 @@ fn worker_table(project: &Project, analysis: &Analysis, dir: &str) -> String {
     } else {
         format!("{{\n{}\n}}", entries.join(",\n"))
     };
+    template_literal(&json)
+}
+
+/// The workers' table of plugins: `[module specifier, \`use:\` as written, config]` each, in
+/// declared order, escaped for a JavaScript template literal.
+fn plugin_table(project: &Project, dir: &str) -> String {
+    let entries: Vec<serde_json::Value> = project
+        .plugins
+        .iter()
+        .map(|p| serde_json::json!([import_specifier(dir, &p.module.rel), p.label, p.config]))
+        .collect();
+    template_literal(&serde_json::Value::Array(entries).to_string())
+}
+
+fn template_literal(json: &str) -> String {
     json.replace('\\', "\\\\")
         .replace('`', "\\`")
         .replace("${", "\\${")

@@ -134,6 +134,9 @@ pub enum ConfigError {
     /// `auth:`.
     #[error("{message}")]
     Mcp { message: String, help: String },
+    /// A problem with `plugins:`.
+    #[error("{message}")]
+    Plugin { message: String, help: String },
 }
 
 impl Explain for ConfigError {
@@ -172,6 +175,7 @@ impl Explain for ConfigError {
             Self::MissingEntrypoint { .. } => "config::missing-entrypoint",
             Self::EmptyToolFile { .. } => "config::empty-tool-file",
             Self::Mcp { .. } => "config::mcp",
+            Self::Plugin { .. } => "config::plugin",
             Self::BadReference { .. } => "config::reference",
             Self::MissingWorkflow { .. } => "config::workflow",
             Self::SchemaWithoutId => "config::schema-id",
@@ -282,6 +286,7 @@ impl Explain for ConfigError {
             Self::UnknownSchema { help, .. } => help.clone(),
             Self::UnknownResource { help, .. } => help.clone(),
             Self::Mcp { help, .. } => help.clone(),
+            Self::Plugin { help, .. } => help.clone(),
             Self::UnknownPermission(_) => format!(
                 "known permissions: Node's {}; Deno's {}",
                 super::permissions::KNOWN,

@@ -15,6 +15,7 @@ pub const PROJECT_OWN: &[&str] = &[
     "workflows",
     "schemas",
     "auth",
+    "plugins",
 ];
 
 /// Keys of compozy.yaml that belong to Compozy's orchestration: known, and left alone.
@@ -66,6 +67,7 @@ pub const RUNTIME_OWN: &[&str] = &[
     "env_files",
     "env_passthrough",
     "env",
+    "preload",
 ];
 
 /// Keys of `runtime:` that only Compozy's server reads.

@@ -9,6 +9,7 @@ mod layout;
 mod load;
 pub mod mcp;
 mod permissions;
+pub mod plugins;
 mod raw;
 mod read;
 mod refs;
@@ -155,6 +156,10 @@ pub struct RuntimeConfig {
     /// `generate::prepare_partial`).
     #[serde(default)]
     pub worker_dir: Option<String>,
+    /// `preload:`: modules every worker loads before anything else (Bun's `--preload`, Node's
+    /// `--import`).
+    #[serde(default)]
+    pub preload: Vec<ProjectPath>,
 }
 
 /// Where a tool was declared.
@@ -218,6 +223,10 @@ pub struct Project {
     pub config_dirs: Vec<PathBuf>,
     /// `auth:` (who may call over HTTP).
     pub auth: Option<mcp::Auth>,
+    /// `plugins:`, outermost first.
+    pub plugins: Vec<plugins::Plugin>,
+    /// The built-in policies of `plugins:` (`use: builtin:…`), applied before a worker is taken.
+    pub policies: Vec<plugins::Policy>,
 }
 
 impl Project {

@@ -23,6 +23,8 @@ pub struct RawProject {
     pub schemas: Vec<Node>,
     /// `auth:` as written (`mcp::auth` reads it).
     pub auth: Option<Node>,
+    /// `plugins:` as written (`plugins::read` reads it).
+    pub plugins: Option<Node>,
 }
 
 impl RawProject {
@@ -44,6 +46,8 @@ pub struct RawRuntime {
     pub env: Option<BTreeMap<String, Spanned<Scalar>>>,
     /// Compozy's name for the default tool timeout.
     pub tool_execution_timeout: Option<Spanned<Scalar>>,
+    /// `preload:`, modules every worker loads first.
+    pub preload: Option<Vec<Spanned<String>>>,
 }
 
 impl RawRuntime {

@@ -33,6 +33,7 @@ pub fn project(file: &SourceFile, node: Option<&Node>, problems: &mut Problems) 
             "schemas" => raw.schemas = r.list(e, "a list of JSON Schemas, each with an `id`"),
             "workflows" => raw.workflows = r.workflows(e),
             "auth" => raw.auth = Some(e.value.clone()),
+            "plugins" => raw.plugins = Some(e.value.clone()),
             key if keys::PROJECT_OTHER.contains(&key) => {}
             _ => r.unknown(e, Place::Project),
         }
@@ -303,6 +304,7 @@ impl Reader<'_> {
                 "env_files" => rt.env_files = self.strings(e),
                 "env_passthrough" => rt.env_passthrough = self.strings(e),
                 "env" => rt.env = self.env(e),
+                "preload" => rt.preload = self.strings(e),
                 "tool_execution_timeout" => {
                     rt.tool_execution_timeout = self.scalar(&e.key, &e.value)
                 }

@@ -121,6 +121,11 @@ pub fn project(
         .auth
         .as_ref()
         .and_then(|node| super::mcp::auth(node, &config_file, &root, &mut problems));
+    let (plugins, policies) = raw
+        .plugins
+        .as_ref()
+        .map(|node| super::plugins::read(node, &config_file, &root, &mut problems))
+        .unwrap_or_default();
     broken.extend(schema::check(cx.schema_sites, &mut problems));
     let repeated = duplicates(&tools, &broken, &mut problems);
     let mut tools: Vec<Tool> = tools
@@ -130,6 +135,8 @@ pub fn project(
         .map(|(_, t)| t)
         .collect();
     tools.sort_by(|a, b| a.id.cmp(&b.id));
+    super::plugins::warn_unused(&plugins, &policies, &tools, &config_file, &mut problems);
+    super::plugins::check_cached(&policies, &tools, &config_file, &mut problems);
 
     match runtime {
         Some(runtime) => Ok((
@@ -141,6 +148,8 @@ pub fn project(
                 config_files,
                 config_dirs: Vec::new(),
                 auth,
+                plugins,
+                policies,
             },
             problems,
         )),
@@ -374,6 +383,7 @@ fn runtime(
         }
     }
     let env = env_map(rt.and_then(|r| r.env.as_ref()), file, problems);
+    let preload = preload(root, file, rt.and_then(|r| r.preload.as_ref()), problems);
 
     entrypoint_ok.then_some(RuntimeConfig {
         kind,
@@ -390,7 +400,40 @@ fn runtime(
         env_passthrough,
         env,
         worker_dir: None,
+        preload,
     })
+}
+
+/// `runtime.preload:`: files of the project, relative to `compozy.yaml`.
+fn preload(
+    root: &Path,
+    file: &SourceFile,
+    raw: Option<&Vec<Spanned<String>>>,
+    problems: &mut Problems,
+) -> Vec<ProjectPath> {
+    let mut out = Vec::new();
+    for p in raw.into_iter().flatten() {
+        let abs = crate::paths::normalize(&file.path.parent().unwrap_or(root).join(&p.value));
+        match abs.strip_prefix(root) {
+            Ok(rel) if abs.is_file() => {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                out.push(ProjectPath { abs, rel });
+            }
+            _ => problems.push(at(
+                ConfigError::Plugin {
+                    message: format!(
+                        "the preload module `{}` does not exist in the project",
+                        p.value
+                    ),
+                    help: "name a module inside the project, relative to compozy.yaml".into(),
+                },
+                file,
+                p,
+                "this module",
+            )),
+        }
+    }
+    out
 }
 
 fn env_map(

@@ -44,6 +44,10 @@ struct Head {
     config_files: Vec<ProjectPath>,
     config_dirs: Vec<PathBuf>,
     auth: Option<crate::config::mcp::Auth>,
+    #[serde(default)]
+    plugins: Vec<crate::config::plugins::Plugin>,
+    #[serde(default)]
+    policies: Vec<crate::config::plugins::Policy>,
     /// Config files: path, shown name, where the text is.
     files: Vec<(PathBuf, String, Range<usize>)>,
     /// Tools sorted by id: id, where the record is.
@@ -135,6 +139,8 @@ pub fn save(project: &Project) -> std::io::Result<()> {
         config_files: project.config_files.clone(),
         config_dirs: project.config_dirs.clone(),
         auth: project.auth.clone(),
+        plugins: project.plugins.clone(),
+        policies: project.policies.clone(),
         files,
         tools,
     };
@@ -293,6 +299,8 @@ impl Compiled {
             config_files: self.head.config_files.clone(),
             config_dirs: self.head.config_dirs.clone(),
             auth: self.head.auth.clone(),
+            plugins: self.head.plugins.clone(),
+            policies: self.head.policies.clone(),
         })
     }
 }

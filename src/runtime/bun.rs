@@ -37,11 +37,13 @@ impl Carrier for Bun {
     fn worker_command(&self, project: &Project, persistent: bool) -> WorkerCommand {
         let mut cwd = std::ffi::OsString::from("--cwd=");
         cwd.push(&project.root);
-        let mut args = vec![
-            "--no-env-file".into(),
-            cwd,
-            project.worker(RuntimeKind::Bun).into(),
-        ];
+        let mut args: Vec<std::ffi::OsString> = vec!["--no-env-file".into(), cwd];
+        // `runtime.preload:`, loaded before the worker.
+        for module in &project.runtime.preload {
+            args.push("--preload".into());
+            args.push(module.abs.clone().into());
+        }
+        args.push(project.worker(RuntimeKind::Bun).into());
         if persistent {
             args.push("--persistent".into());
         }

@@ -254,6 +254,7 @@ pub fn stdio_result(
             tool_id: Some(request.tool_id.clone()),
             tool_exec_id: Some(request.tool_exec_id.clone()),
             execution_time_ms: millis(elapsed),
+            changed_by: None,
         },
     })
 }

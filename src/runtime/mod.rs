@@ -7,10 +7,12 @@ mod error;
 mod input;
 mod node;
 mod oneshot;
+mod policy;
 pub mod pool;
 pub mod protocol;
 mod server;
 mod spawn;
+mod trace;
 mod wasm;
 mod worker;
 

@@ -55,6 +55,19 @@ pub fn permission_flags(project: &Project, permissions: &[NodePermission]) -> Ve
     flags
 }
 
+/// A `file://` URL of an absolute path, with the characters a URL cannot hold escaped.
+fn file_url(path: &Path) -> String {
+    let mut url = String::from("file://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(char::from(b));
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
 impl Runtime for Node {
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Node
@@ -85,6 +98,11 @@ impl Carrier for Node {
                     .into_iter()
                     .map(Into::into),
             );
+        }
+        // `runtime.preload:`, loaded before the worker (`--import` takes a URL or a specifier).
+        for module in &project.runtime.preload {
+            args.push("--import".into());
+            args.push(file_url(&module.abs).into());
         }
         args.push(project.worker(RuntimeKind::Node).into());
         // Node has no `--cwd`: the worker changes to this directory before it loads any tool.

@@ -99,6 +99,19 @@ pub struct Metadata {
     pub tool_exec_id: Option<String>,
     /// Time spent in the tool, measured by the worker.
     pub execution_time_ms: f64,
+    /// The plugins (`use:` as written, innermost first, `, `-separated) that changed the
+    /// result, when any did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<String>,
+}
+
+impl Metadata {
+    /// What completes a message about the result: ` (changed by ./plugins/x.ts)`, or nothing.
+    pub fn changed_by_note(&self) -> String {
+        self.changed_by
+            .as_deref()
+            .map_or_else(String::new, |p| format!(" (changed by {p})"))
+    }
 }
 
 /// A worker's answer.
@@ -195,6 +208,7 @@ impl Response {
                 tool_id,
                 tool_exec_id,
                 execution_time_ms: millis(elapsed),
+                changed_by: None,
             },
         }
     }

@@ -21,6 +21,8 @@ pub struct Server {
     /// Each tool's resolved environment, and the map its requests carry.
     envs: HashMap<String, (ToolEnv, Arc<BTreeMap<String, String>>)>,
     validators: Validators,
+    /// The built-in policies (rate limits, concurrency caps), in front of the pool.
+    policies: super::policy::Policies,
 }
 
 fn reject(id: Value, tool_id: Option<&str>, name: &str, message: String) -> Box<Response> {
@@ -85,13 +87,15 @@ fn check_content(response: Response, validator: Option<&jsonschema::Validator>) 
 /// tool returned, with the tool's own time as its worker measured it.
 fn invalid_output(response: Response, what: &str) -> Response {
     let tool = response.metadata.tool_id.clone().unwrap_or_default();
+    let changed_by = response.metadata.changed_by_note();
     let mut failed = Response::failure(
         response.id,
         response.metadata.tool_id,
         response.metadata.tool_exec_id,
         "InvalidOutputError",
         format!(
-            "the result of `{tool}` {what} (it returned {})",
+            "the result of `{tool}`{} {what} (it returned {})",
+            changed_by,
             super::protocol::excerpt(response.result.get())
         ),
         Duration::ZERO,
@@ -185,6 +189,7 @@ impl Server {
     pub fn new(pool: Pool) -> Self {
         Self {
             project: pool.project(),
+            policies: super::policy::Policies::new(pool.project()),
             pool,
             process_env: std::env::vars().collect(),
             envs: HashMap::new(),
@@ -197,6 +202,7 @@ impl Server {
         self.envs.clear();
         self.validators = Validators::default();
         self.project = Arc::clone(&project);
+        self.policies = super::policy::Policies::new(Arc::clone(&project));
         self.pool.reload(project);
     }
 
@@ -242,6 +248,14 @@ impl Server {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
         };
+        let reply = self.policies.audited(&request, reply);
+        let reply = self.policies.traced(&request, reply);
+        // A cached answer takes no worker; a fresh one is kept once its output is checked.
+        if let Some(cached) = self.policies.cached(&request) {
+            reply(cached);
+            return Ok(());
+        }
+        let reply = self.policies.keeping(&request, reply);
         // As exec does: a result that breaks the tool's `output` schema is an error.
         let project = Arc::clone(&self.project);
         let output = project.tool(&request.tool_id).and_then(|tool| {
@@ -260,13 +274,33 @@ impl Server {
                 reply(check_content(response, validator.as_deref()))
             }),
         };
-        self.pool.submit(Job {
+        let job = Job {
             request,
             timeout,
             reply,
             notes,
             timeout_in_request,
-        });
+        };
+        if self.policies.is_empty() {
+            self.pool.submit(job);
+            return Ok(());
+        }
+        // Over a rate limit: an error result, and no worker taken.
+        if let Some(message) = self.policies.rate_limited(&job.request.tool_id) {
+            let request = job.request;
+            (job.reply)(Response::failure(
+                request.id,
+                Some(request.tool_id),
+                Some(request.tool_exec_id),
+                "RateLimitedError",
+                message,
+                Duration::ZERO,
+            ));
+            return Ok(());
+        }
+        let attempts = self.policies.attempts(&job.request.tool_id);
+        let job = self.policies.retrying(&self.pool, job, attempts);
+        self.policies.submit(&self.pool, job);
         Ok(())
     }
 

@@ -24,6 +24,7 @@ mod native;
 mod npm;
 mod orphans;
 mod partial;
+mod plugins;
 mod processes;
 mod promises_exec;
 mod promises_serve;

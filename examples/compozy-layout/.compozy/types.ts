@@ -207,6 +207,38 @@ export type ToolFunction<K extends keyof Tools> = (
   ctx: ToolContext,
 ) => ToolOutput<K> | PromiseLike<ToolOutput<K>>;
 
+/**
+ * A call as a plugin (`plugins:` in compozy.yaml) sees it. `input` is `unknown`: one plugin may
+ * wrap many tools; narrow it by `toolId`.
+ */
+export interface ToolCall {
+  /** The tool's id. */
+  toolId: string;
+  /** This execution's id. */
+  execId: string;
+  /** The input, checked against the tool's `input:` schema. */
+  input: unknown;
+  /** The tool's third argument. */
+  ctx: ToolContext;
+}
+
+/**
+ * Passes the call on, to the next plugin or to the tool (`next({ ...call, input })` changes the
+ * input), and resolves to its result. A plugin may call it at most once.
+ */
+export type NextFunction = (call?: ToolCall) => Promise<unknown>;
+
+/**
+ * A plugin module's default export: `export default { async callTool(call, next) { … } }
+ * satisfies Plugin`. `setup` gets the entry's `config:` and `teardown` runs as the worker ends,
+ * each once per worker. What `callTool` returns is checked against the tool's `output:` schema.
+ */
+export interface Plugin<Config = unknown> {
+  callTool(call: ToolCall, next: NextFunction): unknown;
+  setup?(config: Config): void | PromiseLike<void>;
+  teardown?(): void | PromiseLike<void>;
+}
+
 // The compile-time checks of the generated entrypoint. A tool's function must accept its
 // arguments, and its result (awaited; `undefined` becomes `null`) must be its output. Results are
 // compared as plain object types, so that an interface type may stand for an open object.

@@ -13,12 +13,17 @@ for (const arg of process.argv.slice(2)) {
 // Each tool's module and export (null: the export named by the tool's id, or the default
 // export's key of that name), by id. Data in a string: a start parses it in well under a
 // millisecond, where as code (a loader function per tool) it cost Bun ~5 ms per 1,000 tools.
+// A tool that plugins wrap has a third element: the indices of its plugins in PLUGINS,
+// outermost first; a tool without one runs as if there were no plugins at all.
 const TOOLS = JSON.parse(`{
   "api-caller": ["../tools/api-caller.mjs","default"],
   "math.add": ["../tools/math.ts","run"],
   "math.multiply": ["../tools/math/multiply.ts","run"],
   "weather_tool": ["../tools/weather.ts","run"]
 }`);
+
+// `plugins:` of compozy.yaml: [module specifier, `use:` as written, `config:`].
+const PLUGINS = JSON.parse(`[]`);
 
 const PROTOCOL_FD = 3;
 
@@ -152,12 +157,14 @@ function reportProgress(progress, total, message) {
   writeAll(`{"progress":${JSON.stringify(report)}}\n`);
 }
 
-async function respond(req, resultJson, error, started) {
+async function respond(req, resultJson, error, started, changedBy = null) {
   const metadata = {
     tool_id: req.tool_id ?? null,
     tool_exec_id: req.tool_exec_id ?? null,
     execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
   };
+  // The plugins that changed the result the tool's output check sees.
+  if (changedBy !== null) metadata.changed_by = changedBy;
   await writeAll(
     `{"id":${JSON.stringify(req.id ?? null)},"result":${resultJson},"error":${JSON.stringify(error)},"metadata":${JSON.stringify(metadata)}}\n`,
   );
@@ -210,17 +217,113 @@ async function load(toolId) {
   return fn;
 }
 
+// Plugins loaded (and set up) in this worker, by index in PLUGINS.
+const plugins = new Map();
+
+function pluginError(label, message) {
+  const err = new Error(`plugin ${label} ${message}`);
+  err.name = "PluginError";
+  return err;
+}
+
+async function plugin(i) {
+  let p = plugins.get(i);
+  if (p !== undefined) return p;
+  const [specifier, label, config] = PLUGINS[i];
+  const m = await import(specifier);
+  const d = m.default;
+  if (d === null || typeof d !== "object" || typeof d.callTool !== "function") {
+    const has = Object.keys(m).map((k) => (k === "default" ? `default (${d === null ? "null" : typeof d})` : k));
+    throw pluginError(
+      label,
+      `has no default export with a \`callTool(call, next)\` method (it exports: ${has.join(", ") || "nothing"}); write \`export default { async callTool(call, next) { return next(call); } }\``,
+    );
+  }
+  if (typeof d.setup === "function") await d.setup(config);
+  p = { label, d };
+  plugins.set(i, p);
+  return p;
+}
+
+// Runs `teardown()` of every plugin this worker set up, once, as it ends.
+async function teardown() {
+  for (const { label, d } of plugins.values()) {
+    if (typeof d.teardown !== "function") continue;
+    try {
+      await d.teardown();
+    } catch (err) {
+      console.error(`plugin ${label}: teardown failed: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  plugins.clear();
+}
+
+// The tool wrapped in its plugins, outermost first, as an onion: each plugin's `callTool(call,
+// next)` may call `next` once (with a changed call, or none to pass the same one on), return
+// without calling it, or change what it returns. An error a plugin throws names the plugin; one
+// that only passes through it is left as it is. Returns the result and the plugins that changed
+// it, innermost first (null: the tool's own).
+async function callChain(req, fn, chain, ctx) {
+  const config = req.config ?? {};
+  const changedBy = [];
+  const dispatch = async (i, call) => {
+    if (i === chain.length) return fn(call.input, config, ctx);
+    const p = await plugin(chain[i]);
+    let called = false;
+    let inner;
+    let innerError;
+    const next = async (passed) => {
+      if (called) throw pluginError(p.label, "called next() more than once");
+      called = true;
+      const onward =
+        passed === undefined || passed === call
+          ? call
+          : { ...call, input: passed?.input ?? call.input, toolId: call.toolId, ctx };
+      try {
+        inner = await dispatch(i + 1, onward);
+        return inner;
+      } catch (err) {
+        innerError = err;
+        throw err;
+      }
+    };
+    let out;
+    try {
+      out = await p.d.callTool(call, next);
+    } catch (err) {
+      if (err === innerError || (err instanceof Error && err.name === "PluginError")) throw err;
+      if (err instanceof Error) {
+        err.message = `plugin ${p.label}: ${err.message}`;
+        throw err;
+      }
+      throw pluginError(p.label, `threw ${String(err)}`);
+    }
+    if (!called || out !== inner) changedBy.push(p.label);
+    return out;
+  };
+  const call = { toolId: req.tool_id, execId: req.tool_exec_id, input: req.input ?? {}, ctx };
+  const result = await dispatch(0, call);
+  return [result, changedBy.length === 0 ? null : changedBy.join(", ")];
+}
+
 async function handle(req) {
   const started = performance.now();
+  let changedBy = null;
   try {
     applyEnv(req.env);
     const fn = loaded.get(req.tool_id) ?? (await load(req.tool_id));
     if (typeof fn !== "function") {
       throw new TypeError(`tool \`${req.tool_id}\` is not a function (its export is ${typeof fn})`);
     }
-    const result = await fn(req.input ?? {}, req.config ?? {}, context(req));
+    const chain = TOOLS[req.tool_id][2];
+    let result;
+    if (chain === undefined) {
+      result = await fn(req.input ?? {}, req.config ?? {}, context(req));
+    } else {
+      [result, changedBy] = await callChain(req, fn, chain, context(req));
+    }
     if (terminating) process.exit(143);
-    await respond(req, serialize(result), null, started);
+    await respond(req, serialize(result), null, started, changedBy);
   } catch (err) {
     if (terminating) process.exit(143);
     await respond(req, "null", errorInfo(err, req), started);
@@ -365,6 +468,7 @@ setInterval(() => {}, 1 << 30);
 
 if (process.argv.includes("--persistent")) {
   await persistent();
+  await teardown();
   process.exit(0);
 } else {
   let req;
@@ -375,6 +479,7 @@ if (process.argv.includes("--persistent")) {
     process.exit(0);
   }
   await handle(req);
+  await teardown();
   // Exit even if the tool left timers or sockets open: the answer is already written.
   process.exit(0);
 }
