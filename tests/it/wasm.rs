@@ -363,9 +363,40 @@ fn serve_and_mcp_run_modules() {
         {"op": "call", "name": "add", "args": {"a": 2, "b": 3}},
         {"op": "call", "name": "add", "args": {"a": "two"}},
         {"op": "call", "name": "hang"},
+        {"op": "call", "name": "fail"},
+        {"op": "call", "name": "polluted"},
+        {"op": "call", "name": "env"},
     ]);
     let report = crate::mcp::over_stdio(&p, "bun", "modern", &[], &steps);
     let r = &report["results"];
+    assert_eq!(r[4]["isError"], true, "{report:#}");
+    assert!(
+        crate::mcp::text(&r[4]).contains("boom: the wasm tool failed"),
+        "{report:#}"
+    );
+    assert_eq!(r[5]["isError"], true, "{report:#}");
+    assert!(
+        crate::mcp::text(&r[5]).contains("write logs to stderr"),
+        "{report:#}"
+    );
+    assert_eq!(r[6]["isError"], false, "{report:#}");
+    assert_eq!(
+        crate::mcp::text(&r[6]),
+        r#"["FROM_TOOL=tool"]"#,
+        "{report:#}"
+    );
+
+    // A 20 MiB result, whole, over HTTP (the official client refuses over 10 MiB on stdio).
+    let server = crate::mcp::HttpServer::start_at(&p, "bun", "127.0.0.1:0", &[], &[]);
+    let big = crate::mcp::over_http(
+        &p,
+        &server.url,
+        "modern",
+        &json!([{"op": "call", "name": "big"}]),
+    );
+    let text = crate::mcp::text(&big["results"][0]);
+    assert_eq!(text.len(), 20 << 20, "the 20 MiB result");
+    assert!(text.bytes().all(|b| b == b'a'), "the 20 MiB result's bytes");
     assert_eq!(
         r[0]["structuredContent"],
         json!({"text": "héllo"}),
