@@ -20,6 +20,7 @@ mod parallel;
 pub mod paths;
 pub mod runtime;
 pub mod scaffold;
+pub mod schema_value;
 pub mod source;
 pub mod suggest;
 pub mod warm;

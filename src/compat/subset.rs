@@ -15,6 +15,8 @@ use std::sync::LazyLock;
 use referencing::{Draft, Registry, Resolver};
 use serde_json::{Map, Value};
 
+pub(super) use crate::schema_value::json_eq;
+
 /// Why an inclusion was not proved.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -239,28 +241,6 @@ pub(super) fn local_kinds(schema: &Value) -> u8 {
             kinds
         }
         _ => ALL,
-    }
-}
-
-/// JSON Schema equality: numbers by value, objects regardless of key order.
-pub(super) fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x == y,
-            _ => match (x.as_u64(), y.as_u64()) {
-                (Some(x), Some(y)) => x == y,
-                _ => x.as_f64() == y.as_f64(),
-            },
-        },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
     }
 }
 
