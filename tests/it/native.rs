@@ -546,7 +546,7 @@ for line in sys.stdin:
 fn warm_project() -> Fixture {
     let p = Fixture::with(&[(
         "compozy.yaml",
-        "tools:\n  - id: warm\n    timeout: 1s\n    execute: {command: [./bin/warm.py], persistent: true}\n  - id: once\n    execute: {command: [./bin/warm.py]}\n",
+        "tools:\n  - id: warm\n    timeout: 3s\n    execute: {command: [./bin/warm.py], persistent: true}\n  - id: once\n    execute: {command: [./bin/warm.py]}\n",
     )]);
     executable(&p, "bin/warm.py", WARM);
     p
