@@ -292,14 +292,6 @@ impl ServerHandler for Handler {
             notes,
         );
         if let Err((refusal, _)) = submitted {
-            // A removed tool whose lock entry names its replacement says what to call instead.
-            if let Refusal::UnknownTool { id, .. } = &refusal {
-                let root = lock(&self.shared.server).project().root.clone();
-                if let Some(to) = crate::generate::lock::replacement(&root, id) {
-                    let text = crate::generate::lock::removed_message(id, &to);
-                    return Ok(CallToolResult::error(vec![ContentBlock::text(text)]).into());
-                }
-            }
             return match refusal {
                 Refusal::UnknownTool {
                     ref suggestions, ..
@@ -307,7 +299,11 @@ impl ServerHandler for Handler {
                     refusal.to_string(),
                     Some(json!({ "suggestions": suggestions })),
                 )),
-                Refusal::InvalidInput { .. } | Refusal::InvalidRequest(_) => {
+                // A removed tool whose lock entry names its replacement says what to call
+                // instead, as a result the model reads.
+                Refusal::Removed { .. }
+                | Refusal::InvalidInput { .. }
+                | Refusal::InvalidRequest(_) => {
                     Ok(CallToolResult::error(vec![ContentBlock::text(refusal.to_string())]).into())
                 }
             };

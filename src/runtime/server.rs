@@ -141,6 +141,13 @@ pub enum Refusal {
         /// The closest ids of the project.
         suggestions: Vec<String>,
     },
+    /// No tool has this id any more: its entry in `compozy.lock` names what replaced it.
+    Removed {
+        /// The id asked for.
+        id: String,
+        /// The tool to call instead.
+        replaced_by: String,
+    },
     /// The input breaks the tool's input schema (every violation, with JSON pointers).
     InvalidInput {
         /// The tool.
@@ -155,7 +162,7 @@ impl Refusal {
     pub fn name(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "InvalidRequestError",
-            Self::UnknownTool { .. } => "UnknownToolError",
+            Self::UnknownTool { .. } | Self::Removed { .. } => "UnknownToolError",
             Self::InvalidInput { .. } => "InvalidInputError",
         }
     }
@@ -173,6 +180,9 @@ impl std::fmt::Display for Refusal {
                     [one] => write!(f, "; did you mean {one}?"),
                     [init @ .., last] => write!(f, "; did you mean {} or {last}?", init.join(", ")),
                 }
+            }
+            Self::Removed { id, replaced_by } => {
+                f.write_str(&crate::generate::lock::removed_message(id, replaced_by))
             }
             Self::InvalidInput { tool, reason } => {
                 write!(
@@ -307,6 +317,14 @@ impl Server {
     fn prepare(&mut self, call: Call) -> Result<(Request, Duration), Refusal> {
         let project = Arc::clone(&self.project);
         let Some(tool) = project.tool(&call.tool_id) else {
+            if let Some(replaced_by) =
+                crate::generate::lock::replacement(&project.root, &call.tool_id)
+            {
+                return Err(Refusal::Removed {
+                    id: call.tool_id,
+                    replaced_by,
+                });
+            }
             let suggestions =
                 crate::suggest::closest(&call.tool_id, project.tools.iter().map(|t| t.id.as_str()));
             return Err(Refusal::UnknownTool {

@@ -293,6 +293,20 @@ fn a_removed_tool_says_what_to_call_instead(runtime: &str) {
         "{report:#}"
     );
     assert_eq!(r[1]["isError"], json!(false), "{report:#}");
+
+    // Over serve: the error says the same (and an id never declared is still just unknown).
+    let mut serve = crate::serving::Serve::start(&project, runtime, 1, &[]);
+    let answer = serve.call(&json!({"id": 1, "tool_id": "weather", "input": {"city": "Oslo"}}));
+    assert_eq!(answer["error"]["name"], "UnknownToolError", "{answer}");
+    assert_eq!(
+        answer["error"]["message"], "tool `weather` was removed; call `forecast` instead",
+        "{answer}"
+    );
+    let answer = serve.call(&json!({"id": 2, "tool_id": "wether", "input": {}}));
+    assert_eq!(
+        answer["error"]["message"], "unknown tool `wether`",
+        "{answer}"
+    );
 }
 
 on_both_runtimes!(
