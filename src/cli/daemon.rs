@@ -2,7 +2,7 @@
 //! its calls to (see [`crate::warm`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::args::{DaemonAction, DaemonArgs, DaemonStartArgs};
@@ -10,8 +10,6 @@ use super::output::Output;
 use super::serving::{self, Serving};
 use crate::diagnostic::Problem;
 use crate::exit::ExitCode;
-use crate::runtime::Server;
-use crate::warm::listener::Reload;
 
 /// How long `daemon start` waits for the server to listen.
 const START_WAIT: Duration = Duration::from_secs(30);
@@ -181,13 +179,7 @@ fn serve(args: &DaemonStartArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(code) => return code,
     };
     serving::exit_on_signal(pool.clone());
-    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
-    let reload: Reload = Arc::new(move |project| {
-        server
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .reload(project);
-    });
+    let (_, reload) = serving::server_over(&pool);
     let Some(listener) = serving.listen(&pool, args.runtime, "daemon", Arc::clone(&reload)) else {
         eprintln!("compozy: not listening (see above): nothing to serve");
         pool.shutdown();

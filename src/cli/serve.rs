@@ -1,14 +1,11 @@
 //! `compozy serve`: a warm pool answering newline-delimited JSON on stdin/stdout.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use super::args::ServeArgs;
 use super::output::Output;
 use super::serving::{self, Serving};
 use crate::exit::ExitCode;
-use crate::runtime::Server;
-use crate::warm::listener::Reload;
 
 /// Runs `serve`.
 pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
@@ -28,17 +25,8 @@ pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(code) => return code,
     };
     serving::exit_on_signal(pool.clone());
-    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
-    let _listener = (!args.no_listen).then(|| {
-        let server = Arc::clone(&server);
-        let reload: Reload = Arc::new(move |project| {
-            server
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .reload(project);
-        });
-        serving.listen(&pool, args.runtime, "serve", reload)
-    });
+    let (server, reload) = serving::server_over(&pool);
+    let _listener = (!args.no_listen).then(|| serving.listen(&pool, args.runtime, "serve", reload));
     serving::serve_stdin(&pool, server);
     pool.shutdown();
     ExitCode::Ok

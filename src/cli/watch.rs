@@ -2,14 +2,12 @@
 //! requests and hot-reload the workers.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::args::WatchArgs;
 use super::output::Output;
 use super::serving::{self, Serving};
 use crate::exit::ExitCode;
-use crate::runtime::Server;
-use crate::warm::listener::Reload;
 
 /// Runs `watch`.
 pub fn run(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
@@ -38,16 +36,7 @@ fn serve(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(code) => return code,
     };
     serving::exit_on_signal(pool.clone());
-    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
-    let reload: Reload = {
-        let server = Arc::clone(&server);
-        Arc::new(move |project| {
-            server
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .reload(project);
-        })
-    };
+    let (server, reload) = serving::server_over(&pool);
     let listener = if args.no_listen {
         None
     } else {

@@ -976,7 +976,6 @@ tools:
 }
 
 fn tools_carry_title_annotations_and_icons(runtime: &str) {
-    use base64::Engine as _;
     let p = metadata_project();
     // `gen` warns about a tool whose name says it writes but which claims to be read-only.
     let gen_out = p.run(&["gen"]);
@@ -992,36 +991,47 @@ fn tools_carry_title_annotations_and_icons(runtime: &str) {
     let over_stdio_report = over_stdio(&p, runtime, "legacy", &[], &json!([{"op": "list"}]));
     let over_http_report = over_http(&p, &server.url, "modern", &json!([{"op": "list"}]));
     for report in [over_stdio_report, over_http_report] {
-        let tools = report["results"][0]["tools"].as_array().unwrap();
-        let read = tools.iter().find(|t| t["name"] == "files.read").unwrap();
-        assert_eq!(read["title"], "Read a file", "{report:#}");
-        assert_eq!(
-            read["annotations"],
-            json!({"readOnlyHint": true, "openWorldHint": false}),
-            "{report:#}"
-        );
-        let icons = read["icons"].as_array().unwrap();
-        let src = icons[0]["src"].as_str().unwrap();
-        let data = src
-            .strip_prefix("data:image/png;base64,")
-            .unwrap_or_else(|| panic!("not an inline PNG: {src}"));
-        assert_eq!(
-            base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .unwrap(),
-            PNG
-        );
-        assert_eq!(icons[0]["mimeType"], "image/png");
-        assert_eq!(icons[0]["sizes"], json!(["48x48"]));
-        assert_eq!(
-            icons[1],
-            json!({"src": "https://example.com/read.svg", "mimeType": "image/svg+xml",
-                   "sizes": ["any"], "theme": "dark"})
-        );
-        let plain = tools.iter().find(|t| t["name"] == "plain").unwrap();
-        for key in ["title", "annotations", "icons"] {
-            assert!(plain.get(key).is_none(), "{plain}");
-        }
+        assert_tool_metadata(&report["results"][0]["tools"], "typescript client");
+    }
+}
+
+/// What `metadata_project`'s `tools/list` must carry, as a client of any language sees it: the
+/// title, hints and icons of `files.read` (its local icon inline as a PNG `data:` URI), and none
+/// of them on `plain`.
+pub(crate) fn assert_tool_metadata(tools: &Value, how: &str) {
+    use base64::Engine as _;
+    let tools = tools
+        .as_array()
+        .unwrap_or_else(|| panic!("{how}: no tools: {tools}"));
+    let read = tools.iter().find(|t| t["name"] == "files.read").unwrap();
+    assert_eq!(read["title"], "Read a file", "{how}: {read}");
+    assert_eq!(
+        read["annotations"],
+        json!({"readOnlyHint": true, "openWorldHint": false}),
+        "{how}: {read}"
+    );
+    let icons = read["icons"].as_array().unwrap();
+    let src = icons[0]["src"].as_str().unwrap();
+    let data = src
+        .strip_prefix("data:image/png;base64,")
+        .unwrap_or_else(|| panic!("{how}: not an inline PNG: {src}"));
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        PNG
+    );
+    assert_eq!(icons[0]["mimeType"], "image/png", "{how}");
+    assert_eq!(icons[0]["sizes"], json!(["48x48"]), "{how}");
+    assert_eq!(
+        icons[1],
+        json!({"src": "https://example.com/read.svg", "mimeType": "image/svg+xml",
+               "sizes": ["any"], "theme": "dark"}),
+        "{how}"
+    );
+    let plain = tools.iter().find(|t| t["name"] == "plain").unwrap();
+    for key in ["title", "annotations", "icons"] {
+        assert!(plain.get(key).is_none(), "{how}: {plain}");
     }
 }
 

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::common::Fixture;
-use crate::mcp::{CONTENT_TOOL, HttpServer, PNG, metadata_project, run_py_client_env, text};
+use crate::mcp::{CONTENT_TOOL, HttpServer, metadata_project, run_py_client_env, text};
 use crate::mcp_auth::{ISSUER, STATIC_TOKEN, free_port, jwt, now, project};
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -40,7 +40,6 @@ fn py_http(p: &Fixture, url: &str, era: &str, token: Option<&str>, steps: &Value
 }
 
 fn python_sees_titles_annotations_and_icons(runtime: &str) {
-    use base64::Engine as _;
     let p = metadata_project();
     let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
     let list = json!([{"op": "list"}]);
@@ -61,37 +60,7 @@ fn python_sees_titles_annotations_and_icons(runtime: &str) {
             how.split(' ').nth(1).unwrap(),
             "{how}: {report:#}"
         );
-        let tools = report["results"][0]["tools"].as_array().unwrap();
-        let read = tools.iter().find(|t| t["name"] == "files.read").unwrap();
-        assert_eq!(read["title"], "Read a file", "{how}: {report:#}");
-        assert_eq!(
-            read["annotations"],
-            json!({"readOnlyHint": true, "openWorldHint": false}),
-            "{how}: {report:#}"
-        );
-        let icons = read["icons"].as_array().unwrap();
-        let src = icons[0]["src"].as_str().unwrap();
-        let data = src
-            .strip_prefix("data:image/png;base64,")
-            .unwrap_or_else(|| panic!("{how}: not an inline PNG: {src}"));
-        assert_eq!(
-            base64::engine::general_purpose::STANDARD
-                .decode(data)
-                .unwrap(),
-            PNG
-        );
-        assert_eq!(icons[0]["mimeType"], "image/png", "{how}");
-        assert_eq!(icons[0]["sizes"], json!(["48x48"]), "{how}");
-        assert_eq!(
-            icons[1],
-            json!({"src": "https://example.com/read.svg", "mimeType": "image/svg+xml",
-                   "sizes": ["any"], "theme": "dark"}),
-            "{how}"
-        );
-        let plain = tools.iter().find(|t| t["name"] == "plain").unwrap();
-        for key in ["title", "annotations", "icons"] {
-            assert!(plain.get(key).is_none(), "{how}: {plain}");
-        }
+        crate::mcp::assert_tool_metadata(&report["results"][0]["tools"], how);
     }
 }
 

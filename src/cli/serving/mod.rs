@@ -9,19 +9,33 @@ mod signals;
 mod stdin;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::cli::args::RuntimeArg;
 use crate::cli::output::Output;
 use crate::config::Project;
 use crate::exit::ExitCode;
-use crate::runtime::{LocalDriver, Pool};
+use crate::runtime::{LocalDriver, Pool, Server};
 use crate::warm::listener::{ListenError, Listener, Reload, Setup};
 use crate::watch::ProjectWatcher;
 
 pub(in crate::cli) use reload::{regenerate, start_watcher, watch_loop};
 pub(in crate::cli) use signals::{exit_cleanly_on_signal, exit_on_signal};
 pub(in crate::cli) use stdin::serve_stdin;
+
+/// The NDJSON server over `pool`, and how a reload reaches it (its workers replaced by the given
+/// project's), for the front ends that hand both to the watcher and the socket listener.
+pub(in crate::cli) fn server_over(pool: &Pool) -> (Arc<Mutex<Server>>, Reload) {
+    let server = Arc::new(Mutex::new(Server::new(pool.clone())));
+    let reloaded = Arc::clone(&server);
+    let reload: Reload = Arc::new(move |project| {
+        reloaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .reload(project);
+    });
+    (server, reload)
+}
 
 /// A project loaded to be served: its tools, and with `--watch` the watcher that keeps them fresh.
 pub(in crate::cli) struct Serving {
