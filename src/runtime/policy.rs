@@ -137,19 +137,28 @@ impl Policies {
     /// applies where callers are told apart (`auth:`) until calls carry who made them: an answer
     /// is never given to another caller than the one it was made for.
     fn ttl(&self, tool_id: &str) -> Option<Duration> {
-        if self.project.policies.is_empty() || self.project.auth.is_some() {
+        if self.project.auth.is_some() {
             return None;
         }
-        let tool = self.project.tool(tool_id)?;
+        self.applying(tool_id, |kind| match kind {
+            PolicyKind::Cache { ttl } => Some(*ttl),
+            _ => None,
+        })
+        .min()
+    }
+
+    /// What `pick` takes from each policy that applies to `tool_id` (none for an unknown tool).
+    fn applying<'a, T: 'a>(
+        &'a self,
+        tool_id: &str,
+        pick: impl Fn(&'a PolicyKind) -> Option<T> + 'a,
+    ) -> impl Iterator<Item = T> + 'a {
+        let tool = self.project.tool(tool_id);
         self.project
             .policies
             .iter()
-            .filter(|p| p.applies_to(tool))
-            .filter_map(|p| match p.kind {
-                PolicyKind::Cache { ttl } => Some(ttl),
-                _ => None,
-            })
-            .min()
+            .filter(move |p| tool.is_some_and(|tool| p.applies_to(tool)))
+            .filter_map(move |p| pick(&p.kind))
     }
 
     /// The key of a call's answer: the tool, its input and config in canonical JSON (object keys
@@ -227,18 +236,8 @@ impl Policies {
         request: &super::protocol::Request,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
-        if self.project.policies.is_empty() {
-            return reply;
-        }
-        let Some(tool) = self.project.tool(&request.tool_id) else {
-            return reply;
-        };
         let endpoints: Vec<String> = self
-            .project
-            .policies
-            .iter()
-            .filter(|p| p.applies_to(tool))
-            .filter_map(|p| match &p.kind {
+            .applying(&request.tool_id, |kind| match kind {
                 PolicyKind::Trace { endpoint } => Some(endpoint.clone()),
                 _ => None,
             })
@@ -262,18 +261,8 @@ impl Policies {
         request: &super::protocol::Request,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
-        if self.project.policies.is_empty() {
-            return reply;
-        }
-        let Some(tool) = self.project.tool(&request.tool_id) else {
-            return reply;
-        };
         let paths: Vec<std::path::PathBuf> = self
-            .project
-            .policies
-            .iter()
-            .filter(|p| p.applies_to(tool))
-            .filter_map(|p| match &p.kind {
+            .applying(&request.tool_id, |kind| match kind {
                 PolicyKind::Audit { path } => Some(path.clone()),
                 _ => None,
             })
@@ -321,19 +310,12 @@ impl Policies {
     /// How many runs in all a call of `tool_id` may have (the smallest of the retries that
     /// apply; 1 without one).
     pub fn attempts(&self, tool_id: &str) -> u32 {
-        let Some(tool) = self.project.tool(tool_id) else {
-            return 1;
-        };
-        self.project
-            .policies
-            .iter()
-            .filter(|p| p.applies_to(tool))
-            .filter_map(|p| match p.kind {
-                PolicyKind::Retry { attempts } => Some(attempts),
-                _ => None,
-            })
-            .min()
-            .unwrap_or(1)
+        self.applying(tool_id, |kind| match kind {
+            PolicyKind::Retry { attempts } => Some(*attempts),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(1)
     }
 
     /// Wraps `job`'s reply so that an infrastructure failure (the worker crashed, or the
@@ -379,16 +361,11 @@ impl Policies {
 
     /// The smallest concurrency cap that applies to `tool_id`.
     fn cap(&self, tool_id: &str) -> Option<usize> {
-        let tool = self.project.tool(tool_id)?;
-        self.project
-            .policies
-            .iter()
-            .filter(|p| p.applies_to(tool))
-            .filter_map(|p| match p.kind {
-                PolicyKind::Concurrency { max } => Some(max),
-                _ => None,
-            })
-            .min()
+        self.applying(tool_id, |kind| match kind {
+            PolicyKind::Concurrency { max } => Some(*max),
+            _ => None,
+        })
+        .min()
     }
 
     /// Queues `job` on `pool`, or holds it back while its tool's concurrency cap is reached.
