@@ -44,14 +44,20 @@ impl Carrier for Bun {
             args.push(module.abs.clone().into());
         }
         args.push(project.worker(RuntimeKind::Bun).into());
-        if persistent {
-            args.push("--persistent".into());
-        }
+        args.push(
+            if persistent {
+                "--persistent"
+            } else {
+                "--held-stdin"
+            }
+            .into(),
+        );
         WorkerCommand {
             program: self.found.path.clone(),
             args,
             cwd: None,
             protocol: crate::config::Protocol::Compozy,
+            holds_stdin: !persistent,
         }
     }
 

@@ -87,6 +87,7 @@ impl Carrier for ProcessCarrier {
             args: self.command.args.iter().map(Into::into).collect(),
             cwd: Some(project.root.clone()),
             protocol: self.command.protocol,
+            holds_stdin: false,
         }
     }
 

@@ -109,14 +109,20 @@ impl Carrier for Node {
         let mut cwd = OsString::from("--cwd=");
         cwd.push(&project.root);
         args.push(cwd);
-        if persistent {
-            args.push("--persistent".into());
-        }
+        args.push(
+            if persistent {
+                "--persistent"
+            } else {
+                "--held-stdin"
+            }
+            .into(),
+        );
         WorkerCommand {
             program: self.found.path.clone(),
             args,
             cwd: None,
             protocol: crate::config::Protocol::Compozy,
+            holds_stdin: !persistent,
         }
     }
 

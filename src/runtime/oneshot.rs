@@ -70,9 +70,9 @@ pub fn run(
     let interrupt = interrupted();
     let started = Instant::now();
     let mut worker = WorkerProcess::spawn(cmd, env, limits.max_result_bytes, limits.max_log_bytes)?;
-    let line = super::carrier::encode(cmd.protocol, request, false)?;
+    let line = super::carrier::encode(cmd.protocol, request, cmd.holds_stdin)?;
     // A worker that died early makes the write fail; its exit status tells the story.
-    let _ = worker.send(line, true);
+    let _ = worker.send(line, !cmd.holds_stdin);
 
     let event = worker.next_answer(started + timeout, Some(interrupt));
     let outcome = answer(event, &mut worker, limits, request, timeout);

@@ -33,6 +33,11 @@ pub struct WorkerCommand {
     /// How it talks: [`Protocol::Compozy`] answers on fd 3 and logs on stdout and stderr;
     /// [`Protocol::Stdio`] answers on stdout and logs on stderr.
     pub protocol: Protocol,
+    /// Whether a one-shot worker's stdin stays open while its call runs (a JavaScript worker,
+    /// started with `--held-stdin`, reads its request as stdin's first line): the worker then
+    /// sees the executor's end, even by SIGKILL, as the end of stdin, and stops the call. A
+    /// program's stdin ends after its request, which it may read to the end.
+    pub holds_stdin: bool,
 }
 
 /// The descriptors a worker starts with: fds 0, 1, 2 and (when given) [`PROTOCOL_FD`].

@@ -1,6 +1,6 @@
-//! A killed executor leaves no worker behind: `kill -9` of `serve`, `mcp` or `watch --serve`
-//! while a tool runs ends the worker and the tool's children (each worker watches its stdin,
-//! which only its executor holds open).
+//! A killed executor leaves no worker behind: `kill -9` of `exec`, `serve`, `mcp` or
+//! `watch --serve` while a tool runs ends the worker and the tool's children (each worker watches
+//! its stdin, which only its executor holds open).
 
 use std::io::Write;
 use std::process::Stdio;
@@ -52,10 +52,17 @@ fn project() -> Fixture {
 /// kills compozy with SIGKILL, and checks that the worker and the tool's child are gone.
 fn killed_executor_leaves_nothing(runtime: &str, args: &[&str], lines: &[String]) {
     let p = project();
-    let mut all = args.to_vec();
-    all.extend(["--runtime", runtime]);
+    let pid_file = p.path("pids");
+    let pid_file_text = pid_file.display().to_string();
+    let mut all: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("PID_FILE", &pid_file_text))
+        .collect();
+    all.extend(["--runtime".to_owned(), runtime.to_owned()]);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let mut child = p
         .compozy(&all)
+        .env("COMPOZY_FORWARD", "off")
         .env("COMPOZY_BUN", runtime_bin("bun"))
         .env("COMPOZY_NODE", runtime_bin("node"))
         .stdin(Stdio::piped())
@@ -64,9 +71,8 @@ fn killed_executor_leaves_nothing(runtime: &str, args: &[&str], lines: &[String]
         .spawn()
         .expect("start compozy");
     let mut stdin = child.stdin.take().expect("stdin");
-    let pid_file = p.path("pids");
     for line in lines {
-        let line = line.replace("PID_FILE", &pid_file.display().to_string());
+        let line = line.replace("PID_FILE", &pid_file_text);
         writeln!(stdin, "{line}").expect("write a request");
     }
     let pids = pids_from(&pid_file, 2);
@@ -102,6 +108,23 @@ fn kill_9_of_serve_with_a_tool_that_never_settles(runtime: &str) {
 
 fn kill_9_of_watch_serve(runtime: &str) {
     killed_executor_leaves_nothing(runtime, &["watch", "--serve"], &[serve_request()]);
+}
+
+/// A one-shot `exec` keeps the worker's stdin open while the call runs, so its death is seen too.
+fn kill_9_of_exec(runtime: &str) {
+    killed_executor_leaves_nothing(
+        runtime,
+        &["exec", "hangs", "--input", r#"{"pidFile": "PID_FILE"}"#],
+        &[],
+    );
+}
+
+fn kill_9_of_exec_with_a_tool_that_never_settles(runtime: &str) {
+    killed_executor_leaves_nothing(
+        runtime,
+        &["exec", "stubborn", "--input", r#"{"pidFile": "PID_FILE"}"#],
+        &[],
+    );
 }
 
 fn kill_9_of_mcp(runtime: &str) {
@@ -146,5 +169,7 @@ on_both_runtimes!(
     kill_9_of_serve_with_a_tool_that_never_settles,
     kill_9_of_watch_serve,
     kill_9_of_mcp,
+    kill_9_of_exec,
+    kill_9_of_exec_with_a_tool_that_never_settles,
     long_calls_then_more_requests_and_a_normal_end,
 );

@@ -34,6 +34,25 @@ function readStdin() {
   return Bun.stdin.text();
 }
 
+// The first line of stdin: the request of a one-shot worker whose executor holds stdin open.
+async function readLine() {
+  const reader = Bun.stdin.stream().getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    const nl = text.indexOf("\n");
+    if (nl >= 0) {
+      text = text.slice(0, nl);
+      break;
+    }
+  }
+  reader.releaseLock();
+  return text;
+}
+
 // A plain TypeError with its own name: a class declared here would be built on every start.
 function notSerializable(what, path) {
   const err = new TypeError(
@@ -392,8 +411,10 @@ async function stdinReader() {
   };
 }
 
-// Only the executor holds stdin open, so its end while a call runs means that the call is being
-// stopped (the executor closes stdin, then sends SIGTERM) or that the executor died, even of
+// Only the executor holds stdin open (a persistent worker's, and a one-shot worker's started with
+// `--held-stdin`, whose request is then stdin's first line), so its end while a call runs means
+// that the call is being stopped (the executor closes stdin, then sends SIGTERM) or that the
+// executor died, even of
 // SIGKILL, which it cannot pass on: then nobody would end the tool or its children. A call that
 // lasts longer than WATCH_AFTER_MS therefore reads stdin ahead while it runs, and at its end the
 // worker stops the call as the executor would: SIGTERM to its process group (it is its leader:
@@ -463,14 +484,28 @@ if (process.argv.includes("--persistent")) {
   await teardown();
   process.exit(0);
 } else {
+  const held = process.argv.includes("--held-stdin");
   let req;
   try {
-    req = JSON.parse(await readStdin());
+    req = JSON.parse(held ? await readLine() : await readStdin());
   } catch (err) {
     await respond({}, "null", errorInfo(err, {}), performance.now());
     process.exit(0);
   }
+  let calling = true;
+  // A long call watches for the end of stdin, as a persistent worker's does.
+  const watch = async () => {
+    const read = await stdinReader();
+    for (;;) {
+      const chunk = await read(false);
+      if (chunk.length === 0) break;
+    }
+    if (calling) stopOrphanedCall();
+  };
+  const timer = held ? setTimeout(() => watch().catch(() => {}), WATCH_AFTER_MS) : undefined;
   await handle(req);
+  calling = false;
+  clearTimeout(timer);
   await teardown();
   // Exit even if the tool left timers or sockets open: the answer is already written.
   process.exit(0);

@@ -46,6 +46,20 @@ function readStdin() {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+// The first line of stdin: the request of a one-shot worker whose executor holds stdin open.
+function readLine() {
+  const chunks = [];
+  const buf = Buffer.alloc(1 << 16);
+  for (;;) {
+    const n = readSync(0, buf, 0, buf.length, null);
+    if (n === 0) break;
+    const nl = buf.subarray(0, n).indexOf(10);
+    chunks.push(Buffer.from(buf.subarray(0, nl >= 0 ? nl : n)));
+    if (nl >= 0) break;
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 // A plain TypeError with its own name: a class declared here would be built on every start.
 function notSerializable(what, path) {
   const err = new TypeError(
@@ -396,8 +410,10 @@ async function stdinReader() {
   };
 }
 
-// Only the executor holds stdin open, so its end while a call runs means that the call is being
-// stopped (the executor closes stdin, then sends SIGTERM) or that the executor died, even of
+// Only the executor holds stdin open (a persistent worker's, and a one-shot worker's started with
+// `--held-stdin`, whose request is then stdin's first line), so its end while a call runs means
+// that the call is being stopped (the executor closes stdin, then sends SIGTERM) or that the
+// executor died, even of
 // SIGKILL, which it cannot pass on: then nobody would end the tool or its children. A call that
 // lasts longer than WATCH_AFTER_MS therefore reads stdin ahead while it runs, and at its end the
 // worker stops the call as the executor would: SIGTERM to its process group (it is its leader:
@@ -471,14 +487,28 @@ if (process.argv.includes("--persistent")) {
   await teardown();
   process.exit(0);
 } else {
+  const held = process.argv.includes("--held-stdin");
   let req;
   try {
-    req = JSON.parse(await readStdin());
+    req = JSON.parse(held ? await readLine() : await readStdin());
   } catch (err) {
     await respond({}, "null", errorInfo(err, {}), performance.now());
     process.exit(0);
   }
+  let calling = true;
+  // A long call watches for the end of stdin, as a persistent worker's does.
+  const watch = async () => {
+    const read = await stdinReader();
+    for (;;) {
+      const chunk = await read(false);
+      if (chunk.length === 0) break;
+    }
+    if (calling) stopOrphanedCall();
+  };
+  const timer = held ? setTimeout(() => watch().catch(() => {}), WATCH_AFTER_MS) : undefined;
   await handle(req);
+  calling = false;
+  clearTimeout(timer);
   await teardown();
   // Exit even if the tool left timers or sockets open: the answer is already written.
   process.exit(0);

@@ -147,6 +147,7 @@ impl Carrier for WasmCarrier {
             args: Vec::new(),
             cwd: None,
             protocol: Protocol::Stdio,
+            holds_stdin: false,
         }
     }
 
