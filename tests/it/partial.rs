@@ -185,3 +185,26 @@ fn the_partial_run_leaves_generated_output_up_to_date() {
     out.expect_code(0);
     assert!(!out.stderr.contains("removed"), "{}", out.stderr);
 }
+
+/// `watch --serve` starts as `serve` does: the sound tools answer at once, and the change that
+/// fixes the broken files brings their tools in.
+#[test]
+fn watch_serve_starts_with_the_sound_tools_and_takes_the_others_when_fixed() {
+    let p = project();
+    let mut w = crate::watcher::Watch::start(&p, &["--serve", "--workers", "1"]);
+    let answer = w.call(&json!({"id": 1, "tool_id": "hello"}));
+    assert_eq!(answer["result"], "hello", "{answer}");
+    assert!(w.stderr().contains(WARNING), "{}", w.stderr());
+    let answer = w.call(&json!({"id": 2, "tool_id": "calc"}));
+    assert!(answer["error"].is_object(), "{answer}");
+    p.write(
+        "tools/calc.yaml",
+        "id: calc\ndescription: Adds\nexecute: ./calc.ts\ntimeout: 3s\n",
+    );
+    p.write("tools/bad.ts", "export function run() {\n  return 2;\n}\n");
+    w.wait_for_stderr("workers reloaded");
+    for (id, tool, result) in [(3, "calc", 1), (4, "bad", 2)] {
+        let answer = w.call(&json!({"id": id, "tool_id": tool}));
+        assert_eq!(answer["result"], result, "{answer}");
+    }
+}

@@ -51,7 +51,8 @@ pub(in crate::cli) struct Serving {
 /// The watcher → regenerate → reload loop, ready to run (on any thread).
 pub(in crate::cli) struct Watch {
     watcher: ProjectWatcher,
-    first: reload::Regenerated,
+    /// `None` when the first generation failed (only the sound tools are served).
+    first: Option<reload::Regenerated>,
     dir: Option<PathBuf>,
     cwd: PathBuf,
     out: Output,
@@ -59,8 +60,9 @@ pub(in crate::cli) struct Watch {
 
 impl Serving {
     /// Loads the project in `dir`. With `watch`, the watcher starts before the first generation,
-    /// so that no edit is missed; a project that does not generate then is an error (its problems
-    /// are printed). Without, stale output is regenerated as `gen` would.
+    /// so that no edit is missed; a project that does not generate then serves the tools whose
+    /// own files are sound, as without `watch` (its problems are printed), or is an error when
+    /// none is. Without, stale output is regenerated as `gen` would.
     pub(in crate::cli) fn load(
         dir: Option<&Path>,
         cwd: &Path,
@@ -69,12 +71,25 @@ impl Serving {
     ) -> Result<Self, ExitCode> {
         if watch {
             let watcher = start_watcher(dir, cwd, out)?;
-            let Some(first) = regenerate(dir, cwd, out) else {
-                out.status("compozy: fix the errors above to start serving");
-                return Err(ExitCode::Error);
+            let first = regenerate(dir, cwd, out);
+            let (project, regenerated) = match &first {
+                Some(first) => (Arc::clone(&first.project), true),
+                // As `serve` does: the tools whose own files are sound are served, and the next
+                // change that fixes the rest reloads the whole project.
+                None => match crate::generate::prepare_partial(dir, cwd, "serving the other tools")
+                {
+                    Some(partial) => {
+                        out.problems([&partial.warning]);
+                        (Arc::new(partial.project), false)
+                    }
+                    None => {
+                        out.status("compozy: fix the errors above to start serving");
+                        return Err(ExitCode::Error);
+                    }
+                },
             };
             return Ok(Self {
-                project: Arc::clone(&first.project),
+                project,
                 watch: Some(Watch {
                     watcher,
                     first,
@@ -82,7 +97,7 @@ impl Serving {
                     cwd: cwd.to_path_buf(),
                     out: *out,
                 }),
-                regenerated: true,
+                regenerated,
                 out: *out,
             });
         }
@@ -181,7 +196,7 @@ impl Watch {
             self.dir.as_deref(),
             &self.cwd,
             &self.out,
-            Some(&self.first),
+            self.first.as_ref(),
             reload,
         );
     }
