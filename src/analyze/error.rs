@@ -27,6 +27,14 @@ pub enum AnalyzeError {
     },
     #[error("`{from}` imports `{specifier}`, which does not exist")]
     MissingImport { specifier: String, from: String },
+    #[error("`{from}` re-exports `{name}` from `{specifier}`, which does not export it")]
+    MissingReexport {
+        from: String,
+        specifier: String,
+        name: String,
+        /// The value exports of `specifier`.
+        exports: Vec<String>,
+    },
     #[error("the plugin `{plugin}` {what}")]
     PluginExport { plugin: String, what: String },
     #[error("`{module}` is written for Deno: {what}")]
@@ -61,6 +69,7 @@ impl Explain for AnalyzeError {
             Self::NoRunOrDefault { .. } => "analyze::no-run-export",
             Self::MissingToolExport { .. } => "analyze::missing-tool-export",
             Self::MissingImport { .. } => "analyze::missing-import",
+            Self::MissingReexport { .. } => "analyze::missing-reexport",
             Self::DenoModule { .. } => "analyze::deno",
             Self::PluginExport { .. } => "analyze::plugin-export",
         }
@@ -88,6 +97,15 @@ impl Explain for AnalyzeError {
             ),
             Self::MissingImport { .. } => Some(
                 "the project is incomplete: add the file, or fix the import's path (relative to the importing file)".into(),
+            ),
+            Self::MissingReexport { name, exports, .. } => Some(
+                match crate::suggest::did_you_mean(name, exports.iter().map(String::as_str)) {
+                    Some(hint) => format!("{hint} (Bun and Node refuse to load the module)"),
+                    None => format!(
+                        "Bun and Node refuse to load the module; the exports found: {}",
+                        list_or_none(exports)
+                    ),
+                },
             ),
             Self::DenoModule { .. } => Some(
                 "this is a Deno-era Compozy project: run `compozy migrate` to rewrite it for Bun and Node".into(),

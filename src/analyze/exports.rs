@@ -48,6 +48,11 @@ pub struct LocalModule {
     pub functions: Vec<String>,
     /// Value imports (`import … from "spec"`, `import "spec"`): specifier and byte range.
     pub imports: Vec<(String, usize, usize)>,
+    /// The specifiers of `export { … } from "spec"`, with their byte ranges.
+    pub reexports: Vec<(String, usize, usize)>,
+    /// Whether the exports are complete: an ES module's are; a CommonJS module's are what a
+    /// static reading finds.
+    pub complete: bool,
 }
 
 impl LocalModule {
@@ -294,6 +299,7 @@ pub fn local_exports(module: &Module) -> LocalModule {
 
     let mut out = LocalModule {
         imports,
+        complete: true,
         ..LocalModule::default()
     };
     for item in &module.body {
@@ -317,6 +323,11 @@ pub fn local_exports(module: &Module) -> LocalModule {
                     .src
                     .as_ref()
                     .map(|s| s.value.to_atom_lossy().to_string());
+                if let (Some(specifier), Some(str)) = (&src, &named.src) {
+                    let start = str.span.lo.0.saturating_sub(super::parse::BASE) as usize;
+                    let len = str.span.hi.0.saturating_sub(str.span.lo.0) as usize;
+                    out.reexports.push((specifier.clone(), start, len));
+                }
                 for spec in &named.specifiers {
                     match spec {
                         ExportSpecifier::Named(n) => {

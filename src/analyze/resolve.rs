@@ -53,6 +53,16 @@ pub struct ModuleInfo {
     pub files: Vec<PathBuf>,
 }
 
+/// Whether a module exports a name.
+enum Found {
+    /// It does, as a value or a type.
+    Kind(Kind),
+    /// It cannot be known (a package's module, a CommonJS module's, a cycle's): taken as a value.
+    Unknown,
+    /// It surely does not.
+    Missing,
+}
+
 /// Which Deno-only kind of specifier `specifier` is, if it is one.
 fn deno_scheme(specifier: &str) -> Option<&'static str> {
     if specifier.starts_with("npm:") {
@@ -180,44 +190,52 @@ impl Analyzer {
         )
     }
 
-    /// Is `name`, as exported by `path`, a value or a type? Unknown names count as values.
+    /// Whether `path` exports `name`, and as a value or a type.
     fn kind_of(
         &mut self,
         path: &Path,
         name: &str,
         seen: &mut HashSet<(PathBuf, String)>,
         files: &mut BTreeSet<PathBuf>,
-    ) -> Result<Kind, Failure> {
+    ) -> Result<Found, Failure> {
         if !seen.insert((path.to_path_buf(), name.to_owned())) {
-            return Ok(Kind::Value);
+            return Ok(Found::Unknown);
         }
         let (local, _) = self.local(path)?;
         files.insert(path.to_path_buf());
+        // A module without a single export may be CommonJS written as `.js`, whose names Node
+        // finds by its own reading.
+        let mut known = local.complete && !(local.exports.is_empty() && local.star_from.is_empty());
         let mut kinds = Vec::new();
         for export in local.exports.iter().filter(|e| e.name == name) {
             kinds.push(self.origin_kind(path, &export.origin, seen, files)?);
         }
         if kinds.is_empty() && name != "default" {
             for specifier in &local.star_from {
-                if let Some(target) = self.resolve(path, specifier) {
-                    let target = target?;
-                    let (star_local, _) = self.local(&target)?;
-                    files.insert(target.clone());
-                    let has = star_local.exports.iter().any(|e| e.name == name)
-                        || !star_local.star_from.is_empty();
-                    if has {
-                        kinds.push(self.kind_of(&target, name, seen, files)?);
-                    }
+                let Some(target) = self.resolve(path, specifier) else {
+                    known = false;
+                    continue;
+                };
+                match self.kind_of(&target?, name, seen, files)? {
+                    Found::Kind(kind) => kinds.push(kind),
+                    Found::Unknown => known = false,
+                    Found::Missing => {}
                 }
             }
         }
-        Ok(if kinds.contains(&Kind::Value) || kinds.is_empty() {
-            Kind::Value
+        Ok(if kinds.contains(&Kind::Value) {
+            Found::Kind(Kind::Value)
+        } else if !kinds.is_empty() {
+            Found::Kind(Kind::Type)
+        } else if known {
+            Found::Missing
         } else {
-            Kind::Type
+            Found::Unknown
         })
     }
 
+    /// The kind of an export of `path` that comes from `origin`; a re-export of a name the other
+    /// module does not export is an error, as it is for Bun and Node when they load `path`.
     fn origin_kind(
         &mut self,
         path: &Path,
@@ -228,9 +246,46 @@ impl Analyzer {
         match origin {
             Origin::Local(kind) => Ok(*kind),
             Origin::From { specifier, name } => match self.resolve(path, specifier) {
-                Some(target) => self.kind_of(&target?, name, seen, files),
+                Some(target) => {
+                    let target = target?;
+                    match self.kind_of(&target, name, seen, files)? {
+                        Found::Kind(kind) => Ok(kind),
+                        Found::Unknown => Ok(Kind::Value),
+                        Found::Missing => {
+                            Err(self.missing_reexport(path, &target, specifier, name))
+                        }
+                    }
+                }
                 None => Ok(Kind::Value),
             },
+        }
+    }
+
+    /// `path` re-exports `name` from `specifier` (`target`), which does not export it.
+    fn missing_reexport(
+        &mut self,
+        path: &Path,
+        target: &Path,
+        specifier: &str,
+        name: &str,
+    ) -> Failure {
+        let exports = self.module(target).map(|m| m.values).unwrap_or_default();
+        let at = self.local(path).ok().and_then(|(local, source)| {
+            local
+                .reexports
+                .iter()
+                .chain(&local.imports)
+                .find(|(s, _, _)| s == specifier)
+                .map(|(_, start, len)| Box::new((source.clone(), *start, *len)))
+        });
+        Failure {
+            error: AnalyzeError::MissingReexport {
+                from: display_path(path, &self.base),
+                specifier: specifier.to_owned(),
+                name: name.to_owned(),
+                exports,
+            },
+            at,
         }
     }
 

@@ -213,3 +213,69 @@ fn project_tools_are_listed() {
     assert_eq!(json["modules"][0]["values"], json!(["run"]));
     assert_eq!(json["modules"][0]["types"], json!(["Input"]));
 }
+
+/// A re-export of a name the other module does not export is refused by `gen`, as Bun and Node
+/// refuse to load the module (checked here with both); one that cannot be known (a CommonJS
+/// module's, a package's) is left to the runtime.
+#[test]
+fn a_re_export_of_a_missing_name_is_an_error_as_for_the_runtimes() {
+    let f = Fixture::with(&[
+        (
+            "compozy.yaml",
+            "tools:\n  - id: direct\n    description: Re-exports\n    execute: ./tools/direct.ts\n  \
+             - id: imported\n    description: Re-exports an import\n    execute: ./tools/imported.ts\n  \
+             - id: starred\n    description: Re-exports through a star\n    execute: ./tools/starred.ts\n",
+        ),
+        ("tools/direct.ts", "export { run } from \"./impl.ts\";\n"),
+        (
+            "tools/imported.ts",
+            "import { run } from \"./impl.ts\";\nexport { run };\n",
+        ),
+        ("tools/starred.ts", "export { run } from \"./star.ts\";\n"),
+        (
+            "tools/star.ts",
+            "export * from \"./impl.ts\";\nexport const s = 1;\n",
+        ),
+        (
+            "tools/impl.ts",
+            "export function runn() {\n  return 1;\n}\n",
+        ),
+    ]);
+    for (runtime, args) in [
+        ("bun", &["-e"][..]),
+        ("node", &["--experimental-strip-types", "-e"][..]),
+    ] {
+        for module in ["direct", "imported", "starred"] {
+            let out = std::process::Command::new(crate::common::runtime_bin(runtime))
+                .args(args)
+                .arg(format!("await import(\"./tools/{module}.ts\")"))
+                .current_dir(f.path("."))
+                .output()
+                .expect("run the runtime");
+            assert!(
+                !out.status.success(),
+                "{runtime} loaded tools/{module}.ts, which re-exports a missing name"
+            );
+        }
+    }
+    let out = f.run(&["gen"]);
+    out.expect_code(2).stderr_has(&[
+        "analyze::missing-reexport",
+        "`tools/direct.ts` re-exports `run` from `./impl.ts`, which does not export it",
+        "`tools/imported.ts` re-exports `run` from `./impl.ts`",
+        "`tools/starred.ts` re-exports `run` from `./star.ts`",
+        "did you mean `runn`?",
+        "tools/direct.ts:1:21",
+    ]);
+    assert!(!f.path(".compozy").exists(), "gen wrote output");
+
+    // Names that only the runtime can know are not refused.
+    f.write("tools/legacy.js", "module.exports.run = () => 1;\n");
+    f.write("tools/direct.ts", "export { run } from \"./legacy.js\";\n");
+    f.write(
+        "tools/imported.ts",
+        "export { run } from \"some-package\";\n",
+    );
+    f.write("tools/star.ts", "export * from \"some-package\";\n");
+    f.run(&["gen"]).expect_code(0);
+}
