@@ -12,6 +12,10 @@
 //! Only JSON Schema 2020-12 (the default draft) is read keyword by keyword; a schema of another
 //! draft is compatible only when it did not change.
 
+mod bounds;
+mod cases;
+mod kinds;
+mod loc;
 mod normalise;
 mod subset;
 #[cfg(test)]

@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::subset::{ALL, ARR, BOOL, FRAC, INT, Loc, NULL, OBJ, STR, local_kinds};
+use super::kinds::{ALL, ARR, BOOL, FRAC, INT, NULL, OBJ, STR, local_kinds};
+use super::loc::Loc;
 
 /// A confirmed witness.
 #[derive(Debug, Clone)]
@@ -109,7 +110,7 @@ fn values(g: &Gen, loc: &Loc<'_>, depth: usize) -> Vec<Value> {
         out.extend([json!(null), json!({}), json!([]), json!(""), json!(0)]);
         return out;
     }
-    let cases = super::subset::cases_of(loc);
+    let cases = super::cases::cases_of(loc);
     for case in cases.iter().take(8) {
         out.extend(case_values(g, case, depth));
     }
@@ -130,12 +131,12 @@ fn dedup(values: &mut Vec<Value>) {
 fn case_values(g: &Gen, case: &[Loc<'_>], depth: usize) -> Vec<Value> {
     let kinds = case.iter().fold(ALL, |k, l| k & local_kinds(l.schema));
     let mut out = Vec::new();
-    if let Some(values) = super::subset::finite_values(case, kinds) {
+    if let Some(values) = super::cases::finite_values(case, kinds) {
         return values;
     }
     let get = |k: &str| case.iter().find_map(|l| l.schema.get(k));
     let num = |k: &str| get(k).and_then(Value::as_f64);
-    let uint = |k: &str| get(k).and_then(super::subset::count);
+    let uint = |k: &str| get(k).and_then(super::kinds::count);
     if kinds & NULL != 0 {
         out.push(Value::Null);
     }
@@ -191,7 +192,7 @@ fn case_values(g: &Gen, case: &[Loc<'_>], depth: usize) -> Vec<Value> {
 fn arrays(g: &Gen, case: &[Loc<'_>], depth: usize) -> Vec<Value> {
     let min = case
         .iter()
-        .filter_map(|l| l.schema.get("minItems").and_then(super::subset::count))
+        .filter_map(|l| l.schema.get("minItems").and_then(super::kinds::count))
         .max()
         .unwrap_or(0) as usize;
     let prefix: Vec<Loc<'_>> = case
@@ -294,7 +295,7 @@ fn objects(g: &Gen, case: &[Loc<'_>], depth: usize) -> Vec<Value> {
             .find(|v| {
                 schemas
                     .iter()
-                    .all(|s| super::subset::plain_accepts(s.schema, v).unwrap_or(true))
+                    .all(|s| super::kinds::plain_accepts(s.schema, v).unwrap_or(true))
             })
             .or(candidates.first())
             .cloned()
