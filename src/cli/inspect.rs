@@ -47,6 +47,15 @@ struct JsonTool {
     /// `content` for a tool declared with `returns: content`.
     #[serde(skip_serializing_if = "Option::is_none")]
     returns: Option<&'static str>,
+    /// `version:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    /// The name MCP lists it under, when that is not its id (an older major: `ID.vMAJOR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_name: Option<String>,
+    /// `deprecated:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deprecated: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -170,6 +179,10 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
                             icons: icons(&tool.mcp, &project.root),
                             scopes: tool.mcp.scopes.clone(),
                             returns: tool.mcp.returns_content.then_some("content"),
+                            version: tool.version.as_ref().map(ToString::to_string),
+                            mcp_name: Some(config::versions::mcp_name(tool))
+                                .filter(|name| *name != tool.id),
+                            deprecated: tool.deprecated.clone(),
                         }
                     })
                     .collect::<Vec<_>>(),
@@ -251,6 +264,9 @@ fn print_human(report: &Report) {
                 _ => "-".into(),
             };
             let _ = writeln!(text, "  {:width$}  {target}  ({}:{})", t.id, t.file, t.line);
+            if let Some(versions) = version_line(t) {
+                let _ = writeln!(text, "  {:width$}  {versions}", "");
+            }
             if let Some(mcp) = mcp_line(t) {
                 let _ = writeln!(text, "  {:width$}  {mcp}", "");
             }
@@ -285,6 +301,22 @@ fn print_human(report: &Report) {
         }
     }
     print!("{text}");
+}
+
+/// A tool's version, the MCP name of an older major and its deprecation, on one line; `None`
+/// when it has none of them.
+fn version_line(t: &JsonTool) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(version) = &t.version {
+        parts.push(format!("version {version}"));
+    }
+    if let Some(name) = &t.mcp_name {
+        parts.push(format!("MCP name {name}"));
+    }
+    if let Some(message) = &t.deprecated {
+        parts.push(format!("deprecated: {message}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// What MCP clients are told about a tool beyond its description, on one line; `None` when
