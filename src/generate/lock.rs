@@ -126,6 +126,13 @@ impl Explain for LockError {
                 "compozy could not prove the new schema compatible, nor find a value that breaks; {}",
                 bump(version)
             ),
+            Self::Input { id, .. } | Self::Output { id, .. } | Self::With { id, .. }
+                if id.contains(crate::config::versions::SEPARATOR) =>
+            {
+                format!(
+                    "undo the change: `{id}` is an older major version kept beside a newer one for the callers that still use it, so its interface stays as it is (change the newest major, or add a new one)"
+                )
+            }
             Self::Input { version, .. } | Self::Output { version, .. } | Self::With { version, .. } => {
                 bump(version)
             }

@@ -301,6 +301,40 @@ on_both_runtimes!(
     mcp_lists_older_majors_as_id_v_major
 );
 
+/// A `plugins:` filter naming the id applies to every major; a key names one older major.
+#[test]
+fn plugin_filters_by_id_take_in_every_major() {
+    let p = project();
+    p.write(
+        "compozy.yaml",
+        &format!(
+            "plugins:\n  - {{use: builtin:rate-limit, tools: [weather], limit: 1, per: 1h}}\n  - {{use: builtin:rate-limit, tools: [\"calc@0\"], limit: 1, per: 1h}}\n{CONFIG}"
+        ),
+    );
+    let (answers, _) = serve_lines(
+        &p,
+        "bun",
+        &[
+            json!({"id": 1, "tool_id": "weather@1", "input": {"city": "Oslo"}}),
+            json!({"id": 2, "tool_id": "weather@1", "input": {"city": "Oslo"}}),
+            json!({"id": 3, "tool_id": "weather", "input": {"city_id": 1}}),
+            json!({"id": 4, "tool_id": "weather", "input": {"city_id": 1}}),
+            json!({"id": 5, "tool_id": "calc"}),
+            json!({"id": 6, "tool_id": "calc"}),
+        ],
+    );
+    let limited: Vec<bool> = answers
+        .iter()
+        .map(|a| a["error"]["name"] == "RateLimitedError")
+        .collect();
+    // One bucket per major; `calc@0` is no key (calc has one major), so nothing limits calc.
+    assert_eq!(
+        limited,
+        [false, true, false, true, false, false],
+        "{answers:#?}"
+    );
+}
+
 /// `gen` in a project of `files`: exit 2, nothing written, and `fragments` on stderr.
 fn refused(files: &[(&str, &str)], fragments: &[&str]) -> Fixture {
     let p = Fixture::with(files);
@@ -377,6 +411,42 @@ fn bad_versions_deprecations_and_mcp_names_are_refused() {
             "compozy.yaml:13:",
             "compozy.yaml:7:",
         ],
+    );
+}
+
+#[test]
+fn each_major_is_checked_against_its_own_lock_entry() {
+    let p = project();
+    p.run(&["gen"]).expect_code(0);
+    let lock = p.read("compozy.lock");
+    // Major 1 gets stricter within major 1: breaking, named by its key, against its own entry.
+    let stricter = CONFIG.replace("version: 1.4.0", "version: 1.5.0").replace(
+        "properties: {city: {type: string}}, required: [city]",
+        "properties: {city: {type: string}, country: {type: string}}, required: [city, country]",
+    );
+    p.write("compozy.yaml", &stricter);
+    let out = p.run(&["gen"]);
+    out.expect_code(2).stderr_has(&[
+        "breaking change to the input of `weather@1` without a new major version (still 1.5.0)",
+        "witness: {\"city\":\"\"}",
+        "compozy.yaml:7:",
+        "is an older major version kept beside a newer one",
+    ]);
+    assert!(!out.stderr.contains("`weather` without"), "{}", out.stderr);
+    assert_eq!(p.read("compozy.lock"), lock, "nothing written");
+    // Wider is compatible: only major 1's entry changes.
+    let wider = CONFIG.replace(
+        "properties: {city: {type: string}}, required: [city]",
+        "properties: {city: {type: [string, number]}}, required: [city]",
+    );
+    p.write("compozy.yaml", &wider);
+    p.run(&["gen"]).expect_code(0);
+    let before: Value = serde_json::from_str(&lock).unwrap();
+    let after: Value = serde_json::from_str(&p.read("compozy.lock")).unwrap();
+    assert_eq!(after["tools"]["weather@2"], before["tools"]["weather@2"]);
+    assert_eq!(
+        after["tools"]["weather@1"]["input"]["properties"]["city"]["type"],
+        json!(["string", "number"])
     );
 }
 
