@@ -122,9 +122,14 @@ struct Report {
 /// The environment `tool_id` would get; values that do not come from the project are masked, so
 /// that the executor's own secrets are not printed.
 fn tool_env(project: &crate::config::Project, tool_id: &str) -> Result<Vec<JsonVar>, Problem> {
-    let tool = project
-        .tool(tool_id)
-        .ok_or_else(|| Problem::new(super::exec::ExecError::unknown_tool(tool_id, project)))?;
+    let tool = project.resolve(tool_id).map_err(|not_found| {
+        Problem::new(match not_found {
+            crate::config::versions::NotFound::Unknown => {
+                super::exec::ExecError::unknown_tool(tool_id, project)
+            }
+            other => super::exec::ExecError::NoSuchMajor(other),
+        })
+    })?;
     let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let env = crate::env::resolve(project, tool, &process_env).map_err(Problem::new)?;
     Ok(env

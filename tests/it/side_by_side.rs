@@ -136,6 +136,11 @@ fn inspect_shows_versions_mcp_names_and_deprecation() {
     assert_eq!(older["mcp_name"], "weather.v1");
     assert_eq!(older["deprecated"], "use weather 2, which takes a city id");
     assert_eq!(older["module"], "tools/weather1.ts");
+    // `--env` takes the same names as exec.
+    p.run(&["inspect", "--env", "weather@1"]).expect_code(0);
+    p.run(&["inspect", "--env", "weather@9"])
+        .expect_code(2)
+        .stderr_has(&["tool `weather` has no major version 9"]);
 }
 
 /// NDJSON requests on stdin, all at once; the answers by id, and serve's stderr.
