@@ -20,6 +20,9 @@
 //! One entry per tool and major version (`ID@MAJOR`), sorted by id then major; every object's keys
 //! sorted; schemas in [`crate::compat::normalise`]d form; `output` and `with` only when declared.
 //! An entry a person marks with `"replaced_by": "other_tool"` stays when its tool is removed.
+//! A tool kept in several major versions has an entry per major, each checked against its own;
+//! an older major that goes is a removal (its callers named it), the newest one replaced by a
+//! newer major is not (its callers named the id, which still answers).
 
 use std::path::Path;
 
@@ -376,7 +379,10 @@ pub fn check(project: &Project, lock: &Lock) -> Vec<Problem> {
                             entry.key()
                         },
                         version: entry.version.to_string(),
-                        newest: project.tool(&entry.id).map(|t| t.id.clone()),
+                        newest: project
+                            .tool(&entry.id)
+                            .filter(|_| !newest_locked)
+                            .map(|t| t.id.clone()),
                     }),
                     entry,
                 ));
