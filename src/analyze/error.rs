@@ -115,6 +115,11 @@ impl Explain for AnalyzeError {
                     "add `export {{ yourFunction as {tool} }}` or a `{tool}` key in the default-exported object (exports found: {})",
                     list_or_none(exports)
                 )
+            } else if let Some((id, major)) = tool.split_once(crate::config::versions::SEPARATOR) {
+                format!(
+                    "`{tool}` is major version {major} of `{id}`, kept beside a newer one; export it under that key: add `export {{ yourFunction as \"{tool}\" }}` or a \"{tool}\" key in the default-exported object (exports found: {})",
+                    list_or_none(exports)
+                )
             } else {
                 format!(
                     "add `export {{ yourFunction as \"{tool}\" }}` or a \"{tool}\" key in the default-exported object (exports found: {})",

@@ -335,7 +335,8 @@ pub struct WatchArgs {
 /// `compozy serve`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Requests: one JSON object per line on stdin; only tool_id is required.
+Requests: one JSON object per line on stdin; only tool_id is required (ID@MAJOR names one
+major version of a tool kept in several; the id alone is the newest).
   {\"id\": 1, \"tool_id\": \"math.add\", \"input\": {\"a\": 1, \"b\": 2}}
   optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms
 
@@ -387,9 +388,13 @@ impl From<RuntimeArg> for crate::config::RuntimeKind {
 When a server of the project is running (`compozy daemon start`, or `serve`, `mcp`,
 `watch --serve`), the call is forwarded to its warm pool, with the same result, output and exit
 code; otherwise, or when it cannot answer for the project's current files, it runs one-shot
-(-v says which). COMPOZY_FORWARD=off keeps it one-shot.")]
+(-v says which). COMPOZY_FORWARD=off keeps it one-shot.
+
+A tool kept in several major versions side by side (two declarations of one id whose `version:`
+differ in their major): TOOL_ID runs the newest, TOOL_ID@MAJOR (weather@1) the major asked for.
+A major that does not exist exits 2, listing those that do.")]
 pub struct ExecArgs {
-    /// The tool's id.
+    /// The tool's id; ID@MAJOR for one major version of a tool kept in several.
     #[arg(value_name = "TOOL_ID")]
     pub tool_id: String,
     /// Project selection.

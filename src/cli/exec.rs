@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::args::ExecArgs;
 use super::output::Output;
 use crate::config::RuntimeKind;
+use crate::config::versions::NotFound;
 use crate::diagnostic::{Explain, Problem};
 use crate::exit::ExitCode;
 use crate::runtime::{self, Limits, Request, check_schema, merge_defaults};
@@ -27,6 +28,9 @@ pub enum ExecError {
     },
     #[error("tool `{id}` was removed; call `{replaced_by}` instead")]
     Removed { id: String, replaced_by: String },
+    /// `ID@x`, or `ID@9` of a tool without that major version.
+    #[error("{0}")]
+    NoSuchMajor(NotFound),
     #[error("{what} is not valid JSON: {reason}")]
     BadJson { what: &'static str, reason: String },
     #[error("cannot read {path}: {reason}")]
@@ -66,6 +70,8 @@ impl Explain for ExecError {
         match self {
             Self::UnknownTool { .. } => "exec::unknown-tool",
             Self::Removed { .. } => "exec::removed-tool",
+            Self::NoSuchMajor(NotFound::BadMajor { .. }) => "exec::bad-major",
+            Self::NoSuchMajor(_) => "exec::unknown-major",
             Self::BadJson { .. } => "exec::json",
             Self::ReadInput { .. } => "exec::read",
             Self::InvalidInput { .. } => "exec::invalid-input",
@@ -78,6 +84,17 @@ impl Explain for ExecError {
         match self {
             Self::UnknownTool { count: 0, .. } => Some("the project declares no tools".into()),
             Self::Removed { .. } => Some("compozy.lock records what replaces it".into()),
+            Self::NoSuchMajor(NotFound::NoMajor { majors, .. }) => Some(format!(
+                "call one of them: {}",
+                majors
+                    .iter()
+                    .map(|(_, name)| format!("`compozy exec {name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Self::NoSuchMajor(_) => Some(
+                "`compozy exec ID` runs the newest major version of a tool, `compozy exec ID@MAJOR` another one".into(),
+            ),
             Self::UnknownTool {
                 id, suggestions, ..
             } if !suggestions.is_empty() => {
@@ -250,18 +267,24 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
                 return ExitCode::Error;
             }
         };
-    let Some(tool) = project.tool(&args.tool_id) else {
-        if let Some(to) = crate::generate::lock::replacement(&project.root, &args.tool_id) {
-            return fail(Problem::new(ExecError::Removed {
-                id: args.tool_id.clone(),
-                replaced_by: to,
+    let tool = match project.resolve(&args.tool_id) {
+        Ok(tool) => tool,
+        Err(not_found) => {
+            if let Some(to) = crate::generate::lock::replacement(&project.root, &args.tool_id) {
+                return fail(Problem::new(ExecError::Removed {
+                    id: args.tool_id.clone(),
+                    replaced_by: to,
+                }));
+            }
+            return fail(Problem::new(match not_found {
+                NotFound::Unknown => ExecError::unknown_tool(&args.tool_id, &project),
+                other => ExecError::NoSuchMajor(other),
             }));
         }
-        return fail(Problem::new(ExecError::unknown_tool(
-            &args.tool_id,
-            &project,
-        )));
     };
+    if let Some(warning) = crate::config::versions::deprecation(tool) {
+        out.status(&format!("compozy: warning: {warning}"));
+    }
 
     let input = match read_input(args, cwd, out) {
         Ok(input) => merge_defaults(tool.with.as_ref(), input),

@@ -47,6 +47,15 @@ struct JsonTool {
     /// `content` for a tool declared with `returns: content`.
     #[serde(skip_serializing_if = "Option::is_none")]
     returns: Option<&'static str>,
+    /// `version:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    /// The name MCP lists it under, when that is not its id (an older major: `ID.vMAJOR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mcp_name: Option<String>,
+    /// `deprecated:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deprecated: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -113,9 +122,14 @@ struct Report {
 /// The environment `tool_id` would get; values that do not come from the project are masked, so
 /// that the executor's own secrets are not printed.
 fn tool_env(project: &crate::config::Project, tool_id: &str) -> Result<Vec<JsonVar>, Problem> {
-    let tool = project
-        .tool(tool_id)
-        .ok_or_else(|| Problem::new(super::exec::ExecError::unknown_tool(tool_id, project)))?;
+    let tool = project.resolve(tool_id).map_err(|not_found| {
+        Problem::new(match not_found {
+            crate::config::versions::NotFound::Unknown => {
+                super::exec::ExecError::unknown_tool(tool_id, project)
+            }
+            other => super::exec::ExecError::NoSuchMajor(other),
+        })
+    })?;
     let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let env = crate::env::resolve(project, tool, &process_env).map_err(Problem::new)?;
     Ok(env
@@ -170,6 +184,10 @@ pub fn run(args: &InspectArgs, out: &Output, cwd: &std::path::Path) -> ExitCode 
                             icons: icons(&tool.mcp, &project.root),
                             scopes: tool.mcp.scopes.clone(),
                             returns: tool.mcp.returns_content.then_some("content"),
+                            version: tool.version.as_ref().map(ToString::to_string),
+                            mcp_name: Some(config::versions::mcp_name(tool))
+                                .filter(|name| *name != tool.id),
+                            deprecated: tool.deprecated.clone(),
                         }
                     })
                     .collect::<Vec<_>>(),
@@ -251,6 +269,9 @@ fn print_human(report: &Report) {
                 _ => "-".into(),
             };
             let _ = writeln!(text, "  {:width$}  {target}  ({}:{})", t.id, t.file, t.line);
+            if let Some(versions) = version_line(t) {
+                let _ = writeln!(text, "  {:width$}  {versions}", "");
+            }
             if let Some(mcp) = mcp_line(t) {
                 let _ = writeln!(text, "  {:width$}  {mcp}", "");
             }
@@ -285,6 +306,22 @@ fn print_human(report: &Report) {
         }
     }
     print!("{text}");
+}
+
+/// A tool's version, the MCP name of an older major and its deprecation, on one line; `None`
+/// when it has none of them.
+fn version_line(t: &JsonTool) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(version) = &t.version {
+        parts.push(format!("version {version}"));
+    }
+    if let Some(name) = &t.mcp_name {
+        parts.push(format!("MCP name {name}"));
+    }
+    if let Some(message) = &t.deprecated {
+        parts.push(format!("deprecated: {message}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// What MCP clients are told about a tool beyond its description, on one line; `None` when

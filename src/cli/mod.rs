@@ -167,7 +167,7 @@ fn fresh_project_for(
     regenerate(dir, out, cwd)
         .or_else(|problems| {
             let running = format!("running `{tool_id}`");
-            partial(dir, out, cwd, &running, |p| p.tool(tool_id).is_some()).ok_or(problems)
+            partial(dir, out, cwd, &running, |p| p.resolve(tool_id).is_ok()).ok_or(problems)
         })
         .map(|project| (project, None))
 }

@@ -45,8 +45,10 @@ pub enum ConfigError {
     MixedToolFile { field: &'static str },
     #[error("invalid tool id `{id}`: {reason}")]
     InvalidId { id: String, reason: &'static str },
-    #[error("tool id `{id}` is declared more than once")]
-    DuplicateId { id: String },
+    #[error("{}", duplicate(id, *major))]
+    DuplicateId { id: String, major: Option<u64> },
+    #[error("the tool `{name}` has the name MCP lists `{key}` under")]
+    McpNameTaken { name: String, key: String },
     #[error("invalid duration `{value}`: {reason}")]
     InvalidDuration { value: String, reason: String },
     #[error("invalid version `{value}`: {reason}")]
@@ -139,6 +141,13 @@ pub enum ConfigError {
     Plugin { message: String, help: String },
 }
 
+fn duplicate(id: &str, major: Option<u64>) -> String {
+    match major {
+        None => format!("tool id `{id}` is declared more than once"),
+        Some(major) => format!("two declarations of `{id}` with major {major}"),
+    }
+}
+
 impl Explain for ConfigError {
     fn code(&self) -> &'static str {
         match self {
@@ -155,6 +164,7 @@ impl Explain for ConfigError {
             Self::MixedToolFile { .. } => "config::mixed-tool-file",
             Self::InvalidId { .. } => "config::invalid-id",
             Self::DuplicateId { .. } => "config::duplicate-id",
+            Self::McpNameTaken { .. } => "config::mcp-name-taken",
             Self::InvalidDuration { .. } => "config::duration",
             Self::InvalidVersion { .. } => "config::version",
             Self::UnknownRuntime(_) => "config::runtime",
@@ -217,10 +227,20 @@ impl Explain for ConfigError {
             Self::InvalidId { .. } => {
                 "ids match [A-Za-z0-9_][A-Za-z0-9_.\\-/]* and contain no `..`".into()
             }
-            Self::DuplicateId { .. } => "rename one of the tools, or remove one; ids are unique \
+            Self::DuplicateId { major: None, .. } => "rename one of the tools, or remove one; ids are unique \
                                          per project (\"first\" is in the order compozy reads: the \
                                          `tools:` of compozy.yaml, then the tool files by path)"
                 .into(),
+            Self::DuplicateId { major: Some(m), .. } => format!(
+                "declarations of one id are served side by side only when their major versions \
+                 differ: give one of them another major version (`version: {}.0.0`), rename it, or \
+                 remove it",
+                m + 1
+            ),
+            Self::McpNameTaken { name, key } => format!(
+                "MCP lists an older major version `ID@MAJOR` as `ID.vMAJOR`; rename the tool \
+                 `{name}`, or drop the older major `{key}`"
+            ),
             Self::InvalidDuration { .. } => {
                 "write a duration with a unit, such as 500ms, 30s or 2m".into()
             }

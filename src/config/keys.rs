@@ -110,6 +110,7 @@ pub const TOOL_OWN: &[&str] = &[
     "scopes",
     "returns",
     "version",
+    "deprecated",
 ];
 
 /// Keys of a tool that only Compozy's first versions had (`use: tool(file=…)`).

@@ -15,6 +15,7 @@ mod read;
 mod refs;
 mod schema;
 mod validate;
+pub mod versions;
 mod wasm;
 mod with;
 pub(crate) mod yaml;
@@ -176,12 +177,15 @@ pub struct Declared {
 /// One tool after validation.
 #[derive(Debug, Clone)]
 pub struct Tool {
-    /// Unique id.
+    /// Unique key: the declared id, or `ID@MAJOR` for an older major version kept beside a newer
+    /// one (see [`versions`]). Entrypoints export the tool under it.
     pub id: String,
     /// Human description.
     pub description: Option<String>,
     /// `version:` (semver); `None` is 0.0.0, where every change is allowed.
     pub version: Option<semver::Version>,
+    /// `deprecated:`: what callers are told (MCP description, a warning on each call).
+    pub deprecated: Option<String>,
     /// The module that implements it (`execute`), when given.
     pub module: Option<ProjectPath>,
     /// Where `execute` was written, for diagnostics that point at it.
@@ -204,6 +208,23 @@ pub struct Tool {
     pub declared: Declared,
     /// What MCP hosts are told about it, and the scopes a caller needs.
     pub mcp: mcp::ToolMeta,
+}
+
+impl Tool {
+    /// The id as declared (the key without `@MAJOR`).
+    pub fn base_id(&self) -> &str {
+        versions::base_id(&self.id)
+    }
+
+    /// Its major version (0 without `version:`).
+    pub fn major(&self) -> u64 {
+        self.version.as_ref().map_or(0, |v| v.major)
+    }
+
+    /// Whether a newer major of the same id is declared beside it.
+    pub fn is_older_major(&self) -> bool {
+        self.id.len() != self.base_id().len()
+    }
 }
 
 /// A loaded, validated project.
@@ -236,6 +257,12 @@ impl Project {
             .binary_search_by(|t| t.id.as_str().cmp(id))
             .ok()
             .map(|i| &self.tools[i])
+    }
+
+    /// The tool a caller names: its key (`ID`, or `ID@MAJOR` of an older major), or `ID@MAJOR`
+    /// of the newest major. See [`versions`].
+    pub fn resolve(&self, name: &str) -> Result<&Tool, versions::NotFound> {
+        versions::resolve(self, name)
     }
 
     /// The worker a runtime runs (`bun` → `bun_worker.ts`, `node` → `node_worker.mjs`).

@@ -100,9 +100,12 @@ impl Plugin {
     }
 }
 
+/// A glob names a tool by its id, which takes in every major version kept side by side, or by
+/// the key of one older major (`weather@1`).
 fn matches(tools: &[String], annotations: &[(String, bool)], tool: &Tool) -> bool {
     let globs_match = tools.is_empty()
-        || super::discover::glob_set(tools).is_ok_and(|set| set.is_match(&tool.id));
+        || super::discover::glob_set(tools)
+            .is_ok_and(|set| set.is_match(&tool.id) || set.is_match(tool.base_id()));
     globs_match
         && annotations.iter().all(|(hint, want)| {
             let a = &tool.mcp.annotations;

@@ -80,6 +80,8 @@ pub struct RawTool {
     pub description: Option<String>,
     /// `version:` as written (semver, checked later).
     pub version: Option<Spanned<String>>,
+    /// `deprecated:`, the message callers are told.
+    pub deprecated: Option<String>,
     pub execute: Option<Spanned<String>>,
     /// `execute:` as a mapping (`{command: [...], protocol, persistent}`): a process tool.
     pub command: Option<Spanned<RawCommand>>,

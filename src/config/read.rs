@@ -495,6 +495,15 @@ impl Reader<'_> {
                 "id" => t.id = self.string(e),
                 "description" => t.description = self.string(e).map(|s| s.value),
                 "version" => t.version = self.string(e),
+                "deprecated" => match &v.kind {
+                    Kind::Null => {}
+                    Kind::String(s) if !s.trim().is_empty() => t.deprecated = Some(s.clone()),
+                    _ => self.wrong(
+                        &e.key,
+                        v,
+                        "a message for callers (`deprecated: use weather 2, which takes a city id`)",
+                    ),
+                },
                 "execute" if matches!(v.kind, Kind::Map(_)) => t.command = self.command(e),
                 "execute" if matches!(v.kind, Kind::Seq(_)) => self.wrong(
                     "execute",

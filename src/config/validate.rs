@@ -134,7 +134,9 @@ pub fn project(
         .filter(|(i, _)| !broken.contains(i) && !repeated.contains(i))
         .map(|(_, t)| t)
         .collect();
+    super::versions::assign_keys(&mut tools);
     tools.sort_by(|a, b| a.id.cmp(&b.id));
+    mcp_names_taken(&tools, &mut problems);
     super::plugins::warn_unused(&plugins, &policies, &tools, &config_file, &mut problems);
     super::plugins::check_cached(&policies, &tools, &config_file, &mut problems);
 
@@ -170,6 +172,7 @@ fn keep(tools: &mut Vec<Tool>, broken: &mut HashSet<usize>, (tool, ok): (Tool, b
 fn same_tool(a: &Tool, b: &Tool) -> bool {
     a.description == b.description
         && a.version == b.version
+        && a.deprecated == b.deprecated
         && a.module.as_ref().map(|m| &m.rel) == b.module.as_ref().map(|m| &m.rel)
         && a.timeout == b.timeout
         && a.input == b.input
@@ -180,14 +183,15 @@ fn same_tool(a: &Tool, b: &Tool) -> bool {
         && a.mcp == b.mcp
 }
 
-/// Drops repeated declarations of the same tool; reports an id declared for different tools.
+/// Drops repeated declarations of the same tool; reports an id declared for different tools of
+/// one major version (different majors are served side by side, see `versions`).
 /// Returns the indices of the repeats, which are left out.
 /// A declaration with problems of its own is never taken for the same tool.
 fn duplicates(tools: &[Tool], broken: &HashSet<usize>, problems: &mut Problems) -> HashSet<usize> {
-    let mut first: HashMap<&str, (usize, &Tool)> = HashMap::new();
+    let mut first: HashMap<(&str, u64), (usize, &Tool)> = HashMap::new();
     let mut repeated = HashSet::new();
     for (i, tool) in tools.iter().enumerate() {
-        match first.get(tool.id.as_str()) {
+        match first.get(&(tool.id.as_str(), tool.major())) {
             Some(&(j, earlier))
                 if !broken.contains(&i) && !broken.contains(&j) && same_tool(earlier, tool) =>
             {
@@ -204,6 +208,8 @@ fn duplicates(tools: &[Tool], broken: &HashSet<usize>, problems: &mut Problems) 
                 problems.push(
                     Problem::new(ConfigError::DuplicateId {
                         id: tool.id.clone(),
+                        major: (tool.version.is_some() || earlier.version.is_some())
+                            .then(|| tool.major()),
                     })
                     .at_line(
                         &tool.declared.file,
@@ -215,11 +221,44 @@ fn duplicates(tools: &[Tool], broken: &HashSet<usize>, problems: &mut Problems) 
                 );
             }
             None => {
-                first.insert(&tool.id, (i, tool));
+                first.insert((&tool.id, tool.major()), (i, tool));
             }
         }
     }
     repeated
+}
+
+/// Reports a tool whose id is the MCP name of another's older major (`weather.v1` beside
+/// `weather` 2 and 1): MCP could not tell them apart.
+fn mcp_names_taken(tools: &[Tool], problems: &mut Problems) {
+    for older in tools.iter().filter(|t| t.is_older_major()) {
+        let name = super::versions::mcp_name(older);
+        let Ok(i) = tools.binary_search_by(|t| t.id.as_str().cmp(&name)) else {
+            continue;
+        };
+        let taken = &tools[i];
+        let d = &older.declared;
+        problems.push(
+            Problem::new(ConfigError::McpNameTaken {
+                name: name.clone(),
+                key: older.id.clone(),
+            })
+            .at_line(
+                &taken.declared.file,
+                taken.declared.line,
+                taken.declared.column,
+                "this tool",
+            )
+            .with_related(
+                Problem::note(format!("`{}` is listed to MCP as `{name}`", older.id)).at_line(
+                    &d.file,
+                    d.line,
+                    d.column,
+                    "the older major",
+                ),
+            ),
+        );
+    }
 }
 
 /// Where Compozy projects keep a hand-written entrypoint when `runtime.entrypoint` is not set.
@@ -690,6 +729,7 @@ fn tool(
         id: id.value.clone(),
         description: raw_tool.description,
         version,
+        deprecated: raw_tool.deprecated,
         module,
         module_declared,
         command,

@@ -66,6 +66,8 @@ struct Record {
     description: Option<String>,
     #[serde(default)]
     version: Option<String>,
+    #[serde(default)]
+    deprecated: Option<String>,
     module: Option<ProjectPath>,
     module_declared: Option<Place>,
     #[serde(default)]
@@ -107,6 +109,7 @@ pub fn save(project: &Project) -> std::io::Result<()> {
         let record = Record {
             description: tool.description.clone(),
             version: tool.version.as_ref().map(ToString::to_string),
+            deprecated: tool.deprecated.clone(),
             module: tool.module.clone(),
             module_declared: tool.module_declared.as_ref().map(|d| place(&mut files, d)),
             command: tool.command.clone(),
@@ -278,6 +281,7 @@ impl Compiled {
                     Some(v) => Some(semver::Version::parse(v).ok()?),
                     None => None,
                 },
+                deprecated: record.deprecated,
                 module: record.module,
                 module_declared,
                 command: record.command,

@@ -20,6 +20,9 @@
 //! One entry per tool and major version (`ID@MAJOR`), sorted by id then major; every object's keys
 //! sorted; schemas in [`crate::compat::normalise`]d form; `output` and `with` only when declared.
 //! An entry a person marks with `"replaced_by": "other_tool"` stays when its tool is removed.
+//! A tool kept in several major versions has an entry per major, each checked against its own;
+//! an older major that goes is a removal (its callers named it), the newest one replaced by a
+//! newer major is not (its callers named the id, which still answers).
 
 use std::path::Path;
 
@@ -80,9 +83,14 @@ pub enum LockError {
         old: String,
         new: String,
     },
-    /// A tool of the lock is no longer declared.
+    /// A tool of the lock (or an older major kept beside a newer one) is no longer declared.
     #[error("tool `{id}` (version {version}) was removed; callers of it would fail")]
-    Removed { id: String, version: String },
+    Removed {
+        id: String,
+        version: String,
+        /// The tool's newest major, when the id is still declared.
+        newest: Option<String>,
+    },
 }
 
 fn shown(witness: &Option<Value>) -> String {
@@ -121,9 +129,19 @@ impl Explain for LockError {
                 "compozy could not prove the new schema compatible, nor find a value that breaks; {}",
                 bump(version)
             ),
+            Self::Input { id, .. } | Self::Output { id, .. } | Self::With { id, .. }
+                if id.contains(crate::config::versions::SEPARATOR) =>
+            {
+                format!(
+                    "undo the change: `{id}` is an older major version kept beside a newer one for the callers that still use it, so its interface stays as it is (change the newest major, or add a new one)"
+                )
+            }
             Self::Input { version, .. } | Self::Output { version, .. } | Self::With { version, .. } => {
                 bump(version)
             }
+            Self::Removed { id, newest: Some(newest), .. } => format!(
+                "declare that major version again, or add `\"replaced_by\": \"{newest}\"` to the entry `{id}` in compozy.lock: a call to `{id}` then says to call `{newest}` instead"
+            ),
             Self::Removed { .. } => {
                 "declare the tool again, or add `\"replaced_by\": \"<tool id>\"` to its entry in compozy.lock: a call to it then says what to call instead".into()
             }
@@ -281,13 +299,18 @@ fn line_of(file: &SourceFile, key: &str) -> usize {
         .map_or(1, |offset| file.line_col(offset).0)
 }
 
-/// What replaces the removed tool `id`, when its entry in the lock of `root` says
-/// (`replaced_by`): a call to it is then told what to call instead.
-pub fn replacement(root: &Path, id: &str) -> Option<String> {
+/// What replaces the removed tool `name` (an id, or `ID@MAJOR` of one major version), when its
+/// entry in the lock of `root` says (`replaced_by`): a call to it is then told what to call
+/// instead.
+pub fn replacement(root: &Path, name: &str) -> Option<String> {
     let lock = read(root).ok()??;
+    let (id, major) = match name.split_once(crate::config::versions::SEPARATOR) {
+        Some((id, major)) => (id, Some(crate::config::versions::parse_major(major)?)),
+        None => (name, None),
+    };
     lock.entries
         .into_iter()
-        .filter(|e| e.id == id)
+        .filter(|e| e.id == id && major.is_none_or(|m| e.version.major == m))
         .max_by_key(|e| e.version.major)
         .and_then(|e| e.replaced_by)
 }
@@ -295,11 +318,6 @@ pub fn replacement(root: &Path, id: &str) -> Option<String> {
 /// The message for a call to a removed tool.
 pub fn removed_message(id: &str, replaced_by: &str) -> String {
     format!("tool `{id}` was removed; call `{replaced_by}` instead")
-}
-
-/// The major version of a tool (0 when it has no `version:`).
-fn major(tool: &Tool) -> u64 {
-    tool.version.as_ref().map_or(0, |v| v.major)
 }
 
 fn version_of(tool: &Tool) -> Version {
@@ -311,9 +329,11 @@ pub fn check(project: &Project, lock: &Lock) -> Vec<Problem> {
     let mut problems = Vec::new();
     let at_entry = |p: Problem, e: &Entry| p.at_line(&lock.file, e.line, 1, "this entry");
     for entry in &lock.entries {
+        // The tool of the entry's id and major, whichever key it has now.
         let live = project
-            .tool(&entry.id)
-            .filter(|t| major(t) == entry.version.major);
+            .resolve(&entry.key())
+            .ok()
+            .filter(|t| t.major() == entry.version.major);
         if let Some(target) = &entry.replaced_by {
             if live.is_some() {
                 problems.push(at_entry(
@@ -325,7 +345,7 @@ pub fn check(project: &Project, lock: &Lock) -> Vec<Problem> {
                     }),
                     entry,
                 ));
-            } else if project.tool(target).is_none() {
+            } else if project.resolve(target).is_err() {
                 problems.push(at_entry(
                     Problem::new(LockError::Inconsistent {
                         reason: format!(
@@ -339,15 +359,30 @@ pub fn check(project: &Project, lock: &Lock) -> Vec<Problem> {
             continue;
         }
         let Some(tool) = live else {
-            // A newer major of the tool replaces it; in 0.x every change is allowed.
+            // A newer major of the tool replaces the newest one of the lock (callers called it by
+            // its id, which still answers); an older major kept beside a newer one was called by
+            // its own name (`ID@MAJOR`, MCP's `ID.vMAJOR`), which would answer no more. In 0.x
+            // every change is allowed.
+            let newest_locked = !lock
+                .entries
+                .iter()
+                .any(|e| e.id == entry.id && e.version.major > entry.version.major);
             let newer = project
                 .tool(&entry.id)
-                .is_some_and(|t| major(t) > entry.version.major);
-            if !newer && entry.version.major > 0 {
+                .is_some_and(|t| t.major() > entry.version.major);
+            if !(newest_locked && newer) && entry.version.major > 0 {
                 problems.push(at_entry(
                     Problem::new(LockError::Removed {
-                        id: entry.id.clone(),
+                        id: if newest_locked {
+                            entry.id.clone()
+                        } else {
+                            entry.key()
+                        },
                         version: entry.version.to_string(),
+                        newest: project
+                            .tool(&entry.id)
+                            .filter(|_| !newest_locked)
+                            .map(|t| t.id.clone()),
                     }),
                     entry,
                 ));
@@ -437,7 +472,7 @@ pub fn render(project: &Project, old: Option<&Lock>) -> String {
         .tools
         .iter()
         .map(|t| Entry {
-            id: t.id.clone(),
+            id: t.base_id().to_owned(),
             version: version_of(t),
             input: t.input.as_ref().map(compat::normalise),
             output: t.output.as_ref().map(compat::normalise),

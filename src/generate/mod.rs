@@ -279,7 +279,7 @@ pub fn mcp_advice(project: &Project) -> Vec<Problem> {
     let misnamed: Vec<&config::Tool> = project
         .tools
         .iter()
-        .filter(|t| !crate::mcp::tools::is_mcp_name(&t.id))
+        .filter(|t| !crate::mcp::tools::is_mcp_name(&config::versions::mcp_name(t)))
         .collect();
     let mut advice: Vec<Problem> = misnamed
         .iter()

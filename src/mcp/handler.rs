@@ -276,9 +276,14 @@ impl ServerHandler for Handler {
         };
         let (reply, answer) = oneshot::channel::<Response>();
         let exec_id = new_exec_id();
+        // `weather.v1` is the older major `weather@1`.
+        let key = crate::config::versions::key_of_mcp_name(
+            &lock(&self.shared.server).project(),
+            &request.name,
+        );
         let call = Call {
             id: Value::Null,
-            tool_id: request.name.to_string(),
+            tool_id: key.clone(),
             tool_exec_id: Some(exec_id.clone()),
             input: request.arguments.map(Value::Object),
             progress: progress_token.is_some(),
@@ -299,6 +304,7 @@ impl ServerHandler for Handler {
                     refusal.to_string(),
                     Some(json!({ "suggestions": suggestions })),
                 )),
+                Refusal::NoSuchMajor(_) => Err(McpError::invalid_params(refusal.to_string(), None)),
                 // A removed tool whose lock entry names its replacement says what to call
                 // instead, as a result the model reads.
                 Refusal::Removed { .. }
@@ -360,8 +366,8 @@ impl ServerHandler for Handler {
         }
         let returns_content = lock(&self.shared.server)
             .project()
-            .tool(&request.name)
-            .is_some_and(|t| t.mcp.returns_content);
+            .resolve(&key)
+            .is_ok_and(|t| t.mcp.returns_content);
         Ok(to_result(&response, returns_content).into())
     }
 

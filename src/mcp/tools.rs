@@ -104,20 +104,31 @@ fn object_schema() -> Map<String, Value> {
     schema
 }
 
-/// One tool's descriptor: `name` (the id, never renamed), `title`, `description`, `inputSchema`,
-/// `outputSchema`, `annotations` and `icons` (a project's icon files inline, as `data:` URIs).
+/// The `_meta` key of a tool's version.
+pub const VERSION_META: &str = "compozy/version";
+
+/// One tool's descriptor: `name` (the id, never renamed; `ID.vMAJOR` for an older major kept
+/// beside a newer one), `title`, `description` (with the `deprecated:` message after it),
+/// `inputSchema`, `outputSchema`, `annotations`, `icons` (a project's icon files inline, as
+/// `data:` URIs) and `_meta` with the `version:`.
 pub fn descriptor(tool: &Tool) -> Result<Value, LeftOut> {
     let input = input_schema(tool).map_err(|reason| LeftOut {
         id: tool.id.clone(),
         reason,
     })?;
     let mut out = Map::new();
-    out.insert("name".into(), json!(tool.id));
+    out.insert(
+        "name".into(),
+        json!(crate::config::versions::mcp_name(tool)),
+    );
     if let Some(title) = &tool.mcp.title {
         out.insert("title".into(), json!(title));
     }
-    if let Some(description) = &tool.description {
+    if let Some(description) = description(tool) {
         out.insert("description".into(), json!(description));
+    }
+    if let Some(version) = &tool.version {
+        out.insert("_meta".into(), json!({ VERSION_META: version.to_string() }));
     }
     out.insert("inputSchema".into(), Value::Object(input));
     if let Some(output) = output_schema(tool) {
@@ -148,6 +159,15 @@ pub fn descriptor(tool: &Tool) -> Result<Value, LeftOut> {
         out.insert("icons".into(), Value::Array(icons));
     }
     Ok(Value::Object(out))
+}
+
+/// What the model reads about a tool: its `description:`, then its `deprecated:` message.
+fn description(tool: &Tool) -> Option<String> {
+    match (&tool.description, &tool.deprecated) {
+        (d, None) => d.clone(),
+        (None, Some(message)) => Some(format!("Deprecated: {message}")),
+        (Some(d), Some(message)) => Some(format!("{d}\n\nDeprecated: {message}")),
+    }
 }
 
 /// One icon as MCP has it; a file is read now (it was checked when the project was loaded, so a
@@ -218,6 +238,7 @@ mod tests {
             id: "t".into(),
             description: Some("d".into()),
             version: None,
+            deprecated: None,
             module: None,
             module_declared: None,
             command: None,
@@ -306,6 +327,23 @@ mod tests {
         assert_eq!(d["outputSchema"], obj);
         let d = descriptor(&tool(None, Some(json!({"type": "number"})))).unwrap();
         assert!(d.get("outputSchema").is_none());
+    }
+
+    #[test]
+    fn version_in_meta_and_deprecation_in_the_description() {
+        let d = descriptor(&tool(None, None)).unwrap();
+        assert!(d.get("_meta").is_none(), "no version, no _meta: {d}");
+        let mut t = tool(None, None);
+        t.version = Some(semver::Version::new(1, 4, 0));
+        t.deprecated = Some("call `t`, version 2".into());
+        t.id = "t@1".into();
+        let d = descriptor(&t).unwrap();
+        assert_eq!(d["_meta"], json!({"compozy/version": "1.4.0"}));
+        assert_eq!(d["name"], "t.v1");
+        assert_eq!(d["description"], "d\n\nDeprecated: call `t`, version 2");
+        t.description = None;
+        let d = descriptor(&t).unwrap();
+        assert_eq!(d["description"], "Deprecated: call `t`, version 2");
     }
 
     #[test]

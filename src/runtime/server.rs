@@ -11,6 +11,7 @@ use super::input::{Validators, merge_defaults};
 use super::pool::{Job, Pool, Reply};
 use super::protocol::{Notes, Request, Response, new_exec_id};
 use crate::config::Project;
+use crate::config::versions::NotFound;
 use crate::env::ToolEnv;
 
 /// Turns request lines into pool jobs for one project (until [`Server::reload`]).
@@ -141,6 +142,8 @@ pub enum Refusal {
         /// The closest ids of the project.
         suggestions: Vec<String>,
     },
+    /// The tool has no such major version (`ID@9`); the message lists those it has.
+    NoSuchMajor(String),
     /// No tool has this id any more: its entry in `compozy.lock` names what replaced it.
     Removed {
         /// The id asked for.
@@ -162,7 +165,9 @@ impl Refusal {
     pub fn name(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "InvalidRequestError",
-            Self::UnknownTool { .. } | Self::Removed { .. } => "UnknownToolError",
+            Self::UnknownTool { .. } | Self::NoSuchMajor(_) | Self::Removed { .. } => {
+                "UnknownToolError"
+            }
             Self::InvalidInput { .. } => "InvalidInputError",
         }
     }
@@ -184,6 +189,7 @@ impl std::fmt::Display for Refusal {
             Self::Removed { id, replaced_by } => {
                 f.write_str(&crate::generate::lock::removed_message(id, replaced_by))
             }
+            Self::NoSuchMajor(message) => f.write_str(message),
             Self::InvalidInput { tool, reason } => {
                 write!(
                     f,
@@ -316,22 +322,36 @@ impl Server {
 
     fn prepare(&mut self, call: Call) -> Result<(Request, Duration), Refusal> {
         let project = Arc::clone(&self.project);
-        let Some(tool) = project.tool(&call.tool_id) else {
-            if let Some(replaced_by) =
-                crate::generate::lock::replacement(&project.root, &call.tool_id)
-            {
-                return Err(Refusal::Removed {
-                    id: call.tool_id,
-                    replaced_by,
+        let tool = match project.resolve(&call.tool_id) {
+            Ok(tool) => tool,
+            Err(not_found) => {
+                if let Some(replaced_by) =
+                    crate::generate::lock::replacement(&project.root, &call.tool_id)
+                {
+                    return Err(Refusal::Removed {
+                        id: call.tool_id,
+                        replaced_by,
+                    });
+                }
+                return Err(match not_found {
+                    NotFound::Unknown => {
+                        let suggestions = crate::suggest::closest(
+                            &call.tool_id,
+                            project.tools.iter().map(|t| t.id.as_str()),
+                        );
+                        Refusal::UnknownTool {
+                            id: call.tool_id,
+                            suggestions: suggestions.into_iter().map(str::to_owned).collect(),
+                        }
+                    }
+                    bad @ NotFound::BadMajor { .. } => Refusal::InvalidRequest(bad.to_string()),
+                    other => Refusal::NoSuchMajor(other.to_string()),
                 });
             }
-            let suggestions =
-                crate::suggest::closest(&call.tool_id, project.tools.iter().map(|t| t.id.as_str()));
-            return Err(Refusal::UnknownTool {
-                id: call.tool_id,
-                suggestions: suggestions.into_iter().map(str::to_owned).collect(),
-            });
         };
+        if let Some(warning) = crate::config::versions::deprecation(tool) {
+            tracing::warn!("{warning}");
+        }
         let input = merge_defaults(
             tool.with.as_ref(),
             call.input.unwrap_or(Value::Object(Map::new())),
@@ -374,7 +394,8 @@ impl Server {
         Ok((
             Request {
                 id: call.id,
-                tool_id: call.tool_id,
+                // Its key: `weather@2` of the newest major is `weather` to the pool and workers.
+                tool_id: tool.id.clone(),
                 tool_exec_id: call.tool_exec_id.unwrap_or_else(new_exec_id),
                 input,
                 config,

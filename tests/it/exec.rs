@@ -502,6 +502,41 @@ fn unknown_tool_suggests_the_closest_ids(runtime: &str) {
     assert!(!out.stderr.contains("did you mean"), "{}", out.stderr);
 }
 
+/// `exec ID` runs the newest major, `exec ID@MAJOR` the one asked for (each with its own input
+/// schema); a deprecated one says so once on stderr.
+fn each_major_by_its_name(runtime: &str) {
+    let p = crate::side_by_side::project();
+    let (out, _) = exec(&p, runtime, &["weather", "--input", r#"{"city_id":7}"#]);
+    out.expect_code(0);
+    assert_eq!(result(&out), json!({"major": 2, "city_id": 7}));
+    assert!(!out.stderr.contains("deprecated"), "{}", out.stderr);
+    let (out, _) = exec(&p, runtime, &["weather@1", "--input", r#"{"city":"Oslo"}"#]);
+    out.expect_code(0).stderr_has(&[
+        "compozy: warning: tool `weather@1` 1.4.0 is deprecated: use weather 2, which takes a city id",
+    ]);
+    assert_eq!(
+        out.stderr.matches("is deprecated").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(result(&out), json!({"major": 1, "city": "Oslo"}));
+    let (out, _) = exec(&p, runtime, &["weather@2", "--input", r#"{"city_id":8}"#]);
+    assert_eq!(result(&out), json!({"major": 2, "city_id": 8}));
+    let (out, _) = exec(&p, runtime, &["weather@1", "--input", r#"{"city_id":7}"#]);
+    out.expect_code(2)
+        .stderr_has(&["the input does not match the schema of `weather@1`"]);
+    let (out, _) = exec(&p, runtime, &["weather@9"]);
+    out.expect_code(2).stderr_has(&[
+        "tool `weather` has no major version 9; its major versions are 2 (`weather`), 1 (`weather@1`)",
+        "compozy exec weather@1",
+    ]);
+    let (out, _) = exec(&p, runtime, &["weather@x"]);
+    out.expect_code(2)
+        .stderr_has(&["`weather@x`: `x` is not a major version"]);
+    assert!(out.stdout.is_empty());
+}
+
 fn environment_is_minimal_and_layered(runtime: &str) {
     let p = project();
     let (out, _) = exec(&p, runtime, &["env", "--env", "FROM_REQUEST=request"]);
@@ -574,6 +609,7 @@ on_both_ways!(
     invalid_input_is_refused_before_running,
     unknown_tool_suggests_the_closest_ids,
     environment_is_minimal_and_layered,
+    each_major_by_its_name,
 );
 
 // About how exec finds the project, not how the call runs: one-shot only.

@@ -33,6 +33,7 @@ mod protocol;
 mod runtimes;
 mod serve;
 mod serving;
+mod side_by_side;
 mod type_soundness;
 mod types;
 mod versioning;
