@@ -38,6 +38,14 @@ pub fn mcp_name(tool: &Tool) -> String {
     }
 }
 
+/// The name MCP knows a key by: `ID.vMAJOR` for an older major's `ID@MAJOR`, else the key.
+pub fn mcp_name_of_key(key: &str) -> String {
+    match key.split_once(SEPARATOR) {
+        Some((id, major)) => format!("{id}.v{major}"),
+        None => key.to_owned(),
+    }
+}
+
 /// The key a name from an MCP client stands for: a tool's own name first (a tool may really be
 /// called `x.v1`; `gen` refuses one that collides with an older major), then `ID.vMAJOR` for
 /// `ID@MAJOR`. Unknown names are passed on as they are, for the caller's error.
@@ -173,6 +181,12 @@ pub(super) fn assign_keys(tools: &mut [Tool]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mcp_names_of_keys() {
+        assert_eq!(mcp_name_of_key("weather@1"), "weather.v1");
+        assert_eq!(mcp_name_of_key("weather"), "weather");
+    }
 
     fn tool(id: &str, version: Option<&str>) -> Tool {
         Tool {

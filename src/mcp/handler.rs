@@ -297,6 +297,7 @@ impl ServerHandler for Handler {
             notes,
         );
         if let Err((refusal, _)) = submitted {
+            let refusal = in_mcp_names(refusal);
             return match refusal {
                 Refusal::UnknownTool {
                     ref suggestions, ..
@@ -535,5 +536,21 @@ impl Forwarder {
         self.progressed = true;
         self.last_sent = tokio::time::Instant::now();
         let _ = tokio::time::timeout(NOTIFY_LIMIT, self.peer.notify_progress(param)).await;
+    }
+}
+
+/// A refusal with its tools named as an MCP client knows them (`weather.v1` for `weather@1`).
+fn in_mcp_names(refusal: Refusal) -> Refusal {
+    use crate::config::versions::mcp_name_of_key as name;
+    match refusal {
+        Refusal::UnknownTool { id, suggestions } => Refusal::UnknownTool {
+            id: name(&id),
+            suggestions: suggestions.iter().map(|s| name(s)).collect(),
+        },
+        Refusal::Removed { id, replaced_by } => Refusal::Removed {
+            id: name(&id),
+            replaced_by: name(&replaced_by),
+        },
+        other => other,
     }
 }

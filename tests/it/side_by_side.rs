@@ -229,6 +229,7 @@ const MCP_STEPS: fn() -> Value = || {
         {"op": "call", "name": "weather.v1", "args": {"city": "Oslo"}},
         {"op": "call", "name": "weather.v1", "args": {"city": "Rome"}},
         {"op": "call", "name": "weather.v9", "args": {}},
+        {"op": "call", "name": "weathr.v1", "args": {}},
     ])
 };
 
@@ -279,6 +280,12 @@ fn assert_mcp_report(report: &Value, how: &str) {
             .as_str()
             .unwrap()
             .contains("no major version 9"),
+        "{how}: {report:#}"
+    );
+    // Suggestions name tools as MCP lists them.
+    let unknown = r[5]["thrown"]["message"].as_str().unwrap_or_default();
+    assert!(
+        unknown.contains("`weather.v1`") && !unknown.contains('@'),
         "{how}: {report:#}"
     );
 }
@@ -510,7 +517,7 @@ fn dropping_an_older_major_is_breaking_until_the_lock_names_its_replacement() {
     );
     assert_eq!(r[1]["isError"], true, "{report:#}");
     assert!(
-        crate::mcp::text(&r[1]).contains("was removed; call `weather` instead"),
+        crate::mcp::text(&r[1]).contains("tool `weather.v1` was removed; call `weather` instead"),
         "{report:#}"
     );
 }
