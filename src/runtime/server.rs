@@ -127,6 +127,8 @@ pub struct Call {
     /// Whether the caller's protocol sets `timeout` per call (serve's `timeout_ms`): a timeout's
     /// answer then suggests it.
     pub timeout_in_request: bool,
+    /// Who makes the call (see [`super::caller`]), for the policies: `None` when unknown.
+    pub caller: Option<String>,
 }
 
 /// Why a call was refused before it reached a worker.
@@ -228,10 +230,12 @@ impl Server {
 
     /// Handles one line; `reply` gets its answer (possibly later, on a pool thread).
     pub fn handle_line(&mut self, line: &str, reply: Reply) {
-        let call = match parse_line(line) {
+        let mut call = match parse_line(line) {
             Ok(call) => call,
             Err(response) => return reply(*response),
         };
+        // `serve` reads its own stdin: the local user calls.
+        call.caller = Some(super::caller::local());
         let (id, tool_id) = (call.id.clone(), call.tool_id.clone());
         if let Err((refusal, reply)) = self.submit(call, reply, None) {
             reply(*reject(
@@ -254,35 +258,10 @@ impl Server {
         notes: Option<Notes>,
     ) -> Result<(), (Refusal, Reply)> {
         let timeout_in_request = call.timeout_in_request;
+        let caller = call.caller.clone();
         let (request, timeout) = match self.prepare(call) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
-        };
-        let reply = self.policies.audited(&request, reply);
-        let reply = self.policies.traced(&request, reply);
-        // A cached answer takes no worker; a fresh one is kept once its output is checked.
-        if let Some(cached) = self.policies.cached(&request) {
-            reply(cached);
-            return Ok(());
-        }
-        let reply = self.policies.keeping(&request, reply);
-        // As exec does: a result that breaks the tool's `output` schema is an error.
-        let project = Arc::clone(&self.project);
-        let output = project.tool(&request.tool_id).and_then(|tool| {
-            self.validators
-                .get(&tool.id, "output", tool.output.as_ref())
-        });
-        let content = project
-            .tool(&request.tool_id)
-            .is_some_and(|tool| tool.mcp.returns_content);
-        let reply: Reply = match (output, content) {
-            (None, false) => reply,
-            (Some(validator), false) => {
-                Box::new(move |response: Response| reply(check_output(response, &validator)))
-            }
-            (validator, true) => Box::new(move |response: Response| {
-                reply(check_content(response, validator.as_deref()))
-            }),
         };
         let job = Job {
             request,
@@ -291,10 +270,81 @@ impl Server {
             notes,
             timeout_in_request,
         };
-        if self.policies.is_empty() {
-            self.pool.submit(job);
-            return Ok(());
+        self.dispatch(job, caller.as_deref(), true);
+        Ok(())
+    }
+
+    /// Runs a call that `exec` checked and prepared itself (forwarded over the project's socket)
+    /// under the policies; its answer is not checked against the `output` schema, which `exec`
+    /// does as it does for a one-shot answer.
+    pub fn submit_prepared(&mut self, job: Job, caller: Option<&str>) {
+        self.dispatch(job, caller, false);
+    }
+
+    /// Stops the call with execution id `tool_exec_id`: taken out of the concurrency queue when
+    /// it waits there (it never starts), else as [`Pool::cancel`] does.
+    pub fn cancel(&self, tool_exec_id: &str) {
+        if !self.policies.cancel(tool_exec_id) {
+            self.pool.cancel(tool_exec_id);
         }
+    }
+
+    /// Queues `job` on the pool through the policies; with `check`, a result that breaks the
+    /// tool's `output` schema becomes an `InvalidOutputError`.
+    fn dispatch(&mut self, job: Job, caller: Option<&str>, check: bool) {
+        let Job {
+            request,
+            timeout,
+            reply,
+            notes,
+            timeout_in_request,
+        } = job;
+        if self.policies.is_empty() && check {
+            let reply = self.checked(&request.tool_id, reply);
+            self.pool.submit(Job {
+                request,
+                timeout,
+                reply,
+                notes,
+                timeout_in_request,
+            });
+            return;
+        }
+        let reply = self.policies.audited(&request, caller, reply);
+        let reply = self.policies.traced(&request, caller, reply);
+        // A cached answer takes no worker; a fresh one is kept once its output is checked.
+        if let Some(cached) = self.policies.cached(&request, caller, None) {
+            reply(cached);
+            return;
+        }
+        let reply = if check {
+            let reply = self.policies.keeping(&request, caller, |_| true, reply);
+            self.checked(&request.tool_id, reply)
+        } else {
+            // The caller checks the output: only an answer that passes is kept.
+            let (output, content) = self.output_checks(&request.tool_id);
+            self.policies.keeping(
+                &request,
+                caller,
+                move |response| {
+                    let response = response.clone();
+                    let checked = match (&output, content) {
+                        (None, false) => response,
+                        (Some(validator), false) => check_output(response, validator),
+                        (validator, true) => check_content(response, validator.as_deref()),
+                    };
+                    checked.error.is_none()
+                },
+                reply,
+            )
+        };
+        let job = Job {
+            request,
+            timeout,
+            reply,
+            notes,
+            timeout_in_request,
+        };
         // Over a rate limit: an error result, and no worker taken.
         if let Some(message) = self.policies.rate_limited(&job.request.tool_id) {
             let request = job.request;
@@ -306,12 +356,38 @@ impl Server {
                 message,
                 Duration::ZERO,
             ));
-            return Ok(());
+            return;
         }
         let attempts = self.policies.attempts(&job.request.tool_id);
         let job = self.policies.retrying(&self.pool, job, attempts);
         self.policies.submit(&self.pool, job);
-        Ok(())
+    }
+
+    /// The `output` schema's validator of `tool_id`, and whether it `returns: content`.
+    fn output_checks(&mut self, tool_id: &str) -> (Option<Arc<jsonschema::Validator>>, bool) {
+        let project = Arc::clone(&self.project);
+        let output = project.tool(tool_id).and_then(|tool| {
+            self.validators
+                .get(&tool.id, "output", tool.output.as_ref())
+        });
+        let content = project
+            .tool(tool_id)
+            .is_some_and(|tool| tool.mcp.returns_content);
+        (output, content)
+    }
+
+    /// Wraps `reply` so that a result that breaks the tool's `output` schema (or is not MCP
+    /// content, for `returns: content`) becomes an error, as exec does.
+    fn checked(&mut self, tool_id: &str, reply: Reply) -> Reply {
+        match self.output_checks(tool_id) {
+            (None, false) => reply,
+            (Some(validator), false) => {
+                Box::new(move |response: Response| reply(check_output(response, &validator)))
+            }
+            (validator, true) => Box::new(move |response: Response| {
+                reply(check_content(response, validator.as_deref()))
+            }),
+        }
     }
 
     fn prepare(&mut self, call: Call) -> Result<(Request, Duration), Refusal> {
@@ -483,5 +559,6 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         env,
         progress: false,
         timeout_in_request: true,
+        caller: None,
     })
 }
