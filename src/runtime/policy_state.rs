@@ -9,7 +9,8 @@
 //!   long as it runs (the kernel lets it go when the process ends, however it ends);
 //! - `cache/KEY.json`: one answer per key, with the time it expires, written atomically.
 //!
-//! Removing the directory resets all of it (at worst a limit starts over).
+//! Removing the directory resets all of it (at worst a limit starts over); the directory of a
+//! project whose root is gone is removed when another project first keeps state.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -98,6 +99,28 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Removes the state directories (other than `keep`) of projects whose root no longer exists.
+fn sweep(all: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(all) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path == keep {
+            continue;
+        }
+        let gone = std::fs::read_to_string(path.join("root"))
+            .is_ok_and(|root| !Path::new(root.trim_end_matches('\n')).exists());
+        if gone {
+            tracing::debug!(
+                "removing the policy state of a project that is gone: {}",
+                path.display()
+            );
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 impl StateDir {
     /// The state directory of the project in `root`: `STATE/HASH/`, where STATE is
     /// [`state_root`]; created (mode 0700) when missing.
@@ -109,6 +132,10 @@ impl StateDir {
         let named = dir.join("root");
         if !named.exists() {
             let _ = write_atomically(&named, format!("{}\n", root.display()).as_bytes());
+            // A new project's first state: the good moment to drop that of projects gone.
+            if let Some(all) = dir.parent() {
+                sweep(all, &dir);
+            }
         }
         Ok(Self { dir })
     }

@@ -128,6 +128,13 @@ fn audit(p: &Fixture) -> Vec<Value> {
 
 fn exec_keeps_one_rate_limit_one_cache_and_one_audit_log(runtime: &str) {
     let (p, run) = project();
+    // The state of a project that is gone, removed when a project first keeps state.
+    let gone = run.join("compozy/state/0123456789abcdef");
+    std::fs::create_dir_all(&gone).unwrap();
+    for dir in [run.join("compozy"), gone.clone()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::fs::write(gone.join("root"), "/nonexistent/compozy-project\n").unwrap();
     for _ in 0..2 {
         exec(&p, &run, runtime, "search", &json!({})).expect_code(0);
     }
@@ -167,6 +174,10 @@ fn exec_keeps_one_rate_limit_one_cache_and_one_audit_log(runtime: &str) {
         assert_eq!(line["caller"], user.as_str(), "{line}");
     }
 
+    assert!(
+        !gone.exists(),
+        "the state of a project that is gone was kept"
+    );
     // The state lives in the runtime directory, one directory per project; removing it resets.
     let state = run.join("compozy/state");
     let dirs: Vec<_> = std::fs::read_dir(&state)
@@ -388,8 +399,9 @@ fn http_callers_never_share_a_cache_entry(runtime: &str) {
         r#"
 auth:
   resource: {resource}
-  authorization_servers: ["https://auth.example.test"]
+  authorization_servers: ["{issuer}"]
   tokens: {{ env: [TOKEN_A, TOKEN_B] }}
+  jwt: {{ issuer: "{issuer}", jwks: ./jwks.json }}
 plugins:
   - {{use: "builtin:cache", ttl: 10m}}
   - {{use: "builtin:audit", path: logs/audit.jsonl}}
@@ -398,10 +410,12 @@ tools:
     description: A fresh number each run.
     execute: ./tools/nonce.ts
     annotations: {{readOnlyHint: true}}
-"#
+"#,
+        issuer = crate::mcp_auth::ISSUER,
     );
     let p = Fixture::with(&[
         ("compozy.yaml", &config),
+        ("jwks.json", &crate::mcp_auth::jwks(&["k1"])),
         (
             "tools/nonce.ts",
             "export default () => ({ n: Math.random() });\n",
@@ -441,6 +455,20 @@ tools:
     let (b1, b2) = as_caller("token-of-caller-b");
     assert_eq!(b1, b2, "the same caller's second call is a cache hit");
     assert_ne!(a1, b1, "caller B got caller A's cached answer");
+    // JWTs: the subject (and the client) is the caller, whichever token it holds.
+    let token = |claims: Value| crate::mcp_auth::jwt("k1", &resource, claims);
+    let (alice, alice_again) = as_caller(&token(json!({"sub": "alice"})));
+    assert_eq!(alice, alice_again);
+    let (alice_later, _) = as_caller(&token(json!({"sub": "alice", "jti": "another token"})));
+    assert_eq!(
+        alice_later, alice,
+        "the same subject with a new token is the same caller"
+    );
+    let (bob, _) = as_caller(&token(json!({"sub": "bob"})));
+    let (alice_app, _) = as_caller(&token(json!({"sub": "alice", "client_id": "app"})));
+    for other in [&a1, &b1, &bob, &alice_app] {
+        assert_ne!(&alice, other, "alice shared an answer with another caller");
+    }
     let callers: Vec<String> = audit(&p)
         .iter()
         .map(|l| l["caller"].as_str().unwrap_or("null").to_owned())
@@ -451,7 +479,15 @@ tools:
             "token:TOKEN_A",
             "token:TOKEN_A",
             "token:TOKEN_B",
-            "token:TOKEN_B"
+            "token:TOKEN_B",
+            "sub:alice",
+            "sub:alice",
+            "sub:alice",
+            "sub:alice",
+            "sub:bob",
+            "sub:bob",
+            "sub:alice client:app",
+            "sub:alice client:app",
         ]
     );
 }
