@@ -254,32 +254,31 @@ impl Policies {
     /// (object keys sorted), and its environment. In a server, the environment map is shared by
     /// every call of a tool with the same variables, so it is named by its address, which the
     /// entry keeps alive (and so unique) by holding the map; the code is not part of the key, as
-    /// a hot reload starts new [`Policies`] with an empty cache. For one-shot `exec` (`env`
-    /// given), the environment is named by its digest and the code by the digest of the files
-    /// it was generated from.
+    /// a hot reload starts new [`Policies`] with an empty cache. An environment given as `env`
+    /// (one-shot `exec`, and calls forwarded by `exec`, each with a map of its own) is named by
+    /// its digest; for one-shot `exec` the code is named by the digest of the files it was
+    /// generated from.
     fn cache_key(
         &self,
         request: &super::protocol::Request,
         caller: Option<&str>,
         env: Option<&BTreeMap<String, String>>,
     ) -> Option<String> {
-        let (code, env) = match (self.once, env) {
-            (None, _) => (
-                serde_json::Value::Null,
-                serde_json::json!(
-                    request
-                        .env
-                        .as_ref()
-                        .map_or(0, |env| Arc::as_ptr(env) as usize)
-                ),
+        let code = match self.once {
+            None => serde_json::Value::Null,
+            Some(code) => serde_json::json!(code?.to_string()),
+        };
+        let env = match env {
+            Some(env) => serde_json::json!(super::policy_state::digest(
+                &serde_json::to_string(env).ok()?
+            )),
+            None if self.once.is_some() => return None,
+            None => serde_json::json!(
+                request
+                    .env
+                    .as_ref()
+                    .map_or(0, |env| Arc::as_ptr(env) as usize)
             ),
-            (Some(code), Some(env)) => (
-                serde_json::json!(code?.to_string()),
-                serde_json::json!(super::policy_state::digest(
-                    &serde_json::to_string(env).ok()?
-                )),
-            ),
-            (Some(_), None) => return None,
         };
         let key = serde_json::json!([
             request.tool_id,
@@ -292,8 +291,8 @@ impl Policies {
         Some(key.to_string())
     }
 
-    /// The cached answer to `request` from `caller` (with the tool's environment `env` for
-    /// one-shot `exec`), when there is a fresh one.
+    /// The cached answer to `request` from `caller` (with the tool's environment `env` when it
+    /// is named by its content, see [`Self::cache_key`]), when there is a fresh one.
     pub fn cached(
         &self,
         request: &super::protocol::Request,
@@ -343,19 +342,21 @@ impl Policies {
         }
     }
 
-    /// Wraps `reply` so that a successful answer to `request` from `caller` is kept, when a
-    /// cache applies and `valid` says its result is one to keep.
+    /// Wraps `reply` so that a successful answer to `request` from `caller` (its environment
+    /// named by `env`'s content when given, see [`Self::cache_key`]) is kept, when a cache
+    /// applies and `valid` says its result is one to keep.
     pub fn keeping(
         &self,
         request: &super::protocol::Request,
         caller: Option<&str>,
+        env: Option<&BTreeMap<String, String>>,
         valid: impl Fn(&Response) -> bool + Send + 'static,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
         let Some(ttl) = self.ttl(&request.tool_id) else {
             return reply;
         };
-        let Some(key) = self.cache_key(request, caller, None) else {
+        let Some(key) = self.cache_key(request, caller, env) else {
             return reply;
         };
         let env = request.env.clone();
@@ -588,6 +589,14 @@ impl Policies {
                 Ok(None)
             }
         }
+    }
+
+    /// Whether a call waits in a concurrency queue.
+    pub fn has_waiting(&self) -> bool {
+        lock(&self.state)
+            .gates
+            .values()
+            .any(|gate| !gate.waiting.is_empty())
     }
 
     /// Takes the call with execution id `tool_exec_id` out of the concurrency queue, when it is

@@ -23,6 +23,9 @@ pub struct Server {
     validators: Validators,
     /// The built-in policies (rate limits, concurrency caps), in front of the pool.
     policies: super::policy::Policies,
+    /// The policies of the code before a reload, while calls still wait in their queues (those
+    /// calls run on, and may be cancelled).
+    retired: Vec<super::policy::Policies>,
 }
 
 fn reject(id: Value, tool_id: Option<&str>, name: &str, message: String) -> Box<Response> {
@@ -202,6 +205,7 @@ impl Server {
         Self {
             project: pool.project(),
             policies: super::policy::Policies::new(pool.project()),
+            retired: Vec::new(),
             pool,
             process_env: std::env::vars().collect(),
             envs: HashMap::new(),
@@ -214,7 +218,12 @@ impl Server {
         self.envs.clear();
         self.validators = Validators::default();
         self.project = Arc::clone(&project);
-        self.policies = super::policy::Policies::new(Arc::clone(&project));
+        let old = std::mem::replace(
+            &mut self.policies,
+            super::policy::Policies::new(Arc::clone(&project)),
+        );
+        self.retired.push(old);
+        self.retired.retain(super::policy::Policies::has_waiting);
         self.pool.reload(project);
     }
 
@@ -284,7 +293,10 @@ impl Server {
     /// Stops the call with execution id `tool_exec_id`: taken out of the concurrency queue when
     /// it waits there (it never starts), else as [`Pool::cancel`] does.
     pub fn cancel(&self, tool_exec_id: &str) {
-        if !self.policies.cancel(tool_exec_id) {
+        let queued = std::iter::once(&self.policies)
+            .chain(&self.retired)
+            .any(|policies| policies.cancel(tool_exec_id));
+        if !queued {
             self.pool.cancel(tool_exec_id);
         }
     }
@@ -312,13 +324,18 @@ impl Server {
         }
         let reply = self.policies.audited(&request, caller, reply);
         let reply = self.policies.traced(&request, caller, reply);
+        // A forwarded call brings an environment map of its own: named by its content.
+        let env = request.env.clone().filter(|_| !check);
+        let env = env.as_deref();
         // A cached answer takes no worker; a fresh one is kept once its output is checked.
-        if let Some(cached) = self.policies.cached(&request, caller, None) {
+        if let Some(cached) = self.policies.cached(&request, caller, env) {
             reply(cached);
             return;
         }
         let reply = if check {
-            let reply = self.policies.keeping(&request, caller, |_| true, reply);
+            let reply = self
+                .policies
+                .keeping(&request, caller, None, |_| true, reply);
             self.checked(&request.tool_id, reply)
         } else {
             // The caller checks the output: only an answer that passes is kept.
@@ -326,6 +343,7 @@ impl Server {
             self.policies.keeping(
                 &request,
                 caller,
+                env,
                 move |response| {
                     let response = response.clone();
                     let checked = match (&output, content) {

@@ -214,10 +214,20 @@ fn a_server_and_one_shot_exec_share_one_rate_limit(runtime: &str) {
     Output::from(forwarded.output().unwrap())
         .expect_code(1)
         .stderr_has(&["RateLimitedError: rate limit reached"]);
+    // A forwarded call is answered from the server's cache, for the same caller.
+    let forwarded_nonce = || {
+        let mut cmd = exec_cmd(&p, &run, runtime, "nonce", &json!({"k": 1}));
+        cmd.env("COMPOZY_FORWARD", "require");
+        let out = Output::from(cmd.output().unwrap());
+        out.expect_code(0);
+        out.json()["n"].clone()
+    };
+    assert_eq!(forwarded_nonce(), forwarded_nonce());
+    assert_eq!(runs(&p, "nonce"), 1, "a cached answer ran the tool");
     serve.close_stdin();
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
     let lines = audit(&p);
-    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(lines.len(), 6, "{lines:#?}");
     // One-shot, `serve`'s stdin and the forwarded call: the same local user.
     for line in &lines {
         assert_eq!(line["caller"], local_user().as_str(), "{line}");
