@@ -339,13 +339,16 @@ pub struct WatchArgs {
 Requests: one JSON object per line on stdin; only tool_id is required.
   {\"id\": 1, \"tool_id\": \"math.add\", \"input\": {\"a\": 1, \"b\": 2}}
   optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms
+  {\"cancel\": \"<tool_exec_id>\"} stops that call (it answers CancelledError; a queued one never
+  starts); the line itself gets no answer
 
 Answers: one JSON line each on stdout, matched by id (out of order when --workers > 1).
   {\"id\": 1, \"result\": 3, \"error\": null, \"metadata\": {\"tool_id\": \"math.add\",
    \"tool_exec_id\": \"…\", \"execution_time_ms\": 0.9}}
   error: null, or {\"name\", \"message\", \"stack\", …}; name is InvalidRequestError,
   UnknownToolError, InvalidInputError, InvalidOutputError, TimeoutError, WorkerExitedError,
-  LimitExceededError, RateLimitedError, PluginError, or the class of what the tool threw.
+  LimitExceededError, RateLimitedError, CancelledError, PluginError, or the class of what the
+  tool threw.
 
 Closing stdin answers everything in flight, then exits 0. Logs go to stderr.")]
 pub struct ServeArgs {

@@ -237,8 +237,15 @@ impl Server {
         &self.pool
     }
 
-    /// Handles one line; `reply` gets its answer (possibly later, on a pool thread).
+    /// Handles one line; `reply` gets its answer (possibly later, on a pool thread). A cancel
+    /// line (`{"cancel": "<tool_exec_id>"}`) stops that call, which answers for itself: the
+    /// line gets no answer of its own unless it is malformed.
     pub fn handle_line(&mut self, line: &str, reply: Reply) {
+        match cancel_line(line) {
+            Some(Ok(tool_exec_id)) => return self.cancel(&tool_exec_id),
+            Some(Err(response)) => return reply(*response),
+            None => {}
+        }
         let mut call = match parse_line(line) {
             Ok(call) => call,
             Err(response) => return reply(*response),
@@ -478,6 +485,40 @@ impl Server {
             },
             timeout,
         ))
+    }
+}
+
+/// The call a cancel line (`{"cancel": "<tool_exec_id>"}`, and an optional `id`) names; `None`
+/// for any other line.
+fn cancel_line(line: &str) -> Option<Result<String, Box<Response>>> {
+    // Only a line that may be one is parsed here; requests go straight on.
+    if !line.contains("\"cancel\"") {
+        return None;
+    }
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(line) else {
+        return None;
+    };
+    if fields.contains_key("tool_id") {
+        return None;
+    }
+    let target = fields.remove("cancel")?;
+    let id = fields.remove("id").unwrap_or(Value::Null);
+    match (target, fields.keys().next()) {
+        (Value::String(tool_exec_id), None) => Some(Ok(tool_exec_id)),
+        (_, Some(unknown)) => Some(Err(reject(
+            id,
+            None,
+            "InvalidRequestError",
+            format!(
+                "unknown field `{unknown}` in a cancel line; it is {{\"cancel\": \"<tool_exec_id>\"}}"
+            ),
+        ))),
+        (_, None) => Some(Err(reject(
+            id,
+            None,
+            "InvalidRequestError",
+            "`cancel` takes the `tool_exec_id` of the call to stop, as a string".into(),
+        ))),
     }
 }
 

@@ -353,6 +353,50 @@ fn forwarded_exec_cancelled_while_queued_never_starts(runtime: &str) {
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
+fn serve_cancel_line_stops_a_queued_and_a_running_call(runtime: &str) {
+    let (p, run) = project();
+    let mut serve = crate::serving::Serve::start(
+        &p,
+        runtime,
+        2,
+        &[("XDG_RUNTIME_DIR", run.to_str().unwrap())],
+    );
+    let slow = |id: i64, exec_id: &str, tag: &str, ms: u64| {
+        json!({"id": id, "tool_id": "slow", "tool_exec_id": exec_id,
+               "input": {"tag": tag, "ms": ms}})
+    };
+    serve.send(&slow(1, "running", "holder", 20_000));
+    until_started(&p, 1);
+    serve.send(&slow(2, "queued", "queued", 10));
+    std::thread::sleep(Duration::from_millis(300));
+    serve.send(&json!({"cancel": "queued"}));
+    let a = serve.recv();
+    assert_eq!(a["id"], 2, "{a}");
+    assert_eq!(a["error"]["name"], "CancelledError", "{a}");
+    let asked = Instant::now();
+    serve.send(&json!({"cancel": "running"}));
+    let a = serve.recv();
+    assert_eq!(a["id"], 1, "{a}");
+    assert_eq!(a["error"]["name"], "CancelledError", "{a}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the running call was not stopped"
+    );
+    // A malformed cancel line is answered; the place under the cap was handed on.
+    let a = serve.call(&json!({"id": 3, "cancel": 7}));
+    assert_eq!(a["error"]["name"], "InvalidRequestError", "{a}");
+    let a = serve.call(&slow(4, "next", "next", 10));
+    assert!(a["result"]["end"].is_number(), "{a}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+    let lines = starts(&p);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("holder") && lines[1].starts_with("next"),
+        "{lines:?}"
+    );
+}
+
 fn mcp_cancelled_while_queued_never_starts(runtime: &str) {
     let (p, run) = project();
     let server = crate::mcp::HttpServer::start_at(
@@ -570,6 +614,7 @@ on_both_runtimes!(
     exec_concurrency_cap_holds_across_processes_and_ctrl_c_leaves_the_queue,
     forwarded_exec_cancelled_while_queued_never_starts,
     mcp_cancelled_while_queued_never_starts,
+    serve_cancel_line_stops_a_queued_and_a_running_call,
     http_callers_never_share_a_cache_entry,
     exec_posts_its_spans_before_it_exits,
 );
