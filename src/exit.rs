@@ -5,14 +5,15 @@
 pub enum ExitCode {
     /// Success.
     Ok = 0,
-    /// The tool failed, `gen --check` found stale output, or `migrate --check` found something
-    /// to migrate.
+    /// The tool failed or a rate limit refused the call, `gen --check` found stale output, or
+    /// `migrate --check` found something to migrate.
     Failure = 1,
     /// Usage, configuration or generation error.
     Error = 2,
     /// The tool did not finish within its deadline.
     Timeout = 124,
-    /// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+    /// Interrupted by SIGINT or SIGTERM (128 + SIGINT, as shells report it), also while `exec`
+    /// waited for a place under a concurrency cap.
     Interrupted = 130,
     /// The runtime (bun or node) was not found or is too old.
     RuntimeNotFound = 127,

@@ -21,19 +21,20 @@ Environment:
   COMPOZY_MCP_HEARTBEAT      `compozy mcp`: progress heartbeat interval (default 10s, 0: none)
   COMPOZY_FORWARD            `off`: exec never forwards to a running server of the project;
                              `require`: a call that cannot be forwarded fails (exit 1)
-  XDG_RUNTIME_DIR            where servers' sockets live ($XDG_RUNTIME_DIR/compozy, else
-                             /tmp/compozy-UID)
+  XDG_RUNTIME_DIR            where servers' sockets and the built-in policies' state live
+                             ($XDG_RUNTIME_DIR/compozy, else /tmp/compozy-UID)
 
 Exit codes:
   0    success
-  1    the tool failed, `gen --check` found stale output, or `migrate --check` found
-       something to migrate
+  1    the tool failed or a rate limit refused the call, `gen --check` found stale output,
+       or `migrate --check` found something to migrate
   2    usage, configuration or generation error
   101  compozy crashed (a bug: it asks for a report)
   124  the tool timed out
   127  the runtime (bun or node) was not found or is too old, or a process tool's program
        could not be started
-  130  interrupted (SIGINT/SIGTERM); the tool's processes were stopped";
+  130  interrupted (SIGINT/SIGTERM); the tool's processes were stopped (or never started,
+       while waiting under a concurrency cap)";
 
 /// Generate, check and run TypeScript tool projects on Bun or Node.
 #[derive(Debug, Parser)]
@@ -339,13 +340,16 @@ Requests: one JSON object per line on stdin; only tool_id is required (ID@MAJOR 
 major version of a tool kept in several; the id alone is the newest).
   {\"id\": 1, \"tool_id\": \"math.add\", \"input\": {\"a\": 1, \"b\": 2}}
   optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms
+  {\"cancel\": \"<tool_exec_id>\"} stops that call (it answers CancelledError; a queued one never
+  starts); the line itself gets no answer
 
 Answers: one JSON line each on stdout, matched by id (out of order when --workers > 1).
   {\"id\": 1, \"result\": 3, \"error\": null, \"metadata\": {\"tool_id\": \"math.add\",
    \"tool_exec_id\": \"…\", \"execution_time_ms\": 0.9}}
   error: null, or {\"name\", \"message\", \"stack\", …}; name is InvalidRequestError,
   UnknownToolError, InvalidInputError, InvalidOutputError, TimeoutError, WorkerExitedError,
-  LimitExceededError, RateLimitedError, PluginError, or the class of what the tool threw.
+  LimitExceededError, RateLimitedError, CancelledError, PluginError, or the class of what the
+  tool threw.
 
 Closing stdin answers everything in flight, then exits 0. Logs go to stderr.")]
 pub struct ServeArgs {

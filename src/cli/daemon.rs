@@ -179,8 +179,9 @@ fn serve(args: &DaemonStartArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(code) => return code,
     };
     serving::exit_on_signal(pool.clone());
-    let (_, reload) = serving::server_over(&pool);
-    let Some(listener) = serving.listen(&pool, args.runtime, "daemon", Arc::clone(&reload)) else {
+    let (server, reload) = serving::server_over(&pool);
+    let Some(listener) = serving.listen(&server, args.runtime, "daemon", Arc::clone(&reload))
+    else {
         eprintln!("compozy: not listening (see above): nothing to serve");
         pool.shutdown();
         return ExitCode::Failure;

@@ -406,8 +406,34 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             }
         }
     };
+    // The built-in policies, when the call runs here: the server applies its own to a
+    // forwarded call.
+    let policies = (forwarded.is_none() && !project.policies.is_empty()).then(|| {
+        let code = fingerprint.or_else(|| crate::fresh_digest(&project.root));
+        runtime::Policies::once(std::sync::Arc::new(project.clone()), code)
+    });
+    let caller = runtime::caller::local();
+    let env_map = if policies.is_some() {
+        env.to_map()
+    } else {
+        BTreeMap::new()
+    };
+    let record = policies.as_ref().map(|p| {
+        if let Some(dir) = p.state_path() {
+            out.detail(&format!("compozy: policy state in {}", dir.display()));
+        }
+        let reply = p.audited(&request, Some(&caller), Box::new(|_| {}));
+        p.traced(&request, Some(&caller), reply)
+    });
+    let started = std::time::Instant::now();
+    let mut from_cache = false;
     let outcome = match forwarded {
-        None => carrier.execute(&project, &request, &env, &limits, timeout),
+        None => match &policies {
+            None => carrier.execute(&project, &request, &env, &limits, timeout),
+            Some(p) => under_policies(p, &request, &caller, &env_map, &mut from_cache, || {
+                carrier.execute(&project, &request, &env, &limits, timeout)
+            }),
+        },
         Some(Forwarded::Answer(response)) => {
             out.detail("compozy: answered by the project's running server");
             from_server(*response, &tool.id, timeout, &limits)
@@ -418,12 +444,87 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             return ExitCode::Failure;
         }
     };
+    let (code, answer) = report(outcome, tool, &request, started, out);
+    if let (Some(p), Some(record)) = (&policies, record) {
+        if code == ExitCode::Ok && !from_cache {
+            p.keep(&request, Some(&caller), &env_map, &answer);
+        }
+        record(answer);
+        runtime::flush_spans(std::time::Duration::from_secs(2));
+    }
+    code
+}
+
+/// Runs `run` under the built-in policies of one-shot `exec`, in the order a server applies
+/// them: a cached answer (`from_cache`), else a token from every rate limit (a
+/// `RateLimitedError` answer without one), a place under the concurrency cap (waited for; Ctrl-C
+/// while waiting is an interruption), and runs again after an infrastructure failure, each run
+/// in a fresh process, up to the retry's `attempts`.
+fn under_policies(
+    policies: &runtime::Policies,
+    request: &Request,
+    caller: &str,
+    env: &BTreeMap<String, String>,
+    from_cache: &mut bool,
+    run: impl Fn() -> Result<runtime::Response, runtime::RuntimeError>,
+) -> Result<runtime::Response, runtime::RuntimeError> {
+    if let Some(cached) = policies.cached(request, Some(caller), Some(env)) {
+        *from_cache = true;
+        return Ok(cached);
+    }
+    if let Some(message) = policies.rate_limited(&request.tool_id) {
+        return Ok(runtime::Response::failure(
+            Value::Null,
+            Some(request.tool_id.clone()),
+            Some(request.tool_exec_id.clone()),
+            "RateLimitedError",
+            message,
+            std::time::Duration::ZERO,
+        ));
+    }
+    let _slot = policies.slot(&request.tool_id, runtime::interrupted())?;
+    let mut outcome = run();
+    for left in (1..policies.attempts(&request.tool_id)).rev() {
+        let failed = match &outcome {
+            Err(e) => runtime::pool::failure(request, e, std::time::Duration::ZERO, false),
+            Ok(_) => break,
+        };
+        let name = failed.error.as_ref().map_or("", |e| e.name.as_str());
+        if !runtime::infrastructure(name) {
+            break;
+        }
+        tracing::info!(tool = %request.tool_id, attempts_left = left, "retrying after {name}");
+        outcome = run();
+    }
+    outcome
+}
+
+/// Prints the outcome of the call as exec does, and returns the exit code with the answer as
+/// a server would have given it (for the audit log, the spans and the cache).
+fn report(
+    outcome: Result<runtime::Response, runtime::RuntimeError>,
+    tool: &crate::config::Tool,
+    request: &Request,
+    started: std::time::Instant,
+    out: &Output,
+) -> (ExitCode, runtime::Response) {
+    let failed = |name: &str, message: String| {
+        runtime::Response::failure(
+            Value::Null,
+            Some(request.tool_id.clone()),
+            Some(request.tool_exec_id.clone()),
+            name,
+            message,
+            started.elapsed(),
+        )
+    };
     let response = match outcome {
         Ok(r) => r,
         Err(e) => {
             let code = e.exit_code();
+            let answer = runtime::pool::failure(request, &e, started.elapsed(), false);
             out.problems([&Problem::new(e)]);
-            return code;
+            return (code, answer);
         }
     };
     if let Some(error) = &response.error {
@@ -436,7 +537,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             _ => format!("{}: {}", error.name, error.message),
         };
         eprintln!("compozy: tool `{}` failed:\n{details}", tool.id);
-        return ExitCode::Failure;
+        return (ExitCode::Failure, response);
     }
     if tool.output.is_some() || tool.mcp.returns_content {
         let checked = response
@@ -463,13 +564,15 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
                 }
             });
         if let Err(reason) = checked {
-            out.problems([&Problem::new(ExecError::InvalidOutput {
+            let error = ExecError::InvalidOutput {
                 tool: tool.id.clone(),
                 changed_by: response.metadata.changed_by_note(),
                 reason,
                 returned: runtime::excerpt(response.result.get()),
-            })]);
-            return ExitCode::Failure;
+            };
+            let answer = failed("InvalidOutputError", error.to_string());
+            out.problems([&Problem::new(error)]);
+            return (ExitCode::Failure, answer);
         }
     }
     // The result exactly as the tool's worker serialised it.
@@ -477,7 +580,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
     let written = std::io::Write::write_all(&mut stdout, response.result.get().as_bytes())
         .and_then(|()| std::io::Write::write_all(&mut stdout, b"\n"))
         .and_then(|()| std::io::Write::flush(&mut stdout));
-    match written {
+    let code = match written {
         Ok(()) => ExitCode::Ok,
         // A closed stdout (`| head`) is the reader's choice, not a failure of the tool.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,
@@ -485,5 +588,6 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             eprintln!("compozy: cannot write the result: {e}");
             ExitCode::Failure
         }
-    }
+    };
+    (code, response)
 }

@@ -96,7 +96,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
     let driver = rt.spawn(driver.run());
     serving::exit_on_signal(pool.clone());
     let server = Arc::new(Mutex::new(Server::new(pool.clone())));
-    let shared = Shared::new(server);
+    let shared = Shared::new(Arc::clone(&server));
 
     // The HTTP checks, once they exist (a reload takes the tools' new scopes).
     let gate_slot: Arc<Mutex<Option<Arc<crate::mcp::Gate>>>> = Arc::default();
@@ -126,7 +126,7 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
         None
     } else {
         serving
-            .listen(&pool, args.runtime, "mcp", Arc::clone(&reload))
+            .listen(&server, args.runtime, "mcp", Arc::clone(&reload))
             .map(Arc::new)
     };
     if let Some(watch) = serving.take_watch() {

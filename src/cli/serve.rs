@@ -26,8 +26,9 @@ pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
     };
     serving::exit_on_signal(pool.clone());
     let (server, reload) = serving::server_over(&pool);
-    let _listener = (!args.no_listen).then(|| serving.listen(&pool, args.runtime, "serve", reload));
-    serving::serve_stdin(&pool, server);
+    let _listener =
+        (!args.no_listen).then(|| serving.listen(&server, args.runtime, "serve", reload));
+    serving::serve_stdin(&pool, std::sync::Arc::clone(&server));
     pool.shutdown();
     ExitCode::Ok
 }

@@ -40,7 +40,7 @@ fn serve(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
     let listener = if args.no_listen {
         None
     } else {
-        serving.listen(&pool, args.runtime, "watch --serve", Arc::clone(&reload))
+        serving.listen(&server, args.runtime, "watch --serve", Arc::clone(&reload))
     };
     let serving_stdin = Arc::clone(&server);
     std::thread::spawn(move || {

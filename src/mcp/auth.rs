@@ -41,8 +41,9 @@ pub struct Gate {
     /// appended (RFC 9728 §3.1), and the bare well-known path.
     metadata_paths: Vec<String>,
     metadata: Bytes,
-    /// The static tokens, compared in constant time (only a token's length can show).
-    tokens: Vec<Vec<u8>>,
+    /// The static tokens, compared in constant time (only a token's length can show), with the
+    /// variable each was read from.
+    tokens: Vec<(Vec<u8>, String)>,
     jwt: Option<JwtCheck>,
     /// The scopes each tool needs.
     scopes: RwLock<HashMap<String, Vec<String>>>,
@@ -58,10 +59,17 @@ struct JwtCheck {
     reloaded: Mutex<Option<Instant>>,
 }
 
+/// The caller a request over HTTP was authenticated as, in its extensions (see [`Caller::id`]).
+#[derive(Debug, Clone)]
+pub struct CallerId(pub String);
+
 /// What a valid token may do.
 pub struct Caller {
     /// The token's scopes; `None` for a static token, which may call every tool.
     scopes: Option<HashSet<String>>,
+    /// Who it is, for the policies (see [`crate::runtime::caller`]): `token:VAR` for a static
+    /// token, `sub:SUBJECT` (and ` client:ID`) for a JWT.
+    pub id: String,
 }
 
 impl Gate {
@@ -72,7 +80,7 @@ impl Gate {
         for name in &auth.token_env {
             match std::env::var(name) {
                 Ok(value) if !value.trim().is_empty() => {
-                    tokens.push(value.trim().as_bytes().to_vec());
+                    tokens.push((value.trim().as_bytes().to_vec(), name.clone()));
                 }
                 Ok(_) => return Err(format!("`auth.tokens.env`: `{name}` is empty")),
                 Err(_) => return Err(format!("`auth.tokens.env`: `{name}` is not set")),
@@ -244,12 +252,20 @@ impl Gate {
 
     async fn caller(&self, token: &str) -> Result<Caller, String> {
         let mut matched = 0u8;
-        for known in &self.tokens {
+        let mut which = None;
+        for (known, name) in &self.tokens {
             // Every token is compared, whatever matched before.
-            matched |= token.as_bytes().ct_eq(known).unwrap_u8();
+            let this = token.as_bytes().ct_eq(known).unwrap_u8();
+            matched |= this;
+            if this == 1 && which.is_none() {
+                which = Some(name);
+            }
         }
         if matched == 1 {
-            return Ok(Caller { scopes: None });
+            return Ok(Caller {
+                scopes: None,
+                id: format!("token:{}", which.map_or("", String::as_str)),
+            });
         }
         match &self.jwt {
             Some(jwt) if token.matches('.').count() == 2 => jwt.check(token).await,
@@ -345,8 +361,19 @@ impl JwtCheck {
         if let Some(scp) = claims["scp"].as_array() {
             scopes.extend(scp.iter().filter_map(Value::as_str).map(str::to_owned));
         }
+        // Who, for the policies: the subject, and the client it used when the token names one
+        // (RFC 9068 `client_id`, else OpenID's `azp`).
+        let subject = claims["sub"].as_str();
+        let client = claims["client_id"].as_str().or(claims["azp"].as_str());
+        let id = match (subject, client) {
+            (Some(sub), Some(client)) => format!("sub:{sub} client:{client}"),
+            (Some(sub), None) => format!("sub:{sub}"),
+            (None, Some(client)) => format!("client:{client}"),
+            (None, None) => format!("iss:{}", self.issuer),
+        };
         Ok(Caller {
             scopes: Some(scopes),
+            id,
         })
     }
 

@@ -66,6 +66,18 @@ pub(super) const TOO_LARGE_METHOD: &str = "compozy/requestTooLarge";
 /// one rmcp passes to the handler before the era is chosen, and leaves either era open.
 pub(super) const UNINITIALIZED_KEY: &str = "compozy/notInitialized";
 
+/// Who makes a call: over HTTP, the subject of its token (`auth:`), or nobody known without
+/// `auth:`; over stdio, the local user who started the server.
+fn caller(context: &RequestContext<RoleServer>) -> Option<String> {
+    match context.extensions.get::<http::request::Parts>() {
+        Some(parts) => parts
+            .extensions
+            .get::<super::auth::CallerId>()
+            .map(|id| id.0.clone()),
+        None => Some(crate::runtime::caller::local()),
+    }
+}
+
 /// What every handler (one per HTTP request, one for stdio) shares.
 pub struct Shared {
     server: Arc<Mutex<Server>>,
@@ -287,6 +299,7 @@ impl ServerHandler for Handler {
             tool_exec_id: Some(exec_id.clone()),
             input: request.arguments.map(Value::Object),
             progress: progress_token.is_some(),
+            caller: caller(&context),
             ..Call::default()
         };
         let submitted = lock(&self.shared.server).submit(
@@ -341,7 +354,7 @@ impl ServerHandler for Handler {
                 () = context.ct.cancelled() => {
                     // `notifications/cancelled`, or the HTTP client went away: stop the tool's
                     // processes; rmcp sends no answer for a cancelled request.
-                    lock(&self.shared.server).pool().cancel(&exec_id);
+                    lock(&self.shared.server).cancel(&exec_id);
                     return Err(McpError::internal_error("the call was cancelled", None));
                 }
                 Some(note) = async { match noted.as_mut() { Some(rx) => rx.recv().await, None => None } } => {

@@ -74,6 +74,10 @@ pub async fn serve(
                         if let Err(refused) = gate.authorize(&caller, &body) {
                             return Ok(*refused);
                         }
+                        let mut parts = parts;
+                        parts
+                            .extensions
+                            .insert(super::auth::CallerId(caller.id.clone()));
                         let req =
                             hyper::Request::from_parts(parts, http_body_util::Full::new(body));
                         Ok(service.handle(req).await)

@@ -1,6 +1,7 @@
 //! Stage 4: running tools on a real Bun or Node through the generated workers.
 
 mod bun;
+pub mod caller;
 mod carrier;
 mod discover;
 mod error;
@@ -8,6 +9,7 @@ mod input;
 mod node;
 mod oneshot;
 mod policy;
+mod policy_state;
 pub mod pool;
 pub mod protocol;
 mod server;
@@ -24,6 +26,7 @@ pub use error::RuntimeError;
 pub use input::{Validators, check_schema, compile as compile_schema, merge_defaults};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
+pub use policy::{Policies, infrastructure};
 pub use pool::{LocalDriver, Pool};
 pub use protocol::{
     Metadata, Note, Notes, Progress, Request, Response, ToolError, excerpt, new_exec_id,
@@ -33,6 +36,7 @@ pub use server::{Call, Refusal, Server};
 #[doc(hidden)]
 pub use server::parse_line;
 pub use spawn::WorkerCommand;
+pub use trace::flush as flush_spans;
 pub use wasm::WasmCarrier;
 
 use crate::config::RuntimeKind;

@@ -2,25 +2,22 @@
 //! `builtin:cache`), applied in front of the pool: a call a policy refuses, holds back or
 //! answers from the cache takes no worker.
 //!
-//! They are state of the server (`serve`, `mcp`, `watch --serve`), shared by every caller and
-//! every worker of its pool. `exec` runs one call per process, which no limit of at least one
-//! call can refuse or hold back.
+//! A server (`serve`, `mcp`, `watch --serve`, `daemon`) keeps its concurrency queue and its
+//! cache in memory, shared by every caller and every worker of its pool; its rate limits live in
+//! the project's state directory ([`super::policy_state`]), which one-shot `exec` uses for all
+//! three, so that a rate limit is one limit. The logic of each policy is here, once; only where
+//! its state is kept differs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::policy_state::{Slot, StateDir, StoredBucket, now_ms};
 use super::pool::{Job, Pool};
 use super::protocol::Response;
 use crate::config::Project;
 use crate::config::plugins::PolicyKind;
-
-/// A token bucket: `capacity` calls at once, refilled at `rate` calls per second.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
 
 /// Calls of one tool running under a concurrency cap, and those waiting their turn.
 #[derive(Default)]
@@ -45,8 +42,8 @@ const CACHE_ENTRIES: usize = 10_000;
 struct State {
     /// By cache key (see [`Policies::cache_key`]).
     cache: HashMap<String, Entry>,
-    /// By (policy index, tool id or "" for a global bucket).
-    buckets: HashMap<(usize, String), Bucket>,
+    /// By bucket key (see [`Policies::rate_limited`]), when there is no state directory.
+    buckets: HashMap<String, StoredBucket>,
     /// By tool id.
     gates: HashMap<String, Gate>,
 }
@@ -56,6 +53,63 @@ struct State {
 pub struct Policies {
     project: Arc<Project>,
     state: Arc<Mutex<State>>,
+    /// The project's state directory: its rate limits, and for one-shot `exec` ([`Self::once`])
+    /// its concurrency places and cache too. `None`: all in memory.
+    files: Option<Arc<StateDir>>,
+    /// One-shot `exec`: the digest of the files the project's code was generated from, for the
+    /// cache key (`None` for a server, whose cache a hot reload empties).
+    once: Option<Option<u64>>,
+}
+
+/// Whether an answer's error is a failure of the infrastructure (the worker crashed, or the
+/// deadline passed and it was killed), which a retry may run again; any other error is an
+/// answer.
+pub fn infrastructure(name: &str) -> bool {
+    matches!(name, "WorkerExitedError" | "TimeoutError")
+}
+
+/// The state directory of `project`, when one of its policies keeps state there: a rate limit,
+/// or with `all` (one-shot `exec`) a concurrency cap or a cache too.
+fn state_dir(project: &Project, all: bool) -> Option<Arc<StateDir>> {
+    let needed = project.policies.iter().any(|p| match p.kind {
+        PolicyKind::RateLimit { .. } => true,
+        PolicyKind::Concurrency { .. } | PolicyKind::Cache { .. } => all,
+        _ => false,
+    });
+    if !needed {
+        return None;
+    }
+    match StateDir::open(&project.root) {
+        Ok(dir) => Some(Arc::new(dir)),
+        Err(e) => {
+            tracing::warn!("the policies keep their state in memory: {e}");
+            None
+        }
+    }
+}
+
+/// Refills the bucket `key` (of `capacity` tokens, `rate` per second) to `now` and returns how
+/// long until it holds a token, or zero when it holds one (a token bucket's whole logic, for
+/// either store).
+fn refill(
+    buckets: &mut HashMap<String, StoredBucket>,
+    key: &str,
+    capacity: f64,
+    rate: f64,
+    now: u64,
+) -> Duration {
+    let bucket = buckets.entry(key.to_owned()).or_insert(StoredBucket {
+        tokens: capacity,
+        at_ms: now,
+    });
+    let elapsed = now.saturating_sub(bucket.at_ms) as f64 / 1000.0;
+    bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
+    bucket.at_ms = now;
+    if bucket.tokens < 1.0 {
+        Duration::from_secs_f64((1.0 - bucket.tokens) / rate)
+    } else {
+        Duration::ZERO
+    }
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -65,12 +119,31 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl Policies {
-    /// The policies of `project`, with fresh state.
+    /// The policies of a server of `project`: fresh state in memory, and the rate limits of the
+    /// project's state directory.
     pub fn new(project: Arc<Project>) -> Self {
         Self {
+            files: state_dir(&project, false),
             project,
             state: Arc::default(),
+            once: None,
         }
+    }
+
+    /// The policies of one-shot `exec` of `project`, generated from files of digest `code`
+    /// (`None`: unknown, nothing is cached): all their state in the project's state directory.
+    pub fn once(project: Arc<Project>, code: Option<u64>) -> Self {
+        Self {
+            files: state_dir(&project, true),
+            project,
+            state: Arc::default(),
+            once: Some(code),
+        }
+    }
+
+    /// The state directory, when the policies use one.
+    pub fn state_path(&self) -> Option<&std::path::Path> {
+        self.files.as_deref().map(StateDir::path)
     }
 
     /// Whether any policy is declared (without one, calls go straight to the pool).
@@ -82,9 +155,8 @@ impl Policies {
     /// takes none and says when to retry.
     pub fn rate_limited(&self, tool_id: &str) -> Option<String> {
         let tool = self.project.tool(tool_id)?;
-        let now = Instant::now();
-        let mut state = lock(&self.state);
-        let mut take = Vec::new();
+        // (bucket key, capacity, rate per second, policy)
+        let mut wanted = Vec::new();
         for (i, policy) in self.project.policies.iter().enumerate() {
             let PolicyKind::RateLimit { limit, per, global } = &policy.kind else {
                 continue;
@@ -92,54 +164,71 @@ impl Policies {
             if !policy.applies_to(tool) {
                 continue;
             }
-            let key = (
+            // The policy as written, not its line: an edit elsewhere keeps its buckets, a
+            // changed limit starts a fresh one.
+            let key = serde_json::json!([
                 i,
-                if *global {
-                    String::new()
-                } else {
-                    tool.id.clone()
-                },
-            );
+                policy.label,
+                limit,
+                per.as_millis().to_string(),
+                policy.tools,
+                policy.annotations,
+                if *global { "" } else { tool.id.as_str() },
+            ])
+            .to_string();
             let capacity = f64::from(*limit);
-            let rate = capacity / per.as_secs_f64();
-            let bucket = state.buckets.entry(key.clone()).or_insert(Bucket {
-                tokens: capacity,
-                at: now,
-            });
-            bucket.tokens =
-                (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(capacity);
-            bucket.at = now;
-            if bucket.tokens < 1.0 {
-                let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
-                let whose = if *global {
-                    "the tools it covers".to_owned()
-                } else {
-                    format!("`{}`", tool.id)
-                };
-                return Some(format!(
-                    "rate limit reached: {limit} calls per {} for {whose} ({}); retry in {}",
-                    humantime::format_duration(*per),
-                    policy.label,
-                    retry_in(wait)
-                ));
-            }
-            take.push(key);
+            wanted.push((key, capacity, capacity / per.as_secs_f64(), policy));
         }
-        for key in take {
-            if let Some(bucket) = state.buckets.get_mut(&key) {
-                bucket.tokens -= 1.0;
-            }
-        }
-        None
-    }
-
-    /// The shortest cache lifetime that applies to `tool_id`, when a cache does. No cache
-    /// applies where callers are told apart (`auth:`) until calls carry who made them: an answer
-    /// is never given to another caller than the one it was made for.
-    fn ttl(&self, tool_id: &str) -> Option<Duration> {
-        if self.project.auth.is_some() {
+        if wanted.is_empty() {
             return None;
         }
+        let decide = |buckets: &mut HashMap<String, StoredBucket>| {
+            let now = now_ms();
+            for (key, capacity, rate, policy) in &wanted {
+                let wait = refill(buckets, key, *capacity, *rate, now);
+                if !wait.is_zero() {
+                    return Some((*policy, wait));
+                }
+            }
+            for (key, ..) in &wanted {
+                if let Some(bucket) = buckets.get_mut(key) {
+                    bucket.tokens -= 1.0;
+                }
+            }
+            None
+        };
+        let refused = match &self.files {
+            Some(files) => match files.with_buckets(decide) {
+                Ok(refused) => refused,
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot read the rate limits in {}: {e}; counting in memory",
+                        files.path().display()
+                    );
+                    decide(&mut lock(&self.state).buckets)
+                }
+            },
+            None => decide(&mut lock(&self.state).buckets),
+        };
+        let (policy, wait) = refused?;
+        let PolicyKind::RateLimit { limit, per, global } = &policy.kind else {
+            return None;
+        };
+        let whose = if *global {
+            "the tools it covers".to_owned()
+        } else {
+            format!("`{}`", tool.id)
+        };
+        Some(format!(
+            "rate limit reached: {limit} calls per {} for {whose} ({}); retry in {}",
+            humantime::format_duration(*per),
+            policy.label,
+            retry_in(wait)
+        ))
+    }
+
+    /// The shortest cache lifetime that applies to `tool_id`, when a cache does.
+    fn ttl(&self, tool_id: &str) -> Option<Duration> {
         self.applying(tool_id, |kind| match kind {
             PolicyKind::Cache { ttl } => Some(*ttl),
             _ => None,
@@ -161,55 +250,119 @@ impl Policies {
             .filter_map(move |p| pick(&p.kind))
     }
 
-    /// The key of a call's answer: the tool, its input and config in canonical JSON (object keys
-    /// sorted), and its environment. The environment map is shared by every call of a tool with
-    /// the same variables, so it is named by its address, which the entry keeps alive (and so
-    /// unique) by holding the map. The project's code is not part of it: a hot reload starts a
-    /// new [`Policies`], with an empty cache.
-    fn cache_key(request: &super::protocol::Request) -> String {
-        let env = request
-            .env
-            .as_ref()
-            .map_or(0, |env| Arc::as_ptr(env) as usize);
+    /// The key of a call's answer: the tool, its caller, its input and config in canonical JSON
+    /// (object keys sorted), and its environment. In a server, the environment map is shared by
+    /// every call of a tool with the same variables, so it is named by its address, which the
+    /// entry keeps alive (and so unique) by holding the map; the code is not part of the key, as
+    /// a hot reload starts new [`Policies`] with an empty cache. An environment given as `env`
+    /// (one-shot `exec`, and calls forwarded by `exec`, each with a map of its own) is named by
+    /// its digest; for one-shot `exec` the code is named by the digest of the files it was
+    /// generated from.
+    fn cache_key(
+        &self,
+        request: &super::protocol::Request,
+        caller: Option<&str>,
+        env: Option<&BTreeMap<String, String>>,
+    ) -> Option<String> {
+        let code = match self.once {
+            None => serde_json::Value::Null,
+            Some(code) => serde_json::json!(code?.to_string()),
+        };
+        let env = match env {
+            Some(env) => serde_json::json!(super::policy_state::digest(
+                &serde_json::to_string(env).ok()?
+            )),
+            None if self.once.is_some() => return None,
+            None => serde_json::json!(
+                request
+                    .env
+                    .as_ref()
+                    .map_or(0, |env| Arc::as_ptr(env) as usize)
+            ),
+        };
         let key = serde_json::json!([
             request.tool_id,
+            code,
+            caller,
             canonical(&request.input),
             canonical(&request.config),
             env,
         ]);
-        key.to_string()
+        Some(key.to_string())
     }
 
-    /// The cached answer to `request`, when there is a fresh one.
-    pub fn cached(&self, request: &super::protocol::Request) -> Option<Response> {
+    /// The cached answer to `request` from `caller` (with the tool's environment `env` when it
+    /// is named by its content, see [`Self::cache_key`]), when there is a fresh one.
+    pub fn cached(
+        &self,
+        request: &super::protocol::Request,
+        caller: Option<&str>,
+        env: Option<&BTreeMap<String, String>>,
+    ) -> Option<Response> {
         self.ttl(&request.tool_id)?;
-        let key = Self::cache_key(request);
-        let mut state = lock(&self.state);
-        let entry = state.cache.get(&key)?;
-        if entry.until <= Instant::now() {
-            state.cache.remove(&key);
-            return None;
-        }
-        let mut response = entry.response.clone();
+        let key = self.cache_key(request, caller, env)?;
+        let mut response = if self.once.is_some() {
+            self.files.as_ref()?.cached(&key)?
+        } else {
+            let mut state = lock(&self.state);
+            let entry = state.cache.get(&key)?;
+            if entry.until <= Instant::now() {
+                state.cache.remove(&key);
+                return None;
+            }
+            entry.response.clone()
+        };
         response.id = request.id.clone();
         response.metadata.tool_exec_id = Some(request.tool_exec_id.clone());
+        if let Some(error) = response.error.as_mut() {
+            error.tool_exec_id = Some(request.tool_exec_id.clone());
+        }
         Some(response)
     }
 
-    /// Wraps `reply` so that a successful answer to `request` is kept, when a cache applies.
+    /// Keeps `response`, a successful answer to `request` whose output was checked, for one-shot
+    /// `exec`, when a cache applies.
+    pub fn keep(
+        &self,
+        request: &super::protocol::Request,
+        caller: Option<&str>,
+        env: &BTreeMap<String, String>,
+        response: &Response,
+    ) {
+        let (Some(ttl), Some(files)) = (self.ttl(&request.tool_id), &self.files) else {
+            return;
+        };
+        if response.error.is_some() {
+            return;
+        }
+        if let Some(key) = self.cache_key(request, caller, Some(env))
+            && let Err(e) = files.keep(&key, response, ttl)
+        {
+            tracing::warn!("cannot keep the answer in {}: {e}", files.path().display());
+        }
+    }
+
+    /// Wraps `reply` so that a successful answer to `request` from `caller` (its environment
+    /// named by `env`'s content when given, see [`Self::cache_key`]) is kept, when a cache
+    /// applies and `valid` says its result is one to keep.
     pub fn keeping(
         &self,
         request: &super::protocol::Request,
+        caller: Option<&str>,
+        env: Option<&BTreeMap<String, String>>,
+        valid: impl Fn(&Response) -> bool + Send + 'static,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
         let Some(ttl) = self.ttl(&request.tool_id) else {
             return reply;
         };
-        let key = Self::cache_key(request);
+        let Some(key) = self.cache_key(request, caller, env) else {
+            return reply;
+        };
         let env = request.env.clone();
         let state = Arc::clone(&self.state);
         Box::new(move |response: Response| {
-            if response.error.is_none() {
+            if response.error.is_none() && valid(&response) {
                 let now = Instant::now();
                 let mut state = lock(&state);
                 if state.cache.len() >= CACHE_ENTRIES {
@@ -234,6 +387,7 @@ impl Policies {
     pub fn traced(
         &self,
         request: &super::protocol::Request,
+        caller: Option<&str>,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
         let endpoints: Vec<String> = self
@@ -249,6 +403,7 @@ impl Policies {
             endpoints,
             request.tool_id.clone(),
             request.tool_exec_id.clone(),
+            caller.map(str::to_owned),
             reply,
         )
     }
@@ -259,6 +414,7 @@ impl Policies {
     pub fn audited(
         &self,
         request: &super::protocol::Request,
+        caller: Option<&str>,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
         let paths: Vec<std::path::PathBuf> = self
@@ -275,6 +431,7 @@ impl Policies {
             _ => Vec::new(),
         };
         let (tool_id, exec_id) = (request.tool_id.clone(), request.tool_exec_id.clone());
+        let caller = caller.map(str::to_owned);
         let (time, started) = (now_rfc3339(), Instant::now());
         let state = Arc::clone(&self.state);
         Box::new(move |response: Response| {
@@ -286,7 +443,7 @@ impl Policies {
                 "time": time,
                 "tool": tool_id,
                 "version": null,
-                "caller": null,
+                "caller": caller,
                 "exec_id": exec_id,
                 "outcome": outcome,
                 "duration_ms": super::protocol::millis(started.elapsed()),
@@ -333,11 +490,11 @@ impl Policies {
         let this = self.clone();
         let handle = pool.clone();
         job.reply = Box::new(move |response: Response| {
-            let infrastructure = response
+            let again = response
                 .error
                 .as_ref()
-                .is_some_and(|e| matches!(e.name.as_str(), "WorkerExitedError" | "TimeoutError"));
-            if !infrastructure {
+                .is_some_and(|e| infrastructure(&e.name));
+            if !again {
                 return reply(response);
             }
             tracing::info!(
@@ -409,6 +566,67 @@ impl Policies {
         });
         pool.submit(job);
     }
+
+    /// Takes a place under the concurrency cap of `tool_id` in the state directory (one-shot
+    /// `exec`), waiting while every place is held; `Ok(None)` when no cap applies, an
+    /// interruption when `interrupted` was set while waiting.
+    pub fn slot(
+        &self,
+        tool_id: &str,
+        interrupted: &AtomicBool,
+    ) -> Result<Option<Slot>, super::RuntimeError> {
+        let (Some(max), Some(files)) = (self.cap(tool_id), &self.files) else {
+            return Ok(None);
+        };
+        match files.slot(tool_id, max, interrupted) {
+            Ok(Some(slot)) => Ok(Some(slot)),
+            Ok(None) => Err(super::RuntimeError::Interrupted),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot take a place under the concurrency cap in {}: {e}; running anyway",
+                    files.path().display()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Whether a call waits in a concurrency queue.
+    pub fn has_waiting(&self) -> bool {
+        lock(&self.state)
+            .gates
+            .values()
+            .any(|gate| !gate.waiting.is_empty())
+    }
+
+    /// Takes the call with execution id `tool_exec_id` out of the concurrency queue, when it is
+    /// waiting there: it never starts, and its reply gets a `CancelledError`. Returns whether
+    /// it was there.
+    pub fn cancel(&self, tool_exec_id: &str) -> bool {
+        let job = {
+            let mut state = lock(&self.state);
+            state.gates.values_mut().find_map(|gate| {
+                let at = gate
+                    .waiting
+                    .iter()
+                    .position(|job| job.request.tool_exec_id == tool_exec_id)?;
+                gate.waiting.remove(at)
+            })
+        };
+        let Some(job) = job else {
+            return false;
+        };
+        let request = job.request;
+        (job.reply)(Response::failure(
+            request.id,
+            Some(request.tool_id),
+            Some(request.tool_exec_id),
+            "CancelledError",
+            super::RuntimeError::Cancelled.to_string(),
+            Duration::ZERO,
+        ));
+        true
+    }
 }
 
 fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -416,11 +634,14 @@ fn append(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?
-        .write_all(bytes)
+        .open(path)?;
+    // Processes (a server, one-shot `exec`s) append to the same log: one line at a time.
+    let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| std::io::Error::from(errno))?;
+    file.write_all(bytes)
 }
 
 /// `value` with every object's keys sorted, so that equal inputs give equal keys.

@@ -24,6 +24,9 @@ pub struct Server {
     validators: Validators,
     /// The built-in policies (rate limits, concurrency caps), in front of the pool.
     policies: super::policy::Policies,
+    /// The policies of the code before a reload, while calls still wait in their queues (those
+    /// calls run on, and may be cancelled).
+    retired: Vec<super::policy::Policies>,
 }
 
 fn reject(id: Value, tool_id: Option<&str>, name: &str, message: String) -> Box<Response> {
@@ -128,6 +131,8 @@ pub struct Call {
     /// Whether the caller's protocol sets `timeout` per call (serve's `timeout_ms`): a timeout's
     /// answer then suggests it.
     pub timeout_in_request: bool,
+    /// Who makes the call (see [`super::caller`]), for the policies: `None` when unknown.
+    pub caller: Option<String>,
 }
 
 /// Why a call was refused before it reached a worker.
@@ -206,6 +211,7 @@ impl Server {
         Self {
             project: pool.project(),
             policies: super::policy::Policies::new(pool.project()),
+            retired: Vec::new(),
             pool,
             process_env: std::env::vars().collect(),
             envs: HashMap::new(),
@@ -218,7 +224,12 @@ impl Server {
         self.envs.clear();
         self.validators = Validators::default();
         self.project = Arc::clone(&project);
-        self.policies = super::policy::Policies::new(Arc::clone(&project));
+        let old = std::mem::replace(
+            &mut self.policies,
+            super::policy::Policies::new(Arc::clone(&project)),
+        );
+        self.retired.push(old);
+        self.retired.retain(super::policy::Policies::has_waiting);
         self.pool.reload(project);
     }
 
@@ -232,12 +243,21 @@ impl Server {
         &self.pool
     }
 
-    /// Handles one line; `reply` gets its answer (possibly later, on a pool thread).
+    /// Handles one line; `reply` gets its answer (possibly later, on a pool thread). A cancel
+    /// line (`{"cancel": "<tool_exec_id>"}`) stops that call, which answers for itself: the
+    /// line gets no answer of its own unless it is malformed.
     pub fn handle_line(&mut self, line: &str, reply: Reply) {
-        let call = match parse_line(line) {
+        match cancel_line(line) {
+            Some(Ok(tool_exec_id)) => return self.cancel(&tool_exec_id),
+            Some(Err(response)) => return reply(*response),
+            None => {}
+        }
+        let mut call = match parse_line(line) {
             Ok(call) => call,
             Err(response) => return reply(*response),
         };
+        // `serve` reads its own stdin: the local user calls.
+        call.caller = Some(super::caller::local());
         let (id, tool_id) = (call.id.clone(), call.tool_id.clone());
         if let Err((refusal, reply)) = self.submit(call, reply, None) {
             reply(*reject(
@@ -260,35 +280,10 @@ impl Server {
         notes: Option<Notes>,
     ) -> Result<(), (Refusal, Reply)> {
         let timeout_in_request = call.timeout_in_request;
+        let caller = call.caller.clone();
         let (request, timeout) = match self.prepare(call) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
-        };
-        let reply = self.policies.audited(&request, reply);
-        let reply = self.policies.traced(&request, reply);
-        // A cached answer takes no worker; a fresh one is kept once its output is checked.
-        if let Some(cached) = self.policies.cached(&request) {
-            reply(cached);
-            return Ok(());
-        }
-        let reply = self.policies.keeping(&request, reply);
-        // As exec does: a result that breaks the tool's `output` schema is an error.
-        let project = Arc::clone(&self.project);
-        let output = project.tool(&request.tool_id).and_then(|tool| {
-            self.validators
-                .get(&tool.id, "output", tool.output.as_ref())
-        });
-        let content = project
-            .tool(&request.tool_id)
-            .is_some_and(|tool| tool.mcp.returns_content);
-        let reply: Reply = match (output, content) {
-            (None, false) => reply,
-            (Some(validator), false) => {
-                Box::new(move |response: Response| reply(check_output(response, &validator)))
-            }
-            (validator, true) => Box::new(move |response: Response| {
-                reply(check_content(response, validator.as_deref()))
-            }),
         };
         let job = Job {
             request,
@@ -297,10 +292,90 @@ impl Server {
             notes,
             timeout_in_request,
         };
-        if self.policies.is_empty() {
-            self.pool.submit(job);
-            return Ok(());
+        self.dispatch(job, caller.as_deref(), true);
+        Ok(())
+    }
+
+    /// Runs a call that `exec` checked and prepared itself (forwarded over the project's socket)
+    /// under the policies; its answer is not checked against the `output` schema, which `exec`
+    /// does as it does for a one-shot answer.
+    pub fn submit_prepared(&mut self, job: Job, caller: Option<&str>) {
+        self.dispatch(job, caller, false);
+    }
+
+    /// Stops the call with execution id `tool_exec_id`: taken out of the concurrency queue when
+    /// it waits there (it never starts), else as [`Pool::cancel`] does.
+    pub fn cancel(&self, tool_exec_id: &str) {
+        let queued = std::iter::once(&self.policies)
+            .chain(&self.retired)
+            .any(|policies| policies.cancel(tool_exec_id));
+        if !queued {
+            self.pool.cancel(tool_exec_id);
         }
+    }
+
+    /// Queues `job` on the pool through the policies; with `check`, a result that breaks the
+    /// tool's `output` schema becomes an `InvalidOutputError`.
+    fn dispatch(&mut self, job: Job, caller: Option<&str>, check: bool) {
+        let Job {
+            request,
+            timeout,
+            reply,
+            notes,
+            timeout_in_request,
+        } = job;
+        if self.policies.is_empty() && check {
+            let reply = self.checked(&request.tool_id, reply);
+            self.pool.submit(Job {
+                request,
+                timeout,
+                reply,
+                notes,
+                timeout_in_request,
+            });
+            return;
+        }
+        let reply = self.policies.audited(&request, caller, reply);
+        let reply = self.policies.traced(&request, caller, reply);
+        // A forwarded call brings an environment map of its own: named by its content.
+        let env = request.env.clone().filter(|_| !check);
+        let env = env.as_deref();
+        // A cached answer takes no worker; a fresh one is kept once its output is checked.
+        if let Some(cached) = self.policies.cached(&request, caller, env) {
+            reply(cached);
+            return;
+        }
+        let reply = if check {
+            let reply = self
+                .policies
+                .keeping(&request, caller, None, |_| true, reply);
+            self.checked(&request.tool_id, reply)
+        } else {
+            // The caller checks the output: only an answer that passes is kept.
+            let (output, content) = self.output_checks(&request.tool_id);
+            self.policies.keeping(
+                &request,
+                caller,
+                env,
+                move |response| {
+                    let response = response.clone();
+                    let checked = match (&output, content) {
+                        (None, false) => response,
+                        (Some(validator), false) => check_output(response, validator),
+                        (validator, true) => check_content(response, validator.as_deref()),
+                    };
+                    checked.error.is_none()
+                },
+                reply,
+            )
+        };
+        let job = Job {
+            request,
+            timeout,
+            reply,
+            notes,
+            timeout_in_request,
+        };
         // Over a rate limit: an error result, and no worker taken.
         if let Some(message) = self.policies.rate_limited(&job.request.tool_id) {
             let request = job.request;
@@ -312,12 +387,38 @@ impl Server {
                 message,
                 Duration::ZERO,
             ));
-            return Ok(());
+            return;
         }
         let attempts = self.policies.attempts(&job.request.tool_id);
         let job = self.policies.retrying(&self.pool, job, attempts);
         self.policies.submit(&self.pool, job);
-        Ok(())
+    }
+
+    /// The `output` schema's validator of `tool_id`, and whether it `returns: content`.
+    fn output_checks(&mut self, tool_id: &str) -> (Option<Arc<jsonschema::Validator>>, bool) {
+        let project = Arc::clone(&self.project);
+        let output = project.tool(tool_id).and_then(|tool| {
+            self.validators
+                .get(&tool.id, "output", tool.output.as_ref())
+        });
+        let content = project
+            .tool(tool_id)
+            .is_some_and(|tool| tool.mcp.returns_content);
+        (output, content)
+    }
+
+    /// Wraps `reply` so that a result that breaks the tool's `output` schema (or is not MCP
+    /// content, for `returns: content`) becomes an error, as exec does.
+    fn checked(&mut self, tool_id: &str, reply: Reply) -> Reply {
+        match self.output_checks(tool_id) {
+            (None, false) => reply,
+            (Some(validator), false) => {
+                Box::new(move |response: Response| reply(check_output(response, &validator)))
+            }
+            (validator, true) => Box::new(move |response: Response| {
+                reply(check_content(response, validator.as_deref()))
+            }),
+        }
     }
 
     fn prepare(&mut self, call: Call) -> Result<(Request, Duration), Refusal> {
@@ -405,6 +506,40 @@ impl Server {
             },
             timeout,
         ))
+    }
+}
+
+/// The call a cancel line (`{"cancel": "<tool_exec_id>"}`, and an optional `id`) names; `None`
+/// for any other line.
+fn cancel_line(line: &str) -> Option<Result<String, Box<Response>>> {
+    // Only a line that may be one is parsed here; requests go straight on.
+    if !line.contains("\"cancel\"") {
+        return None;
+    }
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(line) else {
+        return None;
+    };
+    if fields.contains_key("tool_id") {
+        return None;
+    }
+    let target = fields.remove("cancel")?;
+    let id = fields.remove("id").unwrap_or(Value::Null);
+    match (target, fields.keys().next()) {
+        (Value::String(tool_exec_id), None) => Some(Ok(tool_exec_id)),
+        (_, Some(unknown)) => Some(Err(reject(
+            id,
+            None,
+            "InvalidRequestError",
+            format!(
+                "unknown field `{unknown}` in a cancel line; it is {{\"cancel\": \"<tool_exec_id>\"}}"
+            ),
+        ))),
+        (_, None) => Some(Err(reject(
+            id,
+            None,
+            "InvalidRequestError",
+            "`cancel` takes the `tool_exec_id` of the call to stop, as a string".into(),
+        ))),
     }
 }
 
@@ -504,5 +639,6 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         env,
         progress: false,
         timeout_in_request: true,
+        caller: None,
     })
 }

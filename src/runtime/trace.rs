@@ -6,6 +6,7 @@
 //! endpoint, so a slow or absent collector never delays an answer.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,6 +38,18 @@ fn nanos() -> u128 {
 
 fn attribute(key: &str, value: &str) -> Value {
     json!({"key": key, "value": {"stringValue": value}})
+}
+
+/// Spans handed to an exporter and not yet posted (or given up), for [`flush`].
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until every span handed to an exporter was posted or given up, for at most `limit`: a
+/// one-shot `exec` ends right after its call.
+pub fn flush(limit: Duration) {
+    let until = std::time::Instant::now() + limit;
+    while PENDING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Each endpoint and the channel to its exporter thread.
@@ -79,6 +92,7 @@ fn sender(endpoint: &str) -> Sender<String> {
                     warned = true;
                     tracing::warn!("cannot post spans to {url}: {problem}");
                 }
+                PENDING.fetch_sub(1, Ordering::SeqCst);
             }
         });
     if spawned.is_err() {
@@ -94,6 +108,7 @@ pub fn traced(
     endpoints: Vec<String>,
     tool_id: String,
     exec_id: String,
+    caller: Option<String>,
     reply: super::pool::Reply,
 ) -> super::pool::Reply {
     let start = nanos();
@@ -115,6 +130,9 @@ pub fn traced(
         ];
         if let Some(name) = &error {
             attributes.push(attribute("error.type", name));
+        }
+        if let Some(caller) = &caller {
+            attributes.push(attribute("enduser.id", caller));
         }
         let spans = json!([
             {
@@ -151,7 +169,10 @@ pub fn traced(
         .to_string();
         for endpoint in &endpoints {
             // A closed channel means the exporter could not start: already warned.
-            let _ = sender(endpoint).send(body.clone());
+            PENDING.fetch_add(1, Ordering::SeqCst);
+            if sender(endpoint).send(body.clone()).is_err() {
+                PENDING.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         reply(response);
     })

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::wire::{Ask, Call, Message, Status};
 use crate::config::Project;
 use crate::runtime::pool::Job;
-use crate::runtime::{Note, Pool, Request};
+use crate::runtime::{Note, Pool, Request, Server};
 
 /// How long a client may take to send its request line.
 const ASK_WAIT: Duration = Duration::from_secs(10);
@@ -29,6 +29,8 @@ pub struct Listener {
 struct Inner {
     path: PathBuf,
     pool: Pool,
+    /// Runs forwarded calls under the project's policies.
+    server: Arc<Mutex<Server>>,
     reload: Reload,
     /// `bun`/`node` when the pool runs JavaScript tools.
     runtime: Option<String>,
@@ -78,6 +80,8 @@ pub enum ListenError {
 pub struct Setup {
     /// The pool calls run on.
     pub pool: Pool,
+    /// The front end whose policies (rate limits, cache, …) forwarded calls go through.
+    pub server: Arc<Mutex<Server>>,
     /// What every front end does with a reloaded project.
     pub reload: Reload,
     /// `bun`/`node` when the pool runs JavaScript tools.
@@ -128,6 +132,7 @@ impl Listener {
         let inner = Arc::new(Inner {
             path,
             pool: setup.pool,
+            server: setup.server,
             reload: setup.reload,
             runtime: setup.runtime,
             limits: setup.limits,
@@ -203,15 +208,17 @@ fn send(stream: &mut UnixStream, message: &Message) -> std::io::Result<()> {
     stream.write_all(&line)
 }
 
-/// Whether the peer runs as this process's user.
-fn same_user(stream: &UnixStream) -> bool {
+/// The peer's uid, when it runs as this process's user.
+fn same_user(stream: &UnixStream) -> Option<u32> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     getsockopt(stream, PeerCredentials)
-        .is_ok_and(|cred| cred.uid() == nix::unistd::geteuid().as_raw())
+        .ok()
+        .map(|cred| cred.uid())
+        .filter(|uid| *uid == nix::unistd::geteuid().as_raw())
 }
 
 fn handle(inner: &Inner, mut stream: UnixStream) {
-    if !same_user(&stream) {
+    let Some(uid) = same_user(&stream) else {
         tracing::warn!(
             "refused a connection to {} from another user",
             inner.path.display()
@@ -221,7 +228,7 @@ fn handle(inner: &Inner, mut stream: UnixStream) {
             &Message::Refused("the server runs as another user".into()),
         );
         return;
-    }
+    };
     let Ok(read) = stream.try_clone() else { return };
     // A client that connects and says nothing (another server checking that this one is alive)
     // does not keep a thread forever.
@@ -233,7 +240,7 @@ fn handle(inner: &Inner, mut stream: UnixStream) {
     }
     let _ = stream.set_read_timeout(None);
     match serde_json::from_str::<Ask>(&line) {
-        Ok(Ask::Call(call)) => run(inner, *call, stream, reader),
+        Ok(Ask::Call(call)) => run(inner, *call, uid, stream, reader),
         Ok(Ask::Status) => {
             let loaded = inner.lock();
             let fresh = loaded.fingerprint.is_some()
@@ -309,7 +316,13 @@ fn refusal(inner: &Inner, call: &Call) -> Option<String> {
     None
 }
 
-fn run(inner: &Inner, call: Call, mut stream: UnixStream, mut reader: BufReader<UnixStream>) {
+fn run(
+    inner: &Inner,
+    call: Call,
+    uid: u32,
+    mut stream: UnixStream,
+    mut reader: BufReader<UnixStream>,
+) {
     if let Some(reason) = refusal(inner, &call) {
         tracing::debug!("refused a forwarded call: {reason}");
         let _ = send(&mut stream, &Message::Refused(reason));
@@ -318,7 +331,7 @@ fn run(inner: &Inner, call: Call, mut stream: UnixStream, mut reader: BufReader<
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
     let logs = tx.clone();
     let tool_exec_id = call.tool_exec_id.clone();
-    inner.pool.submit(Job {
+    let job = Job {
         request: Request {
             id: serde_json::Value::Null,
             tool_id: call.tool_id,
@@ -339,16 +352,25 @@ fn run(inner: &Inner, call: Call, mut stream: UnixStream, mut reader: BufReader<
             }
         })),
         timeout_in_request: false,
-    });
+    };
+    // Under the policies, as the server's own callers; the caller is the peer's user.
+    inner
+        .server
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .submit_prepared(job, Some(&crate::runtime::caller::of_uid(uid)));
     // A client that hangs up (Ctrl-C on exec) cancels its call: the tool's group is stopped.
     let answered = Arc::new(AtomicBool::new(false));
     let watching = Arc::clone(&answered);
-    let pool = inner.pool.clone();
+    let server = Arc::clone(&inner.server);
     std::thread::spawn(move || {
         let mut rest = Vec::new();
         let _ = std::io::Read::read_to_end(&mut reader, &mut rest);
         if !watching.load(Ordering::SeqCst) {
-            pool.cancel(&tool_exec_id);
+            server
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .cancel(&tool_exec_id);
         }
     });
     for message in rx {

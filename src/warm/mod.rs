@@ -27,13 +27,19 @@ pub fn socket_dir() -> PathBuf {
     }
 }
 
-/// The socket of the project in `root` (an absolute, canonical path).
-pub fn socket_path(root: &Path) -> PathBuf {
+/// The name of the project in `root` (an absolute, canonical path) in the per-user directory:
+/// its socket is `KEY.sock`, its policies' state `state/KEY/`.
+pub fn project_key(root: &Path) -> String {
     use std::hash::{Hash, Hasher};
-    // Fixed keys: every compozy process of this build names the same project's socket alike.
+    // Fixed keys: every compozy process of this build names the same project alike.
     let mut hasher = std::hash::DefaultHasher::new();
     root.hash(&mut hasher);
-    socket_dir().join(format!("{:016x}.sock", hasher.finish()))
+    format!("{:016x}", hasher.finish())
+}
+
+/// The socket of the project in `root` (an absolute, canonical path).
+pub fn socket_path(root: &Path) -> PathBuf {
+    socket_dir().join(format!("{}.sock", project_key(root)))
 }
 
 /// Creates the socket directory (0700) if needed, and checks that it is this user's alone.

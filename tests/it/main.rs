@@ -24,6 +24,7 @@ mod native;
 mod npm;
 mod orphans;
 mod partial;
+mod plugin_policies;
 mod plugins;
 mod processes;
 mod promises_exec;

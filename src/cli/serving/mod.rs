@@ -134,12 +134,12 @@ impl Serving {
     }
 
     /// Listens on the project's socket, so that `compozy exec` of the project forwards its calls
-    /// to `pool` ([`crate::warm`]); `reload` is what the front ends do with a project reloaded
+    /// to `server`'s pool, under its policies ([`crate::warm`]); `reload` is what the front ends do with a project reloaded
     /// for a forwarded call. `None` when another server listens already or the socket cannot be
     /// made (said under -v, or as a warning): serving goes on without it.
     pub(in crate::cli) fn listen(
         &self,
-        pool: &Pool,
+        server: &Arc<Mutex<Server>>,
         runtime: Option<RuntimeArg>,
         command: &str,
         reload: Reload,
@@ -154,8 +154,14 @@ impl Serving {
             })
             .flatten();
         let limits = crate::runtime::Limits::from_env();
+        let pool = server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pool()
+            .clone();
         let setup = Setup {
-            pool: pool.clone(),
+            pool,
+            server: Arc::clone(server),
             reload,
             runtime,
             limits: (limits.max_result_bytes, limits.max_log_bytes),

@@ -439,7 +439,8 @@ fn forget_pid(shared: &Shared, pid: u32) {
 }
 
 /// The answer for a request that ended with `error`; `timeout_in_request`: see [`Job`].
-fn failure(
+/// The answer a pool gives for `error` (`TimeoutError`, `WorkerExitedError`, …).
+pub fn failure(
     request: &Request,
     error: &RuntimeError,
     elapsed: Duration,
