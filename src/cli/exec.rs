@@ -268,6 +268,10 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(e) => return fail(Problem::new(e)),
     };
     if let Err(reason) = check_schema(tool.input.as_ref(), &input) {
+        let reason = runtime::redact(
+            reason,
+            &runtime::sensitive_values(tool.input.as_ref(), &input),
+        );
         return fail(Problem::new(ExecError::InvalidInput {
             tool: tool.id.clone(),
             reason,
@@ -350,6 +354,11 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         env: None,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         progress: false,
+        // The environment carrier of W3C trace context (OpenTelemetry's `TRACEPARENT`): the
+        // tool continues the caller's trace.
+        traceparent: std::env::var("TRACEPARENT")
+            .ok()
+            .filter(|t| runtime::parse_traceparent(t).is_some()),
     };
     let limits = Limits::from_env();
     let forwarded = match (fingerprint, forward_mode()) {
@@ -373,6 +382,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
                 config: request.config.clone(),
                 env: env.to_map(),
                 timeout_ms: request.timeout_ms,
+                traceparent: request.traceparent.clone(),
             };
             match crate::warm::client::forward(call) {
                 Ok(forwarded) => Some(forwarded),

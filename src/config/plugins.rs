@@ -100,6 +100,11 @@ impl Plugin {
     }
 }
 
+/// Whether any of `plugins` wraps calls of `tool` (a JavaScript tool: plugins run in its worker).
+pub fn wraps(plugins: &[Plugin], tool: &Tool) -> bool {
+    tool.command.is_none() && plugins.iter().any(|p| p.applies_to(tool))
+}
+
 fn matches(tools: &[String], annotations: &[(String, bool)], tool: &Tool) -> bool {
     let globs_match = tools.is_empty()
         || super::discover::glob_set(tools).is_ok_and(|set| set.is_match(&tool.id));

@@ -230,10 +230,12 @@ impl Policies {
         })
     }
 
-    /// Wraps `reply` so that the call's spans are posted to each trace endpoint that applies.
+    /// Wraps `reply` so that the call's spans are posted to each trace endpoint that applies;
+    /// the call's span is the child of the caller's `request.traceparent`, which becomes the
+    /// span's own context for the tool.
     pub fn traced(
         &self,
-        request: &super::protocol::Request,
+        request: &mut super::protocol::Request,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
         let endpoints: Vec<String> = self
@@ -245,10 +247,13 @@ impl Policies {
         if endpoints.is_empty() {
             return reply;
         }
+        let ids = super::trace::SpanIds::new(request.traceparent.as_deref());
+        request.traceparent = Some(ids.traceparent());
         super::trace::traced(
             endpoints,
             request.tool_id.clone(),
             request.tool_exec_id.clone(),
+            ids,
             reply,
         )
     }

@@ -124,6 +124,9 @@ pub struct Call {
     pub env: BTreeMap<String, String>,
     /// Whether the caller wants `ctx.progress` reports.
     pub progress: bool,
+    /// The caller's W3C trace context (MCP's `_meta.traceparent`, serve's `traceparent`): the
+    /// parent of the call's span under `builtin:trace`; an invalid one is ignored.
+    pub traceparent: Option<String>,
     /// Whether the caller's protocol sets `timeout` per call (serve's `timeout_ms`): a timeout's
     /// answer then suggests it.
     pub timeout_in_request: bool,
@@ -254,12 +257,21 @@ impl Server {
         notes: Option<Notes>,
     ) -> Result<(), (Refusal, Reply)> {
         let timeout_in_request = call.timeout_in_request;
-        let (request, timeout) = match self.prepare(call) {
+        let (mut request, timeout) = match self.prepare(call) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
         };
+        tracing::debug!(
+            tool = %request.tool_id,
+            exec_id = %request.tool_exec_id,
+            input = %super::input::redacted(
+                self.project.tool(&request.tool_id).and_then(|t| t.input.as_ref()),
+                &request.input,
+            ),
+            "call"
+        );
         let reply = self.policies.audited(&request, reply);
-        let reply = self.policies.traced(&request, reply);
+        let reply = self.policies.traced(&mut request, reply);
         // A cached answer takes no worker; a fresh one is kept once its output is checked.
         if let Some(cached) = self.policies.cached(&request) {
             reply(cached);
@@ -336,9 +348,8 @@ impl Server {
             tool.with.as_ref(),
             call.input.unwrap_or(Value::Object(Map::new())),
         );
-        if let Err(reason) = self
-            .validators
-            .check(&tool.id, "input", tool.input.as_ref(), &input)
+        if let Err(reason) =
+            super::input::check_input(&mut self.validators, &tool.id, tool.input.as_ref(), &input)
         {
             return Err(Refusal::InvalidInput {
                 tool: tool.id.clone(),
@@ -381,6 +392,9 @@ impl Server {
                 env: Some(env),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                 progress: call.progress,
+                traceparent: call
+                    .traceparent
+                    .filter(|t| super::trace::parse_traceparent(t).is_some()),
             },
             timeout,
         ))
@@ -388,7 +402,7 @@ impl Server {
 }
 
 /// The fields of a `serve` request.
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "id",
     "tool_id",
     "tool_exec_id",
@@ -396,9 +410,10 @@ const FIELDS: [&str; 7] = [
     "config",
     "env",
     "timeout_ms",
+    "traceparent",
 ];
 
-fn quoted(names: [&str; 7]) -> String {
+fn quoted(names: [&str; 8]) -> String {
     let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     names.join(", ")
 }
@@ -466,6 +481,15 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         }
         Some(_) => return Err(bad("`env` must be an object of strings".into())),
     }
+    let traceparent = match fields.remove("traceparent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if super::trace::parse_traceparent(&s).is_some() => Some(s),
+        Some(_) => {
+            return Err(bad(
+                "`traceparent` must be a W3C trace context, `00-<32 hex>-<16 hex>-<2 hex>`".into(),
+            ));
+        }
+    };
     let input = fields.remove("input");
     let config = fields.remove("config");
     if let Some(unknown) = fields.keys().next() {
@@ -482,6 +506,7 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         timeout,
         env,
         progress: false,
+        traceparent,
         timeout_in_request: true,
     })
 }
