@@ -311,6 +311,7 @@ on_both_runtimes!(
     trace_posts_a_call_span_and_a_worker_span,
     trace_continues_the_clients_traceparent,
     sensitive_values_are_never_shown,
+    a_hand_written_entrypoint_exports_its_plugins,
     audit_writes_one_line_per_call_without_values,
     retry_reruns_infrastructure_failures_only,
     cache_answers_repeated_calls_until_the_ttl,
@@ -683,6 +684,101 @@ tools:
             "{line}"
         );
         assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+    }
+}
+
+/// A hand-written entrypoint whose `plugins` export wraps `echo` (after compozy.yaml's own).
+fn entrypoint_project(plugins: &str) -> Fixture {
+    Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  entrypoint: ./src/tools.ts\nplugins:\n  - {use: ./src/yaml_tag.ts, tools: [echo], config: {tag: yaml}}\ntools:\n  - id: echo\n    input: {type: object, properties: {s: {type: string}}}\n  - id: other\n",
+        ),
+        (
+            "src/tools.ts",
+            &format!(
+                "{plugins}\nexport function echo(i: {{ s: string }}) {{\n  return {{ s: i.s, tags: [] as string[] }};\n}}\nexport function other() {{\n  return 1;\n}}\n"
+            ),
+        ),
+        (
+            "src/tag.ts",
+            "let tag = \"\";\nexport default {\n  setup(config: { tag: string }) {\n    tag = config.tag;\n  },\n  async callTool(_call: unknown, next: () => Promise<unknown>) {\n    const r = (await next()) as { tags: string[] };\n    return { ...r, tags: [...r.tags, tag] };\n  },\n};\n",
+        ),
+        (
+            "src/yaml_tag.ts",
+            "let tag = \"\";\nexport default {\n  setup(config: { tag: string }) {\n    tag = config.tag;\n  },\n  async callTool(_call: unknown, next: () => Promise<unknown>) {\n    const r = (await next()) as { tags: string[] };\n    return { ...r, tags: [...r.tags, tag] };\n  },\n};\n",
+        ),
+    ])
+}
+
+/// `export const plugins = [...]` in a hand-written entrypoint: read statically, its modules
+/// relative to the entrypoint, wrapping inside compozy.yaml's plugins.
+fn a_hand_written_entrypoint_exports_its_plugins(runtime: &str) {
+    let p = entrypoint_project(
+        "export const plugins = [\n  { use: \"./tag.ts\", tools: [\"echo\"], config: { tag: \"entry\", n: -1.5, on: true, none: null } },\n] as const;\n",
+    );
+    p.run(&["gen"]).expect_code(0);
+    let out = p.exec_on(runtime, "echo", &json!({"s": "hi"}));
+    out.expect_code(0);
+    // The entrypoint's plugin is inner to compozy.yaml's: it tags the result first.
+    assert_eq!(out.json(), json!({"s": "hi", "tags": ["entry", "yaml"]}));
+    let out = p.exec_on(runtime, "other", &json!({}));
+    out.expect_code(0);
+    assert_eq!(out.json(), json!(1));
+}
+
+/// What cannot be read without running the entrypoint is an error at its line, with how to
+/// write it; an entry's mistakes are reported as in compozy.yaml (with "did you mean").
+#[test]
+fn entrypoint_plugins_that_cannot_be_read_statically_are_errors() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "const limit = 3;\nexport const plugins = [\n  { use: \"./tag.ts\", config: { limit } },\n];\n",
+            &[
+                "src/tools.ts:3",
+                "cannot be read without running it",
+                "shorthand",
+            ],
+        ),
+        (
+            "export const plugins = [\n  { use: \"./tag.ts\", config: { at: Date.now() } },\n];\n",
+            &["src/tools.ts:2", "cannot be read without running it"],
+        ),
+        (
+            "import tag from \"./tag.ts\";\nexport const plugins = [tag];\n",
+            &[
+                "src/tools.ts:2",
+                "`tag` is a name, not a literal",
+                "use: \"./plugins/x.ts\"",
+            ],
+        ),
+        (
+            "export let plugins = [{ use: \"./tag.ts\" }];\n",
+            &["src/tools.ts:1", "must be a `const`"],
+        ),
+        (
+            "export { plugins } from \"./tag.ts\";\n",
+            &["src/tools.ts:1", "re-exports `plugins` from another module"],
+        ),
+        (
+            "export const plugins = [\n  { use: \"./tag.ts\", tols: [\"echo\"] },\n  { use: \"builtin:cache\", ttl: \"1m\" },\n];\n",
+            &[
+                "src/tools.ts:2",
+                "unknown key `tols` in a plugin",
+                "did you mean `tools`",
+                "src/tools.ts:3",
+                "would cache tool",
+            ],
+        ),
+    ];
+    for (plugins, expected) in cases {
+        let p = entrypoint_project(plugins);
+        let out = p.run(&["gen"]);
+        out.expect_code(2).stderr_has(expected);
+        assert!(
+            !p.path(".compozy/bun_worker.ts").exists(),
+            "nothing is written: {plugins}"
+        );
     }
 }
 
