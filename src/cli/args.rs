@@ -23,6 +23,8 @@ Environment:
                              `require`: a call that cannot be forwarded fails (exit 1)
   XDG_RUNTIME_DIR            where servers' sockets live ($XDG_RUNTIME_DIR/compozy, else
                              /tmp/compozy-UID)
+  TRACEPARENT                exec: the caller's W3C trace context, for the tool's
+                             ctx.traceparent
 
 Exit codes:
   0    success
@@ -337,7 +339,8 @@ pub struct WatchArgs {
 #[command(after_help = "\
 Requests: one JSON object per line on stdin; only tool_id is required.
   {\"id\": 1, \"tool_id\": \"math.add\", \"input\": {\"a\": 1, \"b\": 2}}
-  optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms
+  optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms,
+  traceparent (a W3C trace context: the parent of the call's span, the tool's ctx.traceparent)
 
 Answers: one JSON line each on stdout, matched by id (out of order when --workers > 1).
   {\"id\": 1, \"result\": 3, \"error\": null, \"metadata\": {\"tool_id\": \"math.add\",
