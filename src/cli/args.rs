@@ -23,6 +23,8 @@ Environment:
                              `require`: a call that cannot be forwarded fails (exit 1)
   XDG_RUNTIME_DIR            where servers' sockets and the built-in policies' state live
                              ($XDG_RUNTIME_DIR/compozy, else /tmp/compozy-UID)
+  TRACEPARENT                exec: the caller's W3C trace context, for the tool's
+                             ctx.traceparent
 
 Exit codes:
   0    success
@@ -339,7 +341,8 @@ pub struct WatchArgs {
 Requests: one JSON object per line on stdin; only tool_id is required (ID@MAJOR names one
 major version of a tool kept in several; the id alone is the newest).
   {\"id\": 1, \"tool_id\": \"math.add\", \"input\": {\"a\": 1, \"b\": 2}}
-  optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms
+  optional: tool_exec_id, config (instead of the tool's config:), env ({\"K\": \"V\"}), timeout_ms,
+  traceparent (a W3C trace context: the parent of the call's span, the tool's ctx.traceparent)
   {\"cancel\": \"<tool_exec_id>\"} stops that call (it answers CancelledError; a queued one never
   starts); the line itself gets no answer
 

@@ -291,6 +291,10 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         Err(e) => return fail(Problem::new(e)),
     };
     if let Err(reason) = check_schema(tool.input.as_ref(), &input) {
+        let reason = runtime::redact(
+            reason,
+            &runtime::sensitive_values(tool.input.as_ref(), &input),
+        );
         return fail(Problem::new(ExecError::InvalidInput {
             tool: tool.id.clone(),
             reason,
@@ -362,7 +366,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         }
     };
 
-    let request = Request {
+    let mut request = Request {
         id: Value::Null,
         tool_id: tool.id.clone(),
         tool_exec_id: runtime::new_exec_id(),
@@ -373,6 +377,11 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         env: None,
         timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         progress: false,
+        // The environment carrier of W3C trace context (OpenTelemetry's `TRACEPARENT`): the
+        // tool continues the caller's trace.
+        traceparent: std::env::var("TRACEPARENT")
+            .ok()
+            .filter(|t| runtime::parse_traceparent(t).is_some()),
     };
     let limits = Limits::from_env();
     let forwarded = match (fingerprint, forward_mode()) {
@@ -396,6 +405,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
                 config: request.config.clone(),
                 env: env.to_map(),
                 timeout_ms: request.timeout_ms,
+                traceparent: request.traceparent.clone(),
             };
             match crate::warm::client::forward(call) {
                 Ok(forwarded) => Some(forwarded),
@@ -423,7 +433,7 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             out.detail(&format!("compozy: policy state in {}", dir.display()));
         }
         let reply = p.audited(&request, Some(&caller), Box::new(|_| {}));
-        p.traced(&request, Some(&caller), reply)
+        p.traced(&mut request, Some(&caller), reply)
     });
     let started = std::time::Instant::now();
     let mut from_cache = false;

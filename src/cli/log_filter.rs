@@ -21,25 +21,55 @@ impl<S: Subscriber> Layer<S> for NormalEvents {
         if !NORMAL.iter().any(|(t, _)| *t == target) {
             return true;
         }
-        let mut message = Message(String::new());
+        let mut message = Message::of("message");
         event.record(&mut message);
-        !NORMAL.iter().any(|&(t, m)| t == target && message.0 == m)
+        !NORMAL
+            .iter()
+            .any(|&(t, m)| t == target && message.text == m)
     }
 }
 
-/// An event's `message` field.
-struct Message(String);
+/// Drops rmcp's debug event of each `tools/call` request it receives: it quotes the call's
+/// arguments whole, values under `x-compozy-sensitive: true` included. compozy logs each call
+/// itself, with those values redacted (`compozy::runtime::server`). On at every verbosity.
+pub struct SensitiveEvents;
+
+impl<S: Subscriber> Layer<S> for SensitiveEvents {
+    fn event_enabled(&self, event: &Event<'_>, _ctx: Context<'_, S>) -> bool {
+        if !event.metadata().target().starts_with("rmcp") {
+            return true;
+        }
+        let mut request = Message::of("request");
+        event.record(&mut request);
+        !request.text.contains("CallToolRequest")
+    }
+}
+
+/// An event's field of one name (`message`, `request`), as text.
+struct Message {
+    name: &'static str,
+    text: String,
+}
+
+impl Message {
+    fn of(name: &'static str) -> Self {
+        Self {
+            name,
+            text: String::new(),
+        }
+    }
+}
 
 impl Visit for Message {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
+        if field.name() == self.name {
+            self.text = format!("{value:?}");
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            value.clone_into(&mut self.0);
+        if field.name() == self.name {
+            value.clone_into(&mut self.text);
         }
     }
 }

@@ -86,7 +86,8 @@ pub fn init(args: &Args) {
         .with_max_level(LevelFilter::TRACE)
         .finish()
         .with(filter)
-        .with((!all_events).then_some(log_filter::NormalEvents));
+        .with((!all_events).then_some(log_filter::NormalEvents))
+        .with(log_filter::SensitiveEvents);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 

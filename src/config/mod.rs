@@ -3,6 +3,7 @@
 //! The result is a [`Project`]: plain data that later stages read without going back to YAML.
 
 mod discover;
+mod entry_plugins;
 mod error;
 mod keys;
 mod layout;

@@ -100,6 +100,11 @@ impl Plugin {
     }
 }
 
+/// Whether any of `plugins` wraps calls of `tool` (a JavaScript tool: plugins run in its worker).
+pub fn wraps(plugins: &[Plugin], tool: &Tool) -> bool {
+    tool.command.is_none() && plugins.iter().any(|p| p.applies_to(tool))
+}
+
 /// A glob names a tool by its id, which takes in every major version kept side by side, or by
 /// the key of one older major (`weather@1`).
 fn matches(tools: &[String], annotations: &[(String, bool)], tool: &Tool) -> bool {

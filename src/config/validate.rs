@@ -139,6 +139,19 @@ pub fn project(
     mcp_names_taken(&tools, &mut problems);
     super::plugins::warn_unused(&plugins, &policies, &tools, &config_file, &mut problems);
     super::plugins::check_cached(&policies, &tools, &config_file, &mut problems);
+    // A hand-written entrypoint may export more plugins, after those of compozy.yaml.
+    let (mut plugins, mut policies) = (plugins, policies);
+    if let Some(runtime) = runtime
+        .as_ref()
+        .filter(|r| r.mode == EntrypointMode::HandWritten)
+        && let Some((more, more_policies, file)) =
+            super::entry_plugins::read(&runtime.entrypoint.abs, &root, &mut problems)
+    {
+        super::plugins::warn_unused(&more, &more_policies, &tools, &file, &mut problems);
+        super::plugins::check_cached(&more_policies, &tools, &file, &mut problems);
+        plugins.extend(more);
+        policies.extend(more_policies);
+    }
 
     match runtime {
         Some(runtime) => Ok((

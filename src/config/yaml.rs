@@ -134,6 +134,13 @@ pub fn line_col(loc: Location) -> (usize, usize) {
     )
 }
 
+/// A location at a 1-based line and column (of another kind of file, read into this tree).
+pub fn location((line, column): (usize, usize)) -> Location {
+    // serde_saphyr makes a Location only by deserialising one.
+    serde_json::from_value(serde_json::json!({"line": line, "column": column}))
+        .unwrap_or(Location::UNKNOWN)
+}
+
 /// Parses a file as YAML 1.2; `None` for an empty document.
 pub fn parse(file: &SourceFile) -> Result<Option<Node>, Problem> {
     let options = serde_saphyr::options! {

@@ -300,6 +300,13 @@ impl ServerHandler for Handler {
             input: request.arguments.map(Value::Object),
             progress: progress_token.is_some(),
             caller: caller(&context),
+            // W3C trace context in `_meta`, as the MCP semantic conventions of OpenTelemetry
+            // carry it.
+            traceparent: context
+                .meta
+                .get("traceparent")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             ..Call::default()
         };
         let submitted = lock(&self.shared.server).submit(

@@ -53,12 +53,22 @@ pub trait Carrier: Send + Sync + std::fmt::Debug {
         timeout: Duration,
     ) -> Result<Response, RuntimeError> {
         let env: Vec<(String, String)> = env.to_map().into_iter().collect();
+        let mut cmd = self.worker_command(project, false);
+        // A tool that plugins wrap may ask whether the input they changed is valid: its worker
+        // reads its request as a line, and stdin stays open for the answers.
+        let checks = project
+            .tool(&request.tool_id)
+            .is_some_and(|tool| crate::config::plugins::wraps(&project.plugins, tool));
+        if checks {
+            cmd.args.push("--checks".into());
+        }
         super::oneshot::run(
-            &self.worker_command(project, false),
+            &cmd,
             request,
             &env,
             limits,
             timeout,
+            checks.then_some(project),
         )
     }
 }

@@ -42,6 +42,142 @@ pub fn check(validator: &jsonschema::Validator, value: &Value) -> Result<(), Str
     }
 }
 
+/// The schema keyword that marks a property's value as secret: it is never quoted in compozy's
+/// messages and logs.
+pub const SENSITIVE: &str = "x-compozy-sensitive";
+
+/// The values in `value` that `schema` marks sensitive (`x-compozy-sensitive: true` on a
+/// property, under `properties`, `items`, `prefixItems` and `additionalProperties`, at any
+/// depth), with every string inside them: what [`redact`] takes out of a message.
+pub fn sensitive_values(schema: Option<&Value>, value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(schema) = schema {
+        collect_sensitive(schema, value, &mut found);
+    }
+    // Longest first: a secret that contains another is taken out whole.
+    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    found.dedup();
+    found
+}
+
+fn collect_sensitive(schema: &Value, value: &Value, found: &mut Vec<String>) {
+    let Some(schema) = schema.as_object() else {
+        return;
+    };
+    if schema.get(SENSITIVE) == Some(&Value::Bool(true)) {
+        return everything(value, found);
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (key, v) in fields {
+                match properties.and_then(|p| p.get(key)) {
+                    Some(sub) => collect_sensitive(sub, v, found),
+                    None => {
+                        if let Some(sub) = schema.get("additionalProperties") {
+                            collect_sensitive(sub, v, found);
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            let prefix = schema.get("prefixItems").and_then(Value::as_array);
+            for (i, v) in items.iter().enumerate() {
+                if let Some(sub) = prefix
+                    .and_then(|p| p.get(i))
+                    .or_else(|| schema.get("items"))
+                {
+                    collect_sensitive(sub, v, found);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A sensitive value as a message could quote it: its JSON, and each string inside it, raw.
+fn everything(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Null | Value::Bool(_) => {}
+        Value::String(s) if s.is_empty() => {}
+        Value::String(s) => found.push(s.clone()),
+        Value::Number(n) => found.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| everything(v, found)),
+        Value::Object(fields) => fields.values().for_each(|v| everything(v, found)),
+    }
+    if value.is_object() || value.is_array() {
+        found.push(value.to_string());
+    }
+}
+
+/// `value` with each value that `schema` marks sensitive replaced by `"[redacted]"`, for a log.
+pub fn redacted(schema: Option<&Value>, value: &Value) -> Value {
+    let secrets = sensitive_values(schema, value);
+    if secrets.is_empty() {
+        return value.clone();
+    }
+    let mut value = value.clone();
+    redact_in(&mut value, &secrets);
+    value
+}
+
+fn redact_in(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(s) if secrets.iter().any(|x| x == s) => *s = "[redacted]".into(),
+        Value::Number(n) if secrets.contains(&n.to_string()) => {
+            *value = Value::String("[redacted]".into());
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_in(v, secrets)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| redact_in(v, secrets)),
+        _ => {}
+    }
+}
+
+/// `message` with every one of `secrets` (from [`sensitive_values`]) replaced by `[redacted]`.
+pub fn redact(message: String, secrets: &[String]) -> String {
+    if secrets.iter().all(|s| !message.contains(s.as_str())) {
+        return message;
+    }
+    secrets.iter().fold(message, |m, secret| {
+        m.replace(secret.as_str(), "[redacted]")
+    })
+}
+
+/// [`Validators::check`] of a tool's input, whose message quotes no sensitive value.
+pub fn check_input(
+    validators: &mut Validators,
+    tool_id: &str,
+    schema: Option<&Value>,
+    value: &Value,
+) -> Result<(), String> {
+    validators
+        .check(tool_id, "input", schema, value)
+        .map_err(|reason| redact(reason, &sensitive_values(schema, value)))
+}
+
+/// What a worker is told when it asks whether the input its plugins changed (`changed_by`) is
+/// valid for `tool`: nothing, or the message of its `InvalidInputError`.
+pub fn recheck(tool: &crate::config::Tool, input: &Value, changed_by: &str) -> Option<String> {
+    let reason = check_schema(tool.input.as_ref(), input).err()?;
+    let reason = redact(reason, &sensitive_values(tool.input.as_ref(), input));
+    Some(format!(
+        "the input (changed by {changed_by}) does not match the schema of `{}`: {reason}",
+        tool.id
+    ))
+}
+
+/// The answer line to a worker's question (a line that starts with
+/// [`CHECK_PREFIX`](super::protocol::CHECK_PREFIX)) about the input of `tool_id`.
+pub fn answer_check(project: &crate::config::Project, tool_id: &str, line: &[u8]) -> Vec<u8> {
+    let refusal = match (super::protocol::parse_check(line), project.tool(tool_id)) {
+        (Some(check), Some(tool)) => recheck(tool, &check.input, &check.changed_by),
+        (None, _) => Some("the worker's question about a changed input is not readable".into()),
+        (_, None) => None,
+    };
+    super::protocol::check_answer(refusal.as_deref())
+}
+
 /// How many of an `enum`'s values an error lists before "and N more".
 const ENUM_SHOWN: usize = 20;
 

@@ -23,7 +23,9 @@ use std::path::Path;
 pub use bun::Bun;
 pub use carrier::{Carrier, Carriers, JS_KEY, ProcessCarrier, needs_js};
 pub use error::RuntimeError;
-pub use input::{Validators, check_schema, compile as compile_schema, merge_defaults};
+pub use input::{
+    Validators, check_schema, compile as compile_schema, merge_defaults, redact, sensitive_values,
+};
 pub use node::{Node, permission_flags};
 pub use oneshot::interrupted;
 pub use policy::{Policies, infrastructure};
@@ -32,6 +34,7 @@ pub use protocol::{
     Metadata, Note, Notes, Progress, Request, Response, ToolError, excerpt, new_exec_id,
 };
 pub use server::{Call, Refusal, Server};
+pub use trace::parse_traceparent;
 // For the fuzz targets (fuzz/), not part of the library's API.
 #[doc(hidden)]
 pub use server::parse_line;

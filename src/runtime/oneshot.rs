@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::error::RuntimeError;
-use super::protocol::{Request, Response};
+use super::protocol::{CHECK_PREFIX, Request, Response};
 use super::worker::{Event, GRACE, WorkerProcess};
 use super::{Limits, WorkerCommand};
 
@@ -59,13 +59,16 @@ pub fn answer(
     }
 }
 
-/// Runs `request` in a fresh worker started by `cmd`.
+/// Runs `request` in a fresh worker started by `cmd`. With `checks` (the tool's project), the
+/// worker's stdin stays open and its questions about an input its plugins changed are answered,
+/// within the same deadline.
 pub fn run(
     cmd: &WorkerCommand,
     request: &Request,
     env: &[(String, String)],
     limits: &Limits,
     timeout: Duration,
+    checks: Option<&crate::config::Project>,
 ) -> Result<Response, RuntimeError> {
     let interrupt = interrupted();
     let started = Instant::now();
@@ -74,7 +77,16 @@ pub fn run(
     // A worker that died early makes the write fail; its exit status tells the story.
     let _ = worker.send(line, !cmd.holds_stdin);
 
-    let event = worker.next_answer(started + timeout, Some(interrupt));
+    let event = loop {
+        let event = worker.next_answer(started + timeout, Some(interrupt));
+        match (&event, checks) {
+            (Event::Answer(Ok(line)), Some(project)) if line.starts_with(CHECK_PREFIX) => {
+                let answer = super::input::answer_check(project, &request.tool_id, line);
+                let _ = worker.send(answer, false);
+            }
+            _ => break event,
+        }
+    };
     let outcome = answer(event, &mut worker, limits, request, timeout);
     if outcome.is_ok() && cmd.protocol == crate::config::Protocol::Compozy {
         // The answer is complete: the tool's earlier log lines go out, the whole group gets

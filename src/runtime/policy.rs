@@ -383,10 +383,12 @@ impl Policies {
         })
     }
 
-    /// Wraps `reply` so that the call's spans are posted to each trace endpoint that applies.
+    /// Wraps `reply` so that the call's spans are posted to each trace endpoint that applies;
+    /// the call's span is the child of the caller's `request.traceparent`, which becomes the
+    /// span's own context for the tool.
     pub fn traced(
         &self,
-        request: &super::protocol::Request,
+        request: &mut super::protocol::Request,
         caller: Option<&str>,
         reply: super::pool::Reply,
     ) -> super::pool::Reply {
@@ -399,11 +401,14 @@ impl Policies {
         if endpoints.is_empty() {
             return reply;
         }
+        let ids = super::trace::SpanIds::new(request.traceparent.as_deref());
+        request.traceparent = Some(ids.traceparent());
         super::trace::traced(
             endpoints,
             request.tool_id.clone(),
             request.tool_exec_id.clone(),
             caller.map(str::to_owned),
+            ids,
             reply,
         )
     }

@@ -32,6 +32,10 @@ pub struct Request {
     /// before the answer); otherwise `ctx.progress` does nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub progress: bool,
+    /// The W3C trace context the tool continues (`ctx.traceparent`): the call's span under
+    /// `builtin:trace`, else the caller's own, when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What a running request reports before its answer.
@@ -68,6 +72,38 @@ pub fn parse_progress(line: &[u8]) -> Option<Progress> {
     serde_json::from_slice::<Line>(line)
         .ok()
         .map(|l| l.progress)
+}
+
+/// The line prefix of a worker's question on fd 3 (before its answer): is the input a plugin
+/// changed valid? `{"check":{"input":…,"changed_by":"./plugins/x.ts"}}`. Only a tool that
+/// plugins wrap can ask it, and only when they changed its input.
+pub const CHECK_PREFIX: &[u8] = br#"{"check":"#;
+
+/// A worker's question (a line that starts with [`CHECK_PREFIX`]).
+#[derive(Debug, Deserialize)]
+pub struct Check {
+    /// The input the tool would get.
+    pub input: Value,
+    /// The plugins that changed it (`use:` as written, outermost first, `, `-separated).
+    pub changed_by: String,
+}
+
+/// Reads a worker's question (a line that starts with [`CHECK_PREFIX`]).
+pub fn parse_check(line: &[u8]) -> Option<Check> {
+    #[derive(Deserialize)]
+    struct Line {
+        check: Check,
+    }
+    serde_json::from_slice::<Line>(line).ok().map(|l| l.check)
+}
+
+/// The answer to a [`Check`], a line for the worker's stdin: `{"check":null}` when the input is
+/// valid, else `{"check":"MESSAGE"}`, the `InvalidInputError` the worker throws.
+pub fn check_answer(refusal: Option<&str>) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&serde_json::json!({ "check": refusal }))
+        .unwrap_or_else(|_| br#"{"check":"the check failed"}"#.to_vec());
+    line.push(b'\n');
+    line
 }
 
 /// Where a request's [`Note`]s go (called on pool and log threads).

@@ -128,6 +128,9 @@ pub struct Call {
     pub env: BTreeMap<String, String>,
     /// Whether the caller wants `ctx.progress` reports.
     pub progress: bool,
+    /// The caller's W3C trace context (MCP's `_meta.traceparent`, serve's `traceparent`): the
+    /// parent of the call's span under `builtin:trace`; an invalid one is ignored.
+    pub traceparent: Option<String>,
     /// Whether the caller's protocol sets `timeout` per call (serve's `timeout_ms`): a timeout's
     /// answer then suggests it.
     pub timeout_in_request: bool,
@@ -318,12 +321,21 @@ impl Server {
     /// tool's `output` schema becomes an `InvalidOutputError`.
     fn dispatch(&mut self, job: Job, caller: Option<&str>, check: bool) {
         let Job {
-            request,
+            mut request,
             timeout,
             reply,
             notes,
             timeout_in_request,
         } = job;
+        tracing::debug!(
+            tool = %request.tool_id,
+            exec_id = %request.tool_exec_id,
+            input = %super::input::redacted(
+                self.project.tool(&request.tool_id).and_then(|t| t.input.as_ref()),
+                &request.input,
+            ),
+            "call"
+        );
         if self.policies.is_empty() && check {
             let reply = self.checked(&request.tool_id, reply);
             self.pool.submit(Job {
@@ -336,7 +348,7 @@ impl Server {
             return;
         }
         let reply = self.policies.audited(&request, caller, reply);
-        let reply = self.policies.traced(&request, caller, reply);
+        let reply = self.policies.traced(&mut request, caller, reply);
         // A forwarded call brings an environment map of its own: named by its content.
         let env = request.env.clone().filter(|_| !check);
         let env = env.as_deref();
@@ -457,9 +469,8 @@ impl Server {
             tool.with.as_ref(),
             call.input.unwrap_or(Value::Object(Map::new())),
         );
-        if let Err(reason) = self
-            .validators
-            .check(&tool.id, "input", tool.input.as_ref(), &input)
+        if let Err(reason) =
+            super::input::check_input(&mut self.validators, &tool.id, tool.input.as_ref(), &input)
         {
             return Err(Refusal::InvalidInput {
                 tool: tool.id.clone(),
@@ -503,6 +514,9 @@ impl Server {
                 env: Some(env),
                 timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                 progress: call.progress,
+                traceparent: call
+                    .traceparent
+                    .filter(|t| super::trace::parse_traceparent(t).is_some()),
             },
             timeout,
         ))
@@ -544,7 +558,7 @@ fn cancel_line(line: &str) -> Option<Result<String, Box<Response>>> {
 }
 
 /// The fields of a `serve` request.
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "id",
     "tool_id",
     "tool_exec_id",
@@ -552,9 +566,10 @@ const FIELDS: [&str; 7] = [
     "config",
     "env",
     "timeout_ms",
+    "traceparent",
 ];
 
-fn quoted(names: [&str; 7]) -> String {
+fn quoted(names: [&str; 8]) -> String {
     let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     names.join(", ")
 }
@@ -622,6 +637,15 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         }
         Some(_) => return Err(bad("`env` must be an object of strings".into())),
     }
+    let traceparent = match fields.remove("traceparent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if super::trace::parse_traceparent(&s).is_some() => Some(s),
+        Some(_) => {
+            return Err(bad(
+                "`traceparent` must be a W3C trace context, `00-<32 hex>-<16 hex>-<2 hex>`".into(),
+            ));
+        }
+    };
     let input = fields.remove("input");
     let config = fields.remove("config");
     if let Some(unknown) = fields.keys().next() {
@@ -638,6 +662,7 @@ pub fn parse_line(line: &str) -> Result<Call, Box<Response>> {
         timeout,
         env,
         progress: false,
+        traceparent,
         timeout_in_request: true,
         caller: None,
     })

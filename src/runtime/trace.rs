@@ -102,17 +102,80 @@ fn sender(endpoint: &str) -> Sender<String> {
     tx
 }
 
-/// Wraps `reply` so that the call's spans are posted to each of `endpoints` once it is
+/// A W3C `traceparent` (`00-TRACE_ID-SPAN_ID-FLAGS`, lowercase hex, neither id all zeros):
+/// its trace id, span id and flags; `None` for anything else.
+pub fn parse_traceparent(text: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = text.trim().split('-');
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    // A later version may add fields after these four; version ff is invalid.
+    let ok = hex(version, 2)
+        && version != "ff"
+        && (version != "00" || parts.next().is_none())
+        && hex(trace, 32)
+        && hex(span, 16)
+        && hex(flags, 2)
+        && trace.bytes().any(|b| b != b'0')
+        && span.bytes().any(|b| b != b'0');
+    ok.then_some((trace, span, flags))
+}
+
+/// The ids of a call's span: its trace (the caller's, or a new one), its own id, and its parent
+/// (the caller's span, when it sent a valid `traceparent`).
+pub struct SpanIds {
+    trace_id: String,
+    span_id: String,
+    parent: Option<String>,
+    flags: String,
+}
+
+impl SpanIds {
+    /// A new span, the child of `traceparent` when it is a valid one.
+    pub fn new(traceparent: Option<&str>) -> Self {
+        match traceparent.and_then(parse_traceparent) {
+            Some((trace, span, flags)) => Self {
+                trace_id: trace.to_owned(),
+                span_id: random_hex(8),
+                parent: Some(span.to_owned()),
+                flags: flags.to_owned(),
+            },
+            None => Self {
+                trace_id: random_hex(16),
+                span_id: random_hex(8),
+                parent: None,
+                flags: "01".to_owned(),
+            },
+        }
+    }
+
+    /// The span's own context, for the tool to continue the trace (`ctx.traceparent`).
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+    }
+}
+
+/// Wraps `reply` so that the call's spans (`ids`) are posted to each of `endpoints` once it is
 /// answered.
 pub fn traced(
     endpoints: Vec<String>,
     tool_id: String,
     exec_id: String,
     caller: Option<String>,
+    ids: SpanIds,
     reply: super::pool::Reply,
 ) -> super::pool::Reply {
     let start = nanos();
-    let (trace_id, call_span) = (random_hex(16), random_hex(8));
+    let SpanIds {
+        trace_id,
+        span_id: call_span,
+        parent,
+        ..
+    } = ids;
     Box::new(move |response: Response| {
         let end = nanos();
         let run = Duration::from_secs_f64(response.metadata.execution_time_ms.max(0.0) / 1000.0);
@@ -134,8 +197,7 @@ pub fn traced(
         if let Some(caller) = &caller {
             attributes.push(attribute("enduser.id", caller));
         }
-        let spans = json!([
-            {
+        let mut call = json!({
                 "traceId": trace_id,
                 "spanId": call_span,
                 "name": format!("execute_tool {tool_id}"),
@@ -144,7 +206,12 @@ pub fn traced(
                 "endTimeUnixNano": end.to_string(),
                 "attributes": attributes,
                 "status": status,
-            },
+        });
+        if let Some(parent) = &parent {
+            call["parentSpanId"] = json!(parent);
+        }
+        let spans = json!([
+            call,
             {
                 "traceId": trace_id,
                 "spanId": random_hex(8),

@@ -341,6 +341,7 @@ fn run(
             env: Some(Arc::new(call.env)),
             timeout_ms: call.timeout_ms,
             progress: false,
+            traceparent: call.traceparent,
         },
         timeout: Duration::from_millis(call.timeout_ms),
         reply: Box::new(move |response| {

@@ -48,6 +48,10 @@ pub struct Call {
     pub env: BTreeMap<String, String>,
     /// The deadline, in milliseconds.
     pub timeout_ms: u64,
+    /// The caller's W3C trace context (`TRACEPARENT` in exec's environment), for
+    /// `ctx.traceparent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// What a server sends back.

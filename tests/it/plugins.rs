@@ -60,6 +60,12 @@ export default {
     if (s === "bad") return { nope: 1 };
     if (s === "throw") throw new Error("inner failed");
     if (s === "tool-throws") return next();
+    // Inputs the tool's schema refuses: a new one, and the same object changed in place.
+    if (s === "widen") return next({ ...call, input: { s: 42 } });
+    if (s === "mutate") {
+      (call.input as { s: unknown }).s = ["x"];
+      return next();
+    }
     return next({ ...call, input: { s: s.trim() } });
   },
 } satisfies Plugin;
@@ -146,6 +152,29 @@ fn exec_errors_name_the_plugin(runtime: &str) {
     out.expect_code(2);
 }
 
+/// The input a plugin changed is checked again before the tool runs: a refusal names the
+/// plugin that changed it, and the tool never runs.
+fn exec_checks_an_input_a_plugin_changed(runtime: &str) {
+    let p = project();
+    for (s, shows) in [("widen", "42"), ("mutate", "[\"x\"]")] {
+        let out = p.exec_on(runtime, "crm.echo", &json!({ "s": s }));
+        out.expect_code(1).stderr_has(&[
+            "InvalidInputError",
+            "the input (changed by ./plugins/inner.ts) does not match the schema of `crm.echo`",
+            shows,
+        ]);
+        assert!(
+            !out.stderr.contains("at "),
+            "no worker frames: {}",
+            out.stderr
+        );
+    }
+    // A change the schema allows runs (inner.ts trims `s`).
+    let out = p.exec_on(runtime, "crm.echo", &json!({"s": " ok "}));
+    out.expect_code(0);
+    assert_eq!(out.json()["s"], "[ok]");
+}
+
 fn serve_runs_the_same_chain_and_survives_throwing_plugins(runtime: &str) {
     let p = project();
     let mut serve = Serve::start(&p, runtime, 1, &[]);
@@ -169,6 +198,19 @@ fn serve_runs_the_same_chain_and_survives_throwing_plugins(runtime: &str) {
             .contains("changed by ./plugins/inner.ts"),
         "{a}"
     );
+    // An input the plugin changed into one the schema refuses, asked about on the worker
+    // channel; the same worker then serves the next calls.
+    for (id, s) in [(5, "widen"), (6, "mutate")] {
+        let a = serve.call(&json!({"id": id, "tool_id": "crm.echo", "input": {"s": s}}));
+        assert_eq!(a["error"]["name"], "InvalidInputError", "{a}");
+        assert!(
+            a["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the input (changed by ./plugins/inner.ts) does not match"),
+            "{a}"
+        );
+    }
     // The same worker again: setup ran once in it, and it still serves.
     let a = serve.call(&json!({"id": 4, "tool_id": "crm.echo", "input": {"s": "b"}}));
     assert_eq!(a["result"]["s"], "[b]", "{a}");
@@ -183,6 +225,7 @@ fn mcp_client_sees_plugin_results_and_errors(runtime: &str) {
         {"op": "call", "name": "crm.echo", "args": {"s": " m "}},
         {"op": "call", "name": "crm.echo", "args": {"s": "throw"}},
         {"op": "call", "name": "crm.echo", "args": {"s": "n"}},
+        {"op": "call", "name": "crm.echo", "args": {"s": "widen"}},
     ]);
     let report = crate::mcp::over_stdio(&p, runtime, "modern", &[], &steps);
     let r = &report["results"];
@@ -195,6 +238,12 @@ fn mcp_client_sees_plugin_results_and_errors(runtime: &str) {
         "{report:#}"
     );
     assert_eq!(r[2]["structuredContent"]["s"], "[n]", "{report:#}");
+    assert_eq!(r[3]["isError"], true, "{report:#}");
+    assert!(
+        crate::mcp::text(&r[3]).contains("InvalidInputError")
+            && crate::mcp::text(&r[3]).contains("changed by ./plugins/inner.ts"),
+        "{report:#}"
+    );
 }
 
 fn cache_answers_repeated_calls_until_the_ttl(runtime: &str) {
@@ -260,6 +309,9 @@ fn cache_needs_a_read_only_or_idempotent_tool() {
 
 on_both_runtimes!(
     trace_posts_a_call_span_and_a_worker_span,
+    trace_continues_the_clients_traceparent,
+    sensitive_values_are_never_shown,
+    a_hand_written_entrypoint_exports_its_plugins,
     audit_writes_one_line_per_call_without_values,
     retry_reruns_infrastructure_failures_only,
     cache_answers_repeated_calls_until_the_ttl,
@@ -267,6 +319,7 @@ on_both_runtimes!(
     concurrency_cap_queues_calls,
     exec_wraps_tools_in_declared_order,
     exec_errors_name_the_plugin,
+    exec_checks_an_input_a_plugin_changed,
     serve_runs_the_same_chain_and_survives_throwing_plugins,
     mcp_client_sees_plugin_results_and_errors,
 );
@@ -633,6 +686,270 @@ tools:
     }
 }
 
+/// A hand-written entrypoint whose `plugins` export wraps `echo` (after compozy.yaml's own).
+fn entrypoint_project(plugins: &str) -> Fixture {
+    Fixture::with(&[
+        (
+            "compozy.yaml",
+            "runtime:\n  entrypoint: ./src/tools.ts\nplugins:\n  - {use: ./src/yaml_tag.ts, tools: [echo], config: {tag: yaml}}\ntools:\n  - id: echo\n    input: {type: object, properties: {s: {type: string}}}\n  - id: other\n",
+        ),
+        (
+            "src/tools.ts",
+            &format!(
+                "{plugins}\nexport function echo(i: {{ s: string }}) {{\n  return {{ s: i.s, tags: [] as string[] }};\n}}\nexport function other() {{\n  return 1;\n}}\n"
+            ),
+        ),
+        (
+            "src/tag.ts",
+            "let tag = \"\";\nexport default {\n  setup(config: { tag: string }) {\n    tag = config.tag;\n  },\n  async callTool(_call: unknown, next: () => Promise<unknown>) {\n    const r = (await next()) as { tags: string[] };\n    return { ...r, tags: [...r.tags, tag] };\n  },\n};\n",
+        ),
+        (
+            "src/yaml_tag.ts",
+            "let tag = \"\";\nexport default {\n  setup(config: { tag: string }) {\n    tag = config.tag;\n  },\n  async callTool(_call: unknown, next: () => Promise<unknown>) {\n    const r = (await next()) as { tags: string[] };\n    return { ...r, tags: [...r.tags, tag] };\n  },\n};\n",
+        ),
+    ])
+}
+
+/// `export const plugins = [...]` in a hand-written entrypoint: read statically, its modules
+/// relative to the entrypoint, wrapping inside compozy.yaml's plugins.
+fn a_hand_written_entrypoint_exports_its_plugins(runtime: &str) {
+    let p = entrypoint_project(
+        "export const plugins = [\n  { use: \"./tag.ts\", tools: [\"echo\"], config: { tag: \"entry\", n: -1.5, on: true, none: null } },\n] as const;\n",
+    );
+    p.run(&["gen"]).expect_code(0);
+    let out = p.exec_on(runtime, "echo", &json!({"s": "hi"}));
+    out.expect_code(0);
+    // The entrypoint's plugin is inner to compozy.yaml's: it tags the result first.
+    assert_eq!(out.json(), json!({"s": "hi", "tags": ["entry", "yaml"]}));
+    let out = p.exec_on(runtime, "other", &json!({}));
+    out.expect_code(0);
+    assert_eq!(out.json(), json!(1));
+}
+
+/// What cannot be read without running the entrypoint is an error at its line, with how to
+/// write it; an entry's mistakes are reported as in compozy.yaml (with "did you mean").
+#[test]
+fn entrypoint_plugins_that_cannot_be_read_statically_are_errors() {
+    let cases: [(&str, &[&str]); 6] = [
+        (
+            "const limit = 3;\nexport const plugins = [\n  { use: \"./tag.ts\", config: { limit } },\n];\n",
+            &[
+                "src/tools.ts:3",
+                "cannot be read without running it",
+                "shorthand",
+            ],
+        ),
+        (
+            "export const plugins = [\n  { use: \"./tag.ts\", config: { at: Date.now() } },\n];\n",
+            &["src/tools.ts:2", "cannot be read without running it"],
+        ),
+        (
+            "import tag from \"./tag.ts\";\nexport const plugins = [tag];\n",
+            &[
+                "src/tools.ts:2",
+                "`tag` is a name, not a literal",
+                "use: \"./plugins/x.ts\"",
+            ],
+        ),
+        (
+            "export let plugins = [{ use: \"./tag.ts\" }];\n",
+            &["src/tools.ts:1", "must be a `const`"],
+        ),
+        (
+            "export { plugins } from \"./tag.ts\";\n",
+            &["src/tools.ts:1", "re-exports `plugins` from another module"],
+        ),
+        (
+            "export const plugins = [\n  { use: \"./tag.ts\", tols: [\"echo\"] },\n  { use: \"builtin:cache\", ttl: \"1m\" },\n];\n",
+            &[
+                "src/tools.ts:2",
+                "unknown key `tols` in a plugin",
+                "did you mean `tools`",
+                "src/tools.ts:3",
+                "would cache tool",
+            ],
+        ),
+    ];
+    for (plugins, expected) in cases {
+        let p = entrypoint_project(plugins);
+        let out = p.run(&["gen"]);
+        out.expect_code(2).stderr_has(expected);
+        assert!(
+            !p.path(".compozy/bun_worker.ts").exists(),
+            "nothing is written: {plugins}"
+        );
+    }
+}
+
+/// A value under `x-compozy-sensitive: true` (here `password`).
+const SECRET: &str = "hunter2-correct-horse";
+
+/// A login tool whose `password` is sensitive, audited and traced, with a plugin that cuts the
+/// password short (a changed input the schema refuses).
+fn sensitive_project(port: u16) -> Fixture {
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            &format!(
+                r#"
+plugins:
+  - {{use: "builtin:audit", path: audit.jsonl}}
+  - {{use: "builtin:trace", endpoint: "http://127.0.0.1:{port}"}}
+  - {{use: ./cut.ts}}
+tools:
+  - id: login
+    description: Checks a password.
+    execute: ./login.ts
+    input:
+      type: object
+      properties:
+        user: {{type: string}}
+        password: {{type: string, minLength: 12, x-compozy-sensitive: true}}
+      required: [user, password]
+"#
+            ),
+        ),
+        (
+            "login.ts",
+            "export default (i: { user: string; password: string }) => ({ ok: i.password.length });\n",
+        ),
+        (
+            "cut.ts",
+            "export default {\n  callTool(call: any, next: any) {\n    if (call.input.user !== \"cut\") return next();\n    return next({ ...call, input: { ...call.input, password: call.input.password.slice(0, 9) } });\n  },\n};\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    p
+}
+
+/// No sensitive value (nor a cut-short copy of one) in the audit file, the spans, the error
+/// messages, or the stderr of exec, serve and mcp with -vv; the calls still work.
+fn sensitive_values_are_never_shown(runtime: &str) {
+    let (port, spans) = otlp_receiver();
+    let p = sensitive_project(port);
+    let cut = &SECRET[..9];
+    let clean = |what: &str, text: &str| {
+        assert!(
+            !text.contains(SECRET) && !text.contains(cut),
+            "{what} shows a sensitive value:\n{text}"
+        );
+    };
+    let good = json!({"user": "ann", "password": SECRET});
+    let short = json!({"user": "ann", "password": cut});
+    let changed = json!({"user": "cut", "password": SECRET});
+
+    // exec -vv: a good call, a refused input, and an input the plugin broke.
+    let exec = |input: &Value| {
+        let input = input.to_string();
+        let out = p
+            .compozy(&[
+                "-vv",
+                "exec",
+                "login",
+                "--runtime",
+                runtime,
+                "--input",
+                &input,
+            ])
+            .env("COMPOZY_BUN", runtime_bin("bun"))
+            .env("COMPOZY_NODE", runtime_bin("node"))
+            .output()
+            .expect("exec");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        clean("exec's stderr", &stderr);
+        clean("exec's stdout", &String::from_utf8_lossy(&out.stdout));
+        (out.status.code(), stderr, out.stdout)
+    };
+    let (code, stderr, stdout) = exec(&good);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&stdout).ok(),
+        Some(json!({"ok": SECRET.len()}))
+    );
+    let (code, stderr, _) = exec(&short);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/password") && stderr.contains("[redacted]"),
+        "{stderr}"
+    );
+    let (code, stderr, _) = exec(&changed);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("changed by ./cut.ts") && stderr.contains("[redacted]"),
+        "{stderr}"
+    );
+
+    // serve -vv.
+    let mut child = p
+        .compozy(&["-vv", "serve", "--runtime", runtime, "--workers", "1"])
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_NODE", runtime_bin("node"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for (id, input) in [(1, &good), (2, &short), (3, &changed)] {
+            writeln!(
+                stdin,
+                "{}",
+                json!({"id": id, "tool_id": "login", "input": input})
+            )
+            .expect("write");
+        }
+    }
+    let out = crate::common::wait_within(child, std::time::Duration::from_secs(30));
+    let stdout = out.stdout.clone();
+    clean("serve's stderr", &out.stderr);
+    clean("serve's answers", &stdout);
+    let answers: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let by_id = |id: i64| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_id(1)["result"]["ok"], SECRET.len(), "{stdout}");
+    assert_eq!(by_id(2)["error"]["name"], "InvalidInputError", "{stdout}");
+    assert_eq!(by_id(3)["error"]["name"], "InvalidInputError", "{stdout}");
+
+    // mcp -vv, with the official client.
+    let steps = json!([
+        {"op": "call", "name": "login", "args": good},
+        {"op": "call", "name": "login", "args": short},
+        {"op": "call", "name": "login", "args": changed},
+        // The spans are posted from a background thread: time for them before the server ends.
+        {"op": "sleep", "ms": 1000},
+    ]);
+    let report = crate::mcp::over_stdio(&p, runtime, "modern", &["-vv"], &steps);
+    clean(
+        "mcp's stderr",
+        report["stderr"].as_str().unwrap_or_default(),
+    );
+    clean("mcp's results", &report["results"].to_string());
+    let r = &report["results"];
+    assert_eq!(r[0]["isError"], false, "{report:#}");
+    assert!(r[1].to_string().contains("[redacted]"), "{report:#}");
+    assert!(r[2].to_string().contains("[redacted]"), "{report:#}");
+
+    // The audit lines and the spans of every call served.
+    clean("the audit file", &p.read("audit.jsonl"));
+    let mut posted = 0;
+    while let Ok((_, body)) = spans.recv_timeout(std::time::Duration::from_secs(3)) {
+        clean("the spans", &body.to_string());
+        posted += 1;
+    }
+    // At least the two traced MCP calls (a refused input takes no span; a server that ends at
+    // once may end before its exporter posts).
+    assert!(posted >= 2, "the served calls were traced ({posted} posts)");
+}
+
 /// A local OTLP/HTTP receiver: answers every POST with 200 and passes its JSON body on.
 pub(crate) fn otlp_receiver() -> (u16, std::sync::mpsc::Receiver<(String, Value)>) {
     use std::io::{BufRead, BufReader, Read};
@@ -675,6 +992,109 @@ pub(crate) fn otlp_receiver() -> (u16, std::sync::mpsc::Receiver<(String, Value)
         }
     });
     (port, rx)
+}
+
+/// A caller's W3C trace context: `_meta.traceparent` over MCP, `traceparent` over serve.
+const CLIENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+/// The call's span is the child of the client's, and the tool gets the call's own span context
+/// as `ctx.traceparent`, over MCP (`_meta`) and serve; without `builtin:trace` it gets the
+/// client's.
+fn trace_continues_the_clients_traceparent(runtime: &str) {
+    let (port, spans) = otlp_receiver();
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            &format!(
+                "plugins:\n  - {{use: \"builtin:trace\", tools: [traced], endpoint: \"http://127.0.0.1:{port}\"}}\ntools:\n  - id: traced\n    description: d\n    execute: ./t.ts\n  - id: untraced\n    description: d\n    execute: ./t.ts\n"
+            ),
+        ),
+        (
+            "t.ts",
+            "export default (_i: unknown, _c: unknown, ctx: { traceparent?: string }) => ({ tp: ctx.traceparent ?? null });\n",
+        ),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    let steps = json!([
+        {"op": "call", "name": "traced", "args": {}, "meta": {"traceparent": traceparent}},
+        {"op": "call", "name": "untraced", "args": {}, "meta": {"traceparent": traceparent}},
+        {"op": "call", "name": "traced", "args": {}},
+    ]);
+    let report = crate::mcp::over_stdio(&p, runtime, "modern", &[], &steps);
+    let r = &report["results"];
+    let tp = |i: usize| -> Value {
+        let text = crate::mcp::text(&r[i]);
+        serde_json::from_str::<Value>(text).unwrap_or_else(|e| panic!("{e}: {report:#}"))["tp"]
+            .clone()
+    };
+    // Two traced calls, two posts of [call span, worker span].
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let (path, body) = spans
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("spans posted to the receiver");
+        assert_eq!(path, "/v1/traces");
+        got.push(body["resourceSpans"][0]["scopeSpans"][0]["spans"].clone());
+    }
+    let (child, root): (Vec<&Value>, Vec<&Value>) =
+        got.iter().partition(|s| s[0]["traceId"] == CLIENT_TRACE);
+    assert_eq!((child.len(), root.len()), (1, 1), "{got:#?}");
+    let (child, root) = (child[0], root[0]);
+    // The client's span is the parent of the call's span, in the client's trace.
+    assert_eq!(child[0]["parentSpanId"], CLIENT_SPAN, "{child:#}");
+    assert_eq!(child[1]["parentSpanId"], child[0]["spanId"], "{child:#}");
+    // The tool continues from the call's span.
+    let span = child[0]["spanId"].as_str().unwrap_or_default();
+    assert_eq!(
+        tp(0),
+        json!(format!("00-{CLIENT_TRACE}-{span}-01")),
+        "{report:#}"
+    );
+    // Without builtin:trace the tool continues the client's own context.
+    assert_eq!(tp(1), json!(traceparent), "{report:#}");
+    // No client context: a new trace, whose call span has no parent.
+    assert!(root[0].get("parentSpanId").is_none(), "{root:#}");
+    let root_span = root[0]["spanId"].as_str().unwrap_or_default();
+    let root_trace = root[0]["traceId"].as_str().unwrap_or_default();
+    assert_eq!(
+        tp(2),
+        json!(format!("00-{root_trace}-{root_span}-01")),
+        "{report:#}"
+    );
+
+    // serve: the request's `traceparent`.
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    let a = serve.call(&json!({"id": 1, "tool_id": "traced", "traceparent": traceparent}));
+    let (_, body) = spans
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("spans of the serve call");
+    let call = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    assert_eq!(call["traceId"], CLIENT_TRACE, "{call:#}");
+    assert_eq!(call["parentSpanId"], CLIENT_SPAN, "{call:#}");
+    let span = call["spanId"].as_str().unwrap_or_default();
+    assert_eq!(
+        a["result"]["tp"],
+        json!(format!("00-{CLIENT_TRACE}-{span}-01")),
+        "{a}"
+    );
+    let a = serve.call(&json!({"id": 2, "tool_id": "traced", "traceparent": "00-zz-1-01"}));
+    assert_eq!(a["error"]["name"], "InvalidRequestError", "{a}");
+    serve.close_stdin();
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+
+    // exec: `TRACEPARENT` in its environment reaches the tool.
+    let out = p
+        .compozy(&["exec", "untraced", "--input", "{}", "--runtime", runtime])
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_NODE", runtime_bin("node"))
+        .env("TRACEPARENT", &traceparent)
+        .output()
+        .expect("exec");
+    assert!(out.status.success(), "{out:?}");
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON result");
+    assert_eq!(result["tp"], json!(traceparent));
 }
 
 fn trace_posts_a_call_span_and_a_worker_span(runtime: &str) {

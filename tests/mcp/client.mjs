@@ -75,7 +75,9 @@ function outcome(result) {
 async function call(step) {
   const progress = [];
   const logsBefore = logs.length;
-  const meta = step.logLevel && modern ? { [LOG_LEVEL_META_KEY]: step.logLevel } : undefined;
+  // `step.meta`: more `_meta` keys (a W3C `traceparent`).
+  const fields = { ...(step.logLevel && modern && { [LOG_LEVEL_META_KEY]: step.logLevel }), ...step.meta };
+  const meta = Object.keys(fields).length > 0 ? fields : undefined;
   try {
     const result = await client.callTool(
       { name: step.name, arguments: step.args ?? {}, ...(meta && { _meta: meta }) },

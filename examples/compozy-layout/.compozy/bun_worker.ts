@@ -151,6 +151,7 @@ function context(req) {
     progress: req.progress === true ? (progress, total, message) => reportProgress(progress, total, message) : () => {},
     toolId: req.tool_id,
     execId: req.tool_exec_id,
+    traceparent: req.traceparent,
   };
 }
 
@@ -265,6 +266,34 @@ async function teardown() {
   plugins.clear();
 }
 
+// Lines from stdin, once the worker reads it line by line (persistent, or started with --checks):
+// the loop takes requests from it, a call in flight the answers to its questions.
+let lines = null;
+
+// A plugin changed the input: before the tool runs, compozy checks it against the tool's input
+// schema (the worker has no validator of its own; the one that checked the caller's input
+// decides), asked on fd 3 and answered on stdin, within the call's deadline.
+async function checkInput(input, changedBy) {
+  let line = null;
+  if (lines !== null) {
+    await writeAll(`{"check":${JSON.stringify({ input, changed_by: changedBy })}}\n`);
+    line = await lines.next();
+  }
+  let refusal;
+  if (line === null) {
+    // Stdin ended: the executor is stopping the call (or started the worker without --checks).
+    refusal = `the input (changed by ${changedBy}) could not be checked against the tool's schema`;
+  } else {
+    refusal = JSON.parse(line).check;
+  }
+  if (refusal === null) return;
+  const err = new Error(refusal);
+  err.name = "InvalidInputError";
+  // compozy's own refusal: no stack of the worker's frames.
+  err.stack = undefined;
+  throw err;
+}
+
 // The tool wrapped in its plugins, outermost first, as an onion: each plugin's `callTool(call,
 // next)` may call `next` once (with a changed call, or none to pass the same one on), return
 // without calling it, or change what it returns. An error a plugin throws names the plugin; one
@@ -273,8 +302,15 @@ async function teardown() {
 async function callChain(req, fn, chain, ctx) {
   const config = req.config ?? {};
   const changedBy = [];
+  // The input as checked, as last passed on, and the plugins that changed it on its way in.
+  const checked = JSON.stringify(req.input ?? {});
+  let seen = checked;
+  const changedInput = [];
   const dispatch = async (i, call) => {
-    if (i === chain.length) return fn(call.input, config, ctx);
+    if (i === chain.length) {
+      if (seen !== checked) await checkInput(call.input, changedInput.join(", "));
+      return fn(call.input, config, ctx);
+    }
     const p = await plugin(chain[i]);
     let called = false;
     let inner;
@@ -286,6 +322,12 @@ async function callChain(req, fn, chain, ctx) {
         passed === undefined || passed === call
           ? call
           : { ...call, input: passed?.input ?? call.input, toolId: call.toolId, ctx };
+      // Compared as JSON: a plugin may also have changed the input object in place.
+      const passing = JSON.stringify(onward.input);
+      if (passing !== seen) {
+        changedInput.push(p.label);
+        seen = passing;
+      }
       try {
         inner = await dispatch(i + 1, onward);
         return inner;
@@ -435,47 +477,64 @@ function stopOrphanedCall() {
   process.kill(-process.pid, "SIGTERM");
 }
 
-async function persistent() {
-  const read = await stdinReader();
-  // A read started while a call ran, which the loop takes next.
+// Splits what `read` (stdinReader's) returns into lines. One read at most is pending: the
+// read-ahead of a long call is the one the next line takes.
+function lineReader(read) {
   let ahead = null;
+  let pending = "";
+  const decoder = new TextDecoder();
+  return {
+    // Starts a read now, if none is pending; resolves to what it read.
+    readAhead() {
+      ahead ??= read(false);
+      return ahead;
+    },
+    // The next line, without its newline; null at the end of stdin.
+    async next() {
+      for (;;) {
+        const nl = pending.indexOf("\n");
+        if (nl >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          return line;
+        }
+        ahead ??= read();
+        const chunk = await ahead;
+        ahead = null;
+        if (chunk.length === 0) return null;
+        pending += decoder.decode(chunk, { stream: true });
+      }
+    },
+  };
+}
+
+async function persistent() {
+  lines = lineReader(await stdinReader());
   let calling = false;
   const watch = () => {
-    if (ahead !== null) return;
-    ahead = read(false);
-    ahead.then(
+    lines.readAhead().then(
       (chunk) => {
         if (chunk.length === 0 && calling) stopOrphanedCall();
       },
       () => {},
     );
   };
-  let pending = "";
-  const decoder = new TextDecoder();
   for (;;) {
-    const next = ahead ?? read();
-    ahead = null;
-    const chunk = await next;
-    if (chunk.length === 0) break;
-    pending += decoder.decode(chunk, { stream: true });
-    let nl;
-    while ((nl = pending.indexOf("\n")) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      if (line.trim() === "") continue;
-      let req;
-      try {
-        req = JSON.parse(line);
-      } catch (err) {
-        await respond({}, "null", errorInfo(err, {}), performance.now());
-        continue;
-      }
-      calling = true;
-      const timer = setTimeout(watch, WATCH_AFTER_MS);
-      await handle(req);
-      clearTimeout(timer);
-      calling = false;
+    const line = await lines.next();
+    if (line === null) break;
+    if (line.trim() === "") continue;
+    let req;
+    try {
+      req = JSON.parse(line);
+    } catch (err) {
+      await respond({}, "null", errorInfo(err, {}), performance.now());
+      continue;
     }
+    calling = true;
+    const timer = setTimeout(watch, WATCH_AFTER_MS);
+    await handle(req);
+    clearTimeout(timer);
+    calling = false;
   }
 }
 
@@ -487,7 +546,15 @@ if (process.argv.includes("--persistent")) {
   const held = process.argv.includes("--held-stdin");
   let req;
   try {
-    req = JSON.parse(held ? await readLine() : await readStdin());
+    // A tool that plugins wrap (--checks): stdin is read line by line, for the answers to the
+    // worker's questions too. Otherwise the request is all a one-shot worker reads: stdin's first
+    // line (--held-stdin), or all of it.
+    if (process.argv.includes("--checks")) {
+      lines = lineReader(await stdinReader());
+      req = JSON.parse((await lines.next()) ?? "");
+    } else {
+      req = JSON.parse(held ? await readLine() : await readStdin());
+    }
   } catch (err) {
     await respond({}, "null", errorInfo(err, {}), performance.now());
     process.exit(0);
@@ -495,6 +562,11 @@ if (process.argv.includes("--persistent")) {
   let calling = true;
   // A long call watches for the end of stdin, as a persistent worker's does.
   const watch = async () => {
+    if (lines !== null) {
+      const chunk = await lines.readAhead();
+      if (chunk.length === 0 && calling) stopOrphanedCall();
+      return;
+    }
     const read = await stdinReader();
     for (;;) {
       const chunk = await read(false);

@@ -198,6 +198,12 @@ export interface ToolContext {
   toolId: string;
   /** This execution's id. */
   execId: string;
+  /**
+   * The W3C trace context (`00-<trace id>-<span id>-<flags>`) to continue the caller's trace:
+   * the call's span under `builtin:trace`, else the caller's own (MCP `_meta.traceparent`,
+   * serve's `traceparent`, `TRACEPARENT` for exec); undefined when there is none.
+   */
+  traceparent?: string;
 }
 
 /** A function that implements tool `K`. */
@@ -216,7 +222,10 @@ export interface ToolCall {
   toolId: string;
   /** This execution's id. */
   execId: string;
-  /** The input, checked against the tool's `input:` schema. */
+  /**
+   * The input, checked against the tool's `input:` schema; one a plugin changes is checked
+   * again before the tool runs.
+   */
   input: unknown;
   /** The tool's third argument. */
   ctx: ToolContext;

@@ -13,7 +13,7 @@ use crate::runtime::carrier::{Carrier, Carriers};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::oneshot::answer;
 use crate::runtime::protocol::{
-    Note, Notes, PROGRESS_PREFIX, Request, parse_answer, parse_progress,
+    CHECK_PREFIX, Note, Notes, PROGRESS_PREFIX, Request, parse_answer, parse_progress,
 };
 use crate::runtime::worker::{Event, WorkerProcess};
 
@@ -236,11 +236,20 @@ impl Slots {
         let slot = &mut self.slots[index];
         let worker = slot.worker.as_mut()?;
         let mut event = worker.read_answer();
-        // Progress reports come on the answer's channel, before the answer.
+        // Progress reports, and questions about an input that plugins changed, come on the
+        // answer's channel, before the answer.
         while let Some(Event::Answer(Ok(line))) = &event
-            && line.starts_with(PROGRESS_PREFIX)
+            && (line.starts_with(PROGRESS_PREFIX) || line.starts_with(CHECK_PREFIX))
         {
-            if let (Some(progress), Some(notes)) = (
+            if line.starts_with(CHECK_PREFIX) {
+                if let Some(job) = &slot.job {
+                    let project = std::sync::Arc::clone(&self.shared.lock().project);
+                    let answer =
+                        crate::runtime::input::answer_check(&project, &job.request.tool_id, line);
+                    // A worker that is gone makes the write fail; its closed fd 3 tells.
+                    let _ = worker.send(answer, false);
+                }
+            } else if let (Some(progress), Some(notes)) = (
                 parse_progress(line),
                 slot.job.as_ref().and_then(|job| job.notes.as_ref()),
             ) {
