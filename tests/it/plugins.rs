@@ -309,6 +309,7 @@ fn cache_needs_a_read_only_or_idempotent_tool() {
 
 on_both_runtimes!(
     trace_posts_a_call_span_and_a_worker_span,
+    a_server_posts_its_last_spans_before_it_exits,
     trace_continues_the_clients_traceparent,
     sensitive_values_are_never_shown,
     a_hand_written_entrypoint_exports_its_plugins,
@@ -1145,6 +1146,35 @@ fn trace_posts_a_call_span_and_a_worker_span(runtime: &str) {
         fails[0]["attributes"].to_string().contains("RangeError"),
         "{fails:#}"
     );
+}
+
+/// A server that ends right after its last answers posts their spans first: `serve` whose stdin
+/// closes at once.
+fn a_server_posts_its_last_spans_before_it_exits(runtime: &str) {
+    let (port, spans) = otlp_receiver();
+    let p = Fixture::with(&[
+        (
+            "compozy.yaml",
+            &format!(
+                "plugins:\n  - {{use: \"builtin:trace\", endpoint: \"http://127.0.0.1:{port}\"}}\ntools:\n  - id: ok\n    description: d\n    execute: ./t.ts\n"
+            ),
+        ),
+        ("t.ts", "export default () => 1;\n"),
+    ]);
+    p.run(&["gen"]).expect_code(0);
+    let mut serve = Serve::start(&p, runtime, 1, &[]);
+    for id in 1..=3 {
+        serve.send(&json!({"id": id, "tool_id": "ok"}));
+    }
+    serve.close_stdin();
+    for _ in 1..=3 {
+        let answer = serve.recv();
+        assert_eq!(answer["result"], 1, "{answer}");
+    }
+    assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+    // Every post reached the receiver before serve exited.
+    let posted = spans.try_iter().count();
+    assert_eq!(posted, 3, "spans posted before serve exited");
 }
 
 /// `koa-compose` (npm), the reference for onion middleware; `COMPOZY_TEST_KOA_COMPOSE` may name

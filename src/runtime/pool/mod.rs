@@ -412,6 +412,8 @@ impl Pool {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+        // The spans of the last calls are posted before the server exits (`builtin:trace`).
+        super::trace::flush(Duration::from_secs(2));
     }
 
     /// Kills every worker's process group now (for SIGINT/SIGTERM); callers exit afterwards.
