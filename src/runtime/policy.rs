@@ -414,8 +414,9 @@ impl Policies {
     }
 
     /// Wraps `reply` so that every answer to `request` (a refused, cached or failed one too)
-    /// appends one line to each audit log that applies: time, tool, caller, exec id, outcome,
-    /// duration and the input's top-level keys (never its values).
+    /// appends one line to each audit log that applies: time, tool, its version (`null` without
+    /// `version:`), caller, exec id, outcome, duration and the input's top-level keys (never
+    /// its values).
     pub fn audited(
         &self,
         request: &super::protocol::Request,
@@ -436,6 +437,12 @@ impl Policies {
             _ => Vec::new(),
         };
         let (tool_id, exec_id) = (request.tool_id.clone(), request.tool_exec_id.clone());
+        // `version:` of the declaration that answers (each major kept side by side has its own).
+        let version = self
+            .project
+            .tool(&request.tool_id)
+            .and_then(|tool| tool.version.as_ref())
+            .map(ToString::to_string);
         let caller = caller.map(str::to_owned);
         let (time, started) = (now_rfc3339(), Instant::now());
         let state = Arc::clone(&self.state);
@@ -447,7 +454,7 @@ impl Policies {
             let line = serde_json::json!({
                 "time": time,
                 "tool": tool_id,
-                "version": null,
+                "version": version,
                 "caller": caller,
                 "exec_id": exec_id,
                 "outcome": outcome,

@@ -636,6 +636,7 @@ plugins:
 tools:
   - id: login
     description: Checks a password.
+    version: 1.2.0
     execute: ./login.ts
     input: {type: object, properties: {user: {type: string}, password: {type: string, x-compozy-sensitive: true}}}
 "#,
@@ -677,6 +678,7 @@ tools:
     );
     for (line, id) in lines.iter().zip(["e1", "e2", "e3"]) {
         assert_eq!(line["tool"], "login", "{line}");
+        assert_eq!(line["version"], "1.2.0", "{line}");
         assert_eq!(line["exec_id"], id, "{line}");
         assert_eq!(line["argument_keys"], json!(["user", "password"]), "{line}");
         assert!(
