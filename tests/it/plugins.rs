@@ -576,6 +576,13 @@ tools:
   - id: crashes_unannotated
     description: Crashes, and is not read-only.
     execute: ./tools/flaky.ts
+  - id: flaky_mcp
+    description: Crashes its worker on its first run (called over MCP).
+    execute: ./tools/flaky.ts
+    annotations: {readOnlyHint: true}
+  - id: crashes_mcp
+    description: Crashes, and is not read-only (called over MCP).
+    execute: ./tools/flaky.ts
 "#;
 
 /// Counts the runs of each tool in `runs/ID` and returns the count.
@@ -623,6 +630,26 @@ fn retry_reruns_infrastructure_failures_only(runtime: &str) {
     assert_eq!(runs("crashes_unannotated"), 1);
     serve.close_stdin();
     assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
+
+    // The same through the official MCP client.
+    let steps = json!([
+        {"op": "call", "name": "flaky_mcp"},
+        {"op": "call", "name": "throws"},
+        {"op": "call", "name": "crashes_mcp"},
+    ]);
+    let report = crate::mcp::over_stdio(&p, runtime, "modern", &[], &steps);
+    let r = &report["results"];
+    assert_eq!(r[0]["isError"], false, "{report:#}");
+    let answer: Value = serde_json::from_str(crate::mcp::text(&r[0])).unwrap_or_default();
+    assert_eq!(answer["runs"], 2, "{report:#}");
+    assert_eq!(r[1]["isError"], true, "{report:#}");
+    assert_eq!(runs("throws"), 2, "the tool's own error is not retried");
+    assert_eq!(r[2]["isError"], true, "{report:#}");
+    assert_eq!(
+        runs("crashes_mcp"),
+        1,
+        "a tool that is not read-only is not retried"
+    );
 }
 
 fn audit_writes_one_line_per_call_without_values(runtime: &str) {
@@ -687,6 +714,27 @@ tools:
         );
         assert!(line["duration_ms"].as_f64().is_some(), "{line}");
     }
+
+    // A call through the official MCP client is one more line, with its caller, and no value.
+    let steps = json!([{"op": "call", "name": "login", "args": input("ann")}]);
+    let report = crate::mcp::over_stdio(&p, runtime, "modern", &[], &steps);
+    assert_eq!(report["results"][0]["isError"], true, "{report:#}");
+    let text = p.read("logs/audit.jsonl");
+    assert!(!text.contains("hunter2"), "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let last = &lines[3];
+    assert_eq!(last["outcome"], "error:RateLimitedError", "{last}");
+    assert!(
+        last["caller"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("user:") || c.starts_with("uid:")),
+        "{last}"
+    );
+    assert_eq!(last["argument_keys"], json!(["user", "password"]), "{last}");
 }
 
 /// A hand-written entrypoint whose `plugins` export wraps `echo` (after compozy.yaml's own).
