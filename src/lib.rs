@@ -6,6 +6,7 @@
 //! does. The CLI in [`cli`] is a thin layer over this library.
 
 pub mod analyze;
+pub mod call;
 pub mod cli;
 pub mod codegen;
 pub mod compat;

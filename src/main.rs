@@ -3,7 +3,6 @@ use compozy::cli::{self, Args};
 fn main() -> std::process::ExitCode {
     return_large_blocks();
     let args = Args::parse_or_exit();
-    cli::init(&args);
     cli::run(args).into()
 }
 

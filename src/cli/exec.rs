@@ -8,127 +8,16 @@ use serde_json::Value;
 
 use super::args::ExecArgs;
 use super::output::Output;
+use crate::call::{parse_json, parse_read_input};
 use crate::config::RuntimeKind;
-use crate::config::versions::NotFound;
 use crate::diagnostic::{Explain, Problem};
 use crate::exit::ExitCode;
-use crate::runtime::{self, Limits, Request, check_schema, merge_defaults};
+use crate::runtime::{self, Limits, Request};
 use crate::warm::client::Forwarded;
 
-/// A problem with the call itself (input, config, env, tool id): exit 2, the tool does not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    #[error("unknown tool `{id}`")]
-    UnknownTool {
-        id: String,
-        /// The closest ids, best first.
-        suggestions: Vec<String>,
-        /// How many tools the project has.
-        count: usize,
-    },
-    #[error("tool `{id}` was removed; call `{replaced_by}` instead")]
-    Removed { id: String, replaced_by: String },
-    /// `ID@x`, or `ID@9` of a tool without that major version.
-    #[error("{0}")]
-    NoSuchMajor(NotFound),
-    #[error("{what} is not valid JSON: {reason}")]
-    BadJson { what: &'static str, reason: String },
-    #[error("cannot read {path}: {reason}")]
-    ReadInput { path: String, reason: String },
-    #[error("the input does not match the schema of `{tool}`: {reason}")]
-    InvalidInput { tool: String, reason: String },
-    #[error("the result of `{tool}`{changed_by} {reason}\nit returned {returned}")]
-    InvalidOutput {
-        tool: String,
-        /// ` (changed by ./plugins/x.ts)` when a plugin changed the result, else empty.
-        changed_by: String,
-        reason: String,
-        /// The result (its start, when long).
-        returned: String,
-    },
-    #[error("invalid --timeout `{value}`: {reason}")]
-    BadTimeout { value: String, reason: String },
-}
+pub use crate::call::ExecError;
 
-impl ExecError {
-    /// `id` is not a tool of `project`: with the closest ids, never the whole list.
-    pub fn unknown_tool(id: &str, project: &crate::config::Project) -> Self {
-        let ids = project.tools.iter().map(|t| t.id.as_str());
-        Self::UnknownTool {
-            id: id.to_owned(),
-            suggestions: crate::suggest::closest(id, ids)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            count: project.tools.len(),
-        }
-    }
-}
-
-impl Explain for ExecError {
-    fn code(&self) -> &'static str {
-        match self {
-            Self::UnknownTool { .. } => "exec::unknown-tool",
-            Self::Removed { .. } => "exec::removed-tool",
-            Self::NoSuchMajor(NotFound::BadMajor { .. }) => "exec::bad-major",
-            Self::NoSuchMajor(_) => "exec::unknown-major",
-            Self::BadJson { .. } => "exec::json",
-            Self::ReadInput { .. } => "exec::read",
-            Self::InvalidInput { .. } => "exec::invalid-input",
-            Self::InvalidOutput { .. } => "exec::invalid-output",
-            Self::BadTimeout { .. } => "exec::timeout-value",
-        }
-    }
-
-    fn help(&self) -> Option<String> {
-        match self {
-            Self::UnknownTool { count: 0, .. } => Some("the project declares no tools".into()),
-            Self::Removed { .. } => Some("compozy.lock records what replaces it".into()),
-            Self::NoSuchMajor(NotFound::NoMajor { majors, .. }) => Some(format!(
-                "call one of them: {}",
-                majors
-                    .iter()
-                    .map(|(_, name)| format!("`compozy exec {name}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-            Self::NoSuchMajor(_) => Some(
-                "`compozy exec ID` runs the newest major version of a tool, `compozy exec ID@MAJOR` another one".into(),
-            ),
-            Self::UnknownTool {
-                id, suggestions, ..
-            } if !suggestions.is_empty() => {
-                crate::suggest::did_you_mean(id, suggestions.iter().map(String::as_str))
-            }
-            Self::UnknownTool { count, .. } => Some(format!(
-                "the project has {count} tools; `compozy inspect` lists them"
-            )),
-            Self::BadJson {
-                what: "--config", ..
-            } => Some("pass a JSON value, e.g. --config '{\"retries\":3}'".into()),
-            Self::BadJson {
-                what: "--input", ..
-            } => Some("pass a JSON value, e.g. --input '{\"city\":\"Oslo\"}'".into()),
-            Self::BadJson { .. } => Some("write one JSON value, e.g. {\"city\":\"Oslo\"}".into()),
-            Self::InvalidInput { .. } => {
-                Some("fix the input; see `input:` in the tool's config".into())
-            }
-            Self::InvalidOutput { .. } => Some("fix the tool, or its `output:` schema".into()),
-            Self::BadTimeout { .. } => {
-                Some("write a duration with a unit, such as 500ms, 30s or 2m".into())
-            }
-            Self::ReadInput { .. } => None,
-        }
-    }
-}
-
-fn parse_json(what: &'static str, text: &str) -> Result<Value, ExecError> {
-    serde_json::from_str(text).map_err(|e| ExecError::BadJson {
-        what,
-        reason: e.to_string(),
-    })
-}
-
+/// The input: `--input`, `--input-file`, stdin when it is not a terminal, else `{}`.
 fn read_input(args: &ExecArgs, cwd: &Path, out: &Output) -> Result<Value, ExecError> {
     if let Some(json) = &args.input {
         return parse_json("--input", json);
@@ -162,10 +51,7 @@ fn read_input(args: &ExecArgs, cwd: &Path, out: &Output) -> Result<Value, ExecEr
             (text, "the input on stdin")
         }
     };
-    if text.trim().is_empty() {
-        return Ok(Value::Object(Default::default()));
-    }
-    parse_json(what, &text)
+    parse_read_input(what, &text)
 }
 
 /// Whether `exec` sends its call to a running server of the project ([`crate::warm`]).
@@ -253,12 +139,110 @@ fn from_server(
     })
 }
 
-/// Runs `exec`.
-pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
-    let fail = |problem: Problem| {
-        out.problems([&problem]);
-        ExitCode::Error
+/// How a call handed to the project's server went ([`warm`]).
+enum Warm {
+    /// Answered, with this exit code.
+    Done(ExitCode),
+    /// No server to talk to (said why): the call runs one-shot without looking again.
+    NoServer(String),
+    /// Not run there (said why, under -vv): the one-shot way takes over, and may still forward
+    /// the call it prepared itself.
+    NotTaken(String),
+}
+
+/// The quick way to a warm server: `exec`'s arguments go to the project's server as they are,
+/// and the server, which has the project loaded, checks that its files are current and prepares
+/// the call with the code of the one-shot way ([`crate::call`]). Nothing of the project is read
+/// here, so a forwarded call costs little more than starting compozy. A call the server would
+/// have to report a problem for is refused, and the one-shot way reports it.
+fn warm(args: &ExecArgs, out: &Output, cwd: &Path) -> Warm {
+    use crate::warm::client::{NotRun, Ran};
+    use crate::warm::wire::{ExecCall, Input};
+    let input = match (&args.input, &args.input_file) {
+        (Some(text), _) => Input::Arg(text.clone()),
+        (None, Some(path)) if path.as_os_str() != "-" => {
+            match std::fs::read_to_string(cwd.join(path)) {
+                Ok(text) => Input::File(text),
+                Err(e) => return Warm::NotTaken(format!("cannot read the input: {e}")),
+            }
+        }
+        // The one-shot way reads stdin after the checks that come before it: so must a call
+        // with its input on stdin, which takes that way.
+        (None, None) if std::io::stdin().is_terminal() => Input::Empty,
+        (None, _) => return Warm::NotTaken("the input is on stdin".into()),
     };
+    let Ok(root) = crate::config::project_root(args.project.project.as_deref(), cwd) else {
+        return Warm::NotTaken("no project here".into());
+    };
+    let limits = Limits::from_env();
+    let call = || ExecCall {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        root: root.clone(),
+        limits: (limits.max_result_bytes, limits.max_log_bytes),
+        tool_id: args.tool_id.clone(),
+        tool_exec_id: runtime::new_exec_id(),
+        input,
+        config: args.config.clone(),
+        timeout: args.timeout.clone(),
+        env: args.env.clone(),
+        runtime: args.runtime.map(RuntimeKind::from),
+        process_env: std::env::vars().collect(),
+    };
+    let ran = match crate::warm::client::forward_exec(&root, call) {
+        Ok(Ran::Answer(ran)) => *ran,
+        Ok(Ran::Interrupted) => {
+            let interrupted = Err(runtime::RuntimeError::Interrupted);
+            return Warm::Done(finish(out, &args.tool_id, interrupted, |_| Ok(())));
+        }
+        Ok(Ran::Broken(reason)) => {
+            eprintln!("compozy: the project's server ended the call before answering: {reason}");
+            return Warm::Done(ExitCode::Failure);
+        }
+        Err(NotRun::NoServer(reason)) => return Warm::NoServer(reason),
+        Err(NotRun::NotTaken(reason)) => return Warm::NotTaken(reason),
+    };
+    out.detail("compozy: answered by the project's running server");
+    // The key of the tool that ran, as one-shot names it (`weather@2` is `weather`).
+    let tool_id = (ran.response.metadata.tool_id.clone()).unwrap_or_else(|| args.tool_id.clone());
+    let outcome = from_server(ran.response, &tool_id, ran.timeout, &limits);
+    let invalid_output = ran.invalid_output;
+    Warm::Done(finish(out, &tool_id, outcome, |_| {
+        invalid_output.map_or(Ok(()), Err)
+    }))
+}
+
+/// Hands the call to the project's warm server, before anything else is set up ([`warm`]).
+/// `Err`: it did not answer; with why, when there is no server to talk to (for [`run`]).
+pub fn warm_first(args: &ExecArgs, out: &Output, cwd: &Path) -> Result<ExitCode, Option<String>> {
+    if forward_mode() == Forward::Off {
+        return Err(None);
+    }
+    match warm(args, out, cwd) {
+        Warm::Done(code) => Ok(code),
+        Warm::NoServer(reason) => Err(Some(reason)),
+        Warm::NotTaken(reason) => {
+            if out.verbose > 1 {
+                eprintln!("compozy: the project's server did not take the call at once: {reason}");
+            }
+            Err(None)
+        }
+    }
+}
+
+/// Runs `exec` once [`warm_first`] did not answer (`no_server`: there is no server, said why).
+pub fn run(args: &ExecArgs, out: &Output, cwd: &Path, no_server: Option<String>) -> ExitCode {
+    one_shot(args, out, cwd, forward_mode(), no_server)
+}
+
+/// `exec`'s own way: the project loaded here, the call checked and prepared here, then run
+/// one-shot, or forwarded ready to run to the project's server (`no_server`: there is none).
+fn one_shot(
+    args: &ExecArgs,
+    out: &Output,
+    cwd: &Path,
+    mode: Forward,
+    no_server: Option<String>,
+) -> ExitCode {
     let (project, fingerprint) =
         match super::fresh_project_for(args.project.project.as_deref(), out, cwd, &args.tool_id) {
             Ok(p) => p,
@@ -267,73 +251,34 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
                 return ExitCode::Error;
             }
         };
-    let tool = match project.resolve(&args.tool_id) {
-        Ok(tool) => tool,
-        Err(not_found) => {
-            if let Some(to) = crate::generate::lock::replacement(&project.root, &args.tool_id) {
-                return fail(Problem::new(ExecError::Removed {
-                    id: args.tool_id.clone(),
-                    replaced_by: to,
-                }));
-            }
-            return fail(Problem::new(match not_found {
-                NotFound::Unknown => ExecError::unknown_tool(&args.tool_id, &project),
-                other => ExecError::NoSuchMajor(other),
-            }));
+    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let call_args = crate::call::Args {
+        tool_id: &args.tool_id,
+        config: args.config.as_deref(),
+        timeout: args.timeout.as_deref(),
+        env: &args.env,
+        process_env: &process_env,
+    };
+    let deprecated = |tool: &crate::config::Tool| {
+        if let Some(warning) = crate::config::versions::deprecation(tool) {
+            out.status(&format!("compozy: warning: {warning}"));
         }
     };
-    if let Some(warning) = crate::config::versions::deprecation(tool) {
-        out.status(&format!("compozy: warning: {warning}"));
-    }
-
-    let input = match read_input(args, cwd, out) {
-        Ok(input) => merge_defaults(tool.with.as_ref(), input),
-        Err(e) => return fail(Problem::new(e)),
+    let input = || read_input(args, cwd, out);
+    let prepared = match crate::call::prepare(&project, &call_args, deprecated, input) {
+        Ok(prepared) => prepared,
+        Err(problem) => {
+            out.problems([&problem]);
+            return ExitCode::Error;
+        }
     };
-    if let Err(reason) = check_schema(tool.input.as_ref(), &input) {
-        let reason = runtime::redact(
-            reason,
-            &runtime::sensitive_values(tool.input.as_ref(), &input),
-        );
-        return fail(Problem::new(ExecError::InvalidInput {
-            tool: tool.id.clone(),
-            reason,
-        }));
-    }
-    let config = match &args.config {
-        Some(json) => match parse_json("--config", json) {
-            Ok(v) => v,
-            Err(e) => return fail(Problem::new(e)),
-        },
-        None => tool
-            .config
-            .clone()
-            .unwrap_or(Value::Object(Default::default())),
-    };
-    let timeout = match &args.timeout {
-        Some(text) => match humantime::parse_duration(text)
-            .map_err(|e| e.to_string())
-            .and_then(|d| crate::config::timeout_problem(d).map_or(Ok(d), Err))
-        {
-            Ok(d) => d,
-            Err(reason) => {
-                return fail(Problem::new(ExecError::BadTimeout {
-                    value: text.clone(),
-                    reason,
-                }));
-            }
-        },
-        None => tool.timeout.unwrap_or(project.runtime.timeout),
-    };
-    let request_env = match crate::env::parse_request_env(&args.env) {
-        Ok(env) => env,
-        Err(e) => return fail(Problem::new(e)),
-    };
-    let process_env: BTreeMap<String, String> = std::env::vars().collect();
-    let env = match crate::env::resolve(&project, tool, &process_env) {
-        Ok(env) => crate::env::with_request(env, &request_env),
-        Err(e) => return fail(Problem::new(e)),
-    };
+    let crate::call::Prepared {
+        tool,
+        input,
+        config,
+        timeout,
+        env,
+    } = prepared;
 
     // A process tool is its own carrier: no Bun or Node is looked for.
     let (carrier, runtime_name): (Box<dyn runtime::Carrier>, _) = match &tool.command {
@@ -379,13 +324,18 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
         progress: false,
         // The environment carrier of W3C trace context (OpenTelemetry's `TRACEPARENT`): the
         // tool continues the caller's trace.
-        traceparent: std::env::var("TRACEPARENT")
-            .ok()
-            .filter(|t| runtime::parse_traceparent(t).is_some()),
+        traceparent: process_env
+            .get("TRACEPARENT")
+            .filter(|t| runtime::parse_traceparent(t).is_some())
+            .cloned(),
     };
     let limits = Limits::from_env();
-    let forwarded = match (fingerprint, forward_mode()) {
+    let forwarded = match (fingerprint, mode) {
         (_, Forward::Off) => None,
+        (_, mode) if let Some(reason) = &no_server => match not_forwarded(mode, reason, out) {
+            Ok(none) => none,
+            Err(code) => return code,
+        },
         (None, mode) => {
             match not_forwarded(mode, "the project changed since it was last generated", out) {
                 Ok(none) => none,
@@ -454,14 +404,40 @@ pub fn run(args: &ExecArgs, out: &Output, cwd: &Path) -> ExitCode {
             return ExitCode::Failure;
         }
     };
-    let (code, answer) = report(outcome, tool, &request, started, out);
-    if let (Some(p), Some(record)) = (&policies, record) {
-        if code == ExitCode::Ok && !from_cache {
-            p.keep(&request, Some(&caller), &env_map, &answer);
-        }
-        record(answer);
-        runtime::flush_spans(std::time::Duration::from_secs(2));
+    let checked = match &outcome {
+        Ok(response) if response.error.is_none() => crate::call::check_output(tool, response),
+        _ => Ok(()),
+    };
+    let Some((policies, record)) = policies.zip(record) else {
+        return finish(out, &tool.id, outcome, |_| checked);
+    };
+    // The answer as a server would have given it, for the audit log, the spans and the cache.
+    let answer = match &outcome {
+        Err(e) => runtime::pool::failure(&request, e, started.elapsed(), false),
+        Ok(response) => match &checked {
+            Err(reason) => runtime::Response::failure(
+                Value::Null,
+                Some(request.tool_id.clone()),
+                Some(request.tool_exec_id.clone()),
+                "InvalidOutputError",
+                ExecError::InvalidOutput {
+                    tool: tool.id.clone(),
+                    changed_by: response.metadata.changed_by_note(),
+                    reason: reason.clone(),
+                    returned: runtime::excerpt(response.result.get()),
+                }
+                .to_string(),
+                started.elapsed(),
+            ),
+            Ok(()) => response.clone(),
+        },
+    };
+    let code = finish(out, &tool.id, outcome, |_| checked);
+    if code == ExitCode::Ok && !from_cache {
+        policies.keep(&request, Some(&caller), &env_map, &answer);
     }
+    record(answer);
+    runtime::flush_spans(std::time::Duration::from_secs(2));
     code
 }
 
@@ -509,32 +485,20 @@ fn under_policies(
     outcome
 }
 
-/// Prints the outcome of the call as exec does, and returns the exit code with the answer as
-/// a server would have given it (for the audit log, the spans and the cache).
-fn report(
-    outcome: Result<runtime::Response, runtime::RuntimeError>,
-    tool: &crate::config::Tool,
-    request: &Request,
-    started: std::time::Instant,
+/// Reports how the call ended, as one-shot and forwarded calls alike do: a failure of the run, the
+/// tool's own error, a result its `output:` schema refuses (`check`), else the result on stdout.
+fn finish(
     out: &Output,
-) -> (ExitCode, runtime::Response) {
-    let failed = |name: &str, message: String| {
-        runtime::Response::failure(
-            Value::Null,
-            Some(request.tool_id.clone()),
-            Some(request.tool_exec_id.clone()),
-            name,
-            message,
-            started.elapsed(),
-        )
-    };
+    tool_id: &str,
+    outcome: Result<runtime::Response, runtime::RuntimeError>,
+    check: impl FnOnce(&runtime::Response) -> Result<(), String>,
+) -> ExitCode {
     let response = match outcome {
         Ok(r) => r,
         Err(e) => {
             let code = e.exit_code();
-            let answer = runtime::pool::failure(request, &e, started.elapsed(), false);
             out.problems([&Problem::new(e)]);
-            return (code, answer);
+            return code;
         }
     };
     if let Some(error) = &response.error {
@@ -546,51 +510,24 @@ fn report(
             }
             _ => format!("{}: {}", error.name, error.message),
         };
-        eprintln!("compozy: tool `{}` failed:\n{details}", tool.id);
-        return (ExitCode::Failure, response);
+        eprintln!("compozy: tool `{tool_id}` failed:\n{details}");
+        return ExitCode::Failure;
     }
-    if tool.output.is_some() || tool.mcp.returns_content {
-        let checked = response
-            .result_value()
-            .map_err(|e| e.to_string())
-            .and_then(|result| {
-                let schema = |value: &serde_json::Value| {
-                    check_schema(tool.output.as_ref(), value)
-                        .map_err(|e| format!("does not match its output schema: {e}"))
-                };
-                if !tool.mcp.returns_content {
-                    return schema(&result);
-                }
-                // `returns: content`: MCP content, whose `structuredContent` is what `output:`
-                // describes.
-                let (_, structured) = crate::mcp::content::split(&result)
-                    .map_err(|e| format!("is not valid MCP content: {e}"))?;
-                match (tool.output.as_ref(), structured) {
-                    (None, _) => Ok(()),
-                    (Some(_), Some(s)) => schema(s),
-                    (Some(_), None) => Err("needs `structuredContent`: the tool has an \
-                                            `output:` schema"
-                        .into()),
-                }
-            });
-        if let Err(reason) = checked {
-            let error = ExecError::InvalidOutput {
-                tool: tool.id.clone(),
-                changed_by: response.metadata.changed_by_note(),
-                reason,
-                returned: runtime::excerpt(response.result.get()),
-            };
-            let answer = failed("InvalidOutputError", error.to_string());
-            out.problems([&Problem::new(error)]);
-            return (ExitCode::Failure, answer);
-        }
+    if let Err(reason) = check(&response) {
+        out.problems([&Problem::new(ExecError::InvalidOutput {
+            tool: tool_id.to_owned(),
+            changed_by: response.metadata.changed_by_note(),
+            reason,
+            returned: runtime::excerpt(response.result.get()),
+        })]);
+        return ExitCode::Failure;
     }
     // The result exactly as the tool's worker serialised it.
     let mut stdout = std::io::stdout().lock();
     let written = std::io::Write::write_all(&mut stdout, response.result.get().as_bytes())
         .and_then(|()| std::io::Write::write_all(&mut stdout, b"\n"))
         .and_then(|()| std::io::Write::flush(&mut stdout));
-    let code = match written {
+    match written {
         Ok(()) => ExitCode::Ok,
         // A closed stdout (`| head`) is the reader's choice, not a failure of the tool.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Ok,
@@ -598,6 +535,5 @@ fn report(
             eprintln!("compozy: cannot write the result: {e}");
             ExitCode::Failure
         }
-    };
-    (code, response)
+    }
 }

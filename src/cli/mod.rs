@@ -27,6 +27,12 @@ use output::Output;
 
 /// Sets up logging (RUST_LOG, else -v/-q) and a panic hook that asks for a bug report.
 pub fn init(args: &Args) {
+    set_panic_hook();
+    init_logging(args);
+}
+
+/// A panic hook that asks for a bug report.
+fn set_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         // swc's, caught and reported as a syntax error.
         if crate::analyze::in_parser() {
@@ -49,7 +55,10 @@ pub fn init(args: &Args) {
             env!("CARGO_PKG_VERSION")
         );
     }));
+}
 
+/// Logging: RUST_LOG, else -v/-q.
+fn init_logging(args: &Args) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
 
@@ -91,8 +100,9 @@ pub fn init(args: &Args) {
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-/// Runs the command and returns the process exit code.
+/// Sets up (see [`init`]), runs the command and returns the process exit code.
 pub fn run(args: Args) -> ExitCode {
+    set_panic_hook();
     let out = Output::new(&args.global);
     let cwd = match std::env::current_dir() {
         Ok(cwd) => cwd,
@@ -101,9 +111,18 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::Error;
         }
     };
+    // A call the project's warm server answers needs nothing else set up: it is asked first.
+    let mut no_server = None;
+    if let Command::Exec(a) = &args.command {
+        match exec::warm_first(a, &out, &cwd) {
+            Ok(code) => return code,
+            Err(reason) => no_server = reason,
+        }
+    }
+    init_logging(&args);
     match &args.command {
         Command::Gen(a) => generate::run(a, &out, &cwd),
-        Command::Exec(a) => exec::run(a, &out, &cwd),
+        Command::Exec(a) => exec::run(a, &out, &cwd, no_server),
         Command::Serve(a) => serve::run(a, &out, &cwd),
         Command::Watch(a) => watch::run(a, &out, &cwd),
         Command::Inspect(a) => inspect::run(a, &out, &cwd),

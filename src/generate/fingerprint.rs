@@ -153,6 +153,22 @@ pub fn fresh(root: &Path) -> Option<Fresh> {
     })
 }
 
+/// The paths the fingerprint of `root` records (root-relative, `.` for the root), and the
+/// [`Fresh::digest`] it would be found fresh with; `None` without a fingerprint of this build.
+/// Nothing is checked.
+pub fn recorded(root: &Path) -> Option<(Vec<String>, u64)> {
+    let text = std::fs::read_to_string(location(root)).ok()?;
+    let mut lines = text.lines();
+    if lines.next()? != magic() {
+        return None;
+    }
+    lines.next()?.strip_prefix("tools ")?;
+    let paths = lines
+        .map(|line| line.splitn(4, ' ').nth(3).map(str::to_owned))
+        .collect::<Option<Vec<_>>>()?;
+    Some((paths, digest(&text)))
+}
+
 /// A hash of the fingerprint's text that is the same in every compozy process of this build.
 fn digest(text: &str) -> u64 {
     use std::hash::{Hash, Hasher};

@@ -115,6 +115,12 @@ pub fn fresh_digest(root: &Path) -> Option<u64> {
     fingerprint::fresh(root).map(|fresh| fresh.digest)
 }
 
+/// The paths the fingerprint of the project in `root` records (root-relative, `.` for the root)
+/// and the [`Fresh::digest`] it would be found fresh with, without checking them.
+pub fn fingerprint_paths(root: &Path) -> Option<(Vec<String>, u64)> {
+    fingerprint::recorded(root)
+}
+
 fn project_root(project_dir: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
     config::project_root(project_dir, cwd).ok()
 }

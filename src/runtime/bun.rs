@@ -19,7 +19,13 @@ pub struct Bun {
 impl Bun {
     /// Finds a usable `bun` for the project.
     pub fn find(root: &Path) -> Result<Self, RuntimeError> {
-        discover::find("bun", root, REQUIREMENT, |v| v >= (1, 1, 0)).map(|found| Self { found })
+        Self::find_in(root, None)
+    }
+
+    /// [`Self::find`], with another process's environment.
+    pub fn find_in(root: &Path, env: discover::Env<'_>) -> Result<Self, RuntimeError> {
+        discover::find("bun", root, env, REQUIREMENT, |v| v >= (1, 1, 0))
+            .map(|found| Self { found })
     }
 }
 

@@ -44,14 +44,25 @@ fn is_executable(path: &Path) -> bool {
     }
 }
 
+/// The environment candidates are looked up in: this process's (`None`), or another one's (a
+/// warm server answering for `exec`, see [`crate::warm`]).
+pub type Env<'a> = Option<&'a std::collections::BTreeMap<String, String>>;
+
+fn var_os(env: Env<'_>, name: &str) -> Option<std::ffi::OsString> {
+    match env {
+        Some(env) => env.get(name).map(Into::into),
+        None => std::env::var_os(name),
+    }
+}
+
 /// Candidate paths in priority order, and whether the first came from the override variable.
-fn candidates(name: &str, root: &Path) -> (Vec<PathBuf>, bool) {
+fn candidates(name: &str, root: &Path, env: Env<'_>) -> (Vec<PathBuf>, bool) {
     let var = format!("COMPOZY_{}", name.to_uppercase());
-    if let Some(path) = std::env::var_os(&var).filter(|v| !v.is_empty()) {
+    if let Some(path) = var_os(env, &var).filter(|v| !v.is_empty()) {
         return (vec![PathBuf::from(path)], true);
     }
     let mut found = Vec::new();
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = var_os(env, "PATH") {
         for dir in std::env::split_paths(&path) {
             let candidate = dir.join(name);
             if is_executable(&candidate) {
@@ -129,10 +140,11 @@ fn probe(root: &Path, path: &Path) -> Result<Version, RuntimeError> {
 pub fn find(
     name: &'static str,
     root: &Path,
+    env: Env<'_>,
     requirement: &'static str,
     accept: impl Fn(Version) -> bool,
 ) -> Result<Found, RuntimeError> {
-    let (candidates, explicit) = candidates(name, root);
+    let (candidates, explicit) = candidates(name, root, env);
     let mut too_old = None;
     for path in &candidates {
         if explicit && !is_executable(path) {
@@ -163,7 +175,7 @@ pub fn find(
 /// Like [`find`] without running anything (no version probe): fails only when there is no
 /// candidate binary at all.
 pub fn any(name: &'static str, root: &Path) -> Result<(), RuntimeError> {
-    let (candidates, explicit) = candidates(name, root);
+    let (candidates, explicit) = candidates(name, root, None);
     match candidates.first() {
         Some(path) if explicit && !is_executable(path) => Err(not_found(name, root, Some(path))),
         Some(_) => Ok(()),

@@ -95,9 +95,18 @@ pub trait Runtime: Carrier {
 
 /// Finds the runtime of `kind` for the project.
 pub fn find(kind: RuntimeKind, root: &Path) -> Result<Box<dyn Runtime>, RuntimeError> {
+    find_in(kind, root, None)
+}
+
+/// [`find`], as a process with the environment `env` finds it.
+pub fn find_in(
+    kind: RuntimeKind,
+    root: &Path,
+    env: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Box<dyn Runtime>, RuntimeError> {
     Ok(match kind {
-        RuntimeKind::Bun => Box::new(Bun::find(root)?),
-        RuntimeKind::Node => Box::new(Node::find(root)?),
+        RuntimeKind::Bun => Box::new(Bun::find_in(root, env)?),
+        RuntimeKind::Node => Box::new(Node::find_in(root, env)?),
     })
 }
 

@@ -20,7 +20,13 @@ pub struct Node {
 impl Node {
     /// Finds a usable `node` for the project.
     pub fn find(root: &Path) -> Result<Self, RuntimeError> {
-        discover::find("node", root, REQUIREMENT, |v| v >= (22, 6, 0)).map(|found| Self { found })
+        Self::find_in(root, None)
+    }
+
+    /// [`Self::find`], with another process's environment.
+    pub fn find_in(root: &Path, env: discover::Env<'_>) -> Result<Self, RuntimeError> {
+        discover::find("node", root, env, REQUIREMENT, |v| v >= (22, 6, 0))
+            .map(|found| Self { found })
     }
 
     /// 22.6–22.17 strip types only behind a flag; 22.18+ and 23.6+ do it by default.

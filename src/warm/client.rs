@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use super::wire::{Ask, Call, Message, Status};
+use super::wire::{Ask, Call, ExecCall, Message, Status};
 use crate::runtime::Response;
 
 /// How a forwarded call ended.
@@ -61,41 +61,115 @@ fn ask(stream: &mut UnixStream, ask: &Ask) -> Result<(), String> {
 /// the reason is for `-v`, and the caller runs the call one-shot.
 pub fn forward(call: Call) -> Result<Forwarded, String> {
     let mut stream = connect(&call.root)?;
-    // Ctrl-C hangs up the writing half: the server cancels the call and answers.
-    let interrupt = stream.try_clone().ok().and_then(|hangup| {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).ok()?;
-        let handle = signals.handle();
-        std::thread::spawn(move || {
-            if signals.forever().next().is_some() {
-                let _ = hangup.set_read_timeout(Some(CANCEL_WAIT));
-                let _ = hangup.shutdown(std::net::Shutdown::Write);
-            }
-        });
-        Some(handle)
-    });
-    let outcome = exchange(&mut stream, call);
-    let was_interrupted = stream.read_timeout().is_ok_and(|timeout| timeout.is_some());
-    if let Some(handle) = &interrupt {
-        handle.close();
+    Ok(match converse(&mut stream, &Ask::Call(Box::new(call)))? {
+        Ended::Said(Message::Answer(response)) => Forwarded::Answer(response),
+        Ended::Said(_) => Forwarded::Broken("the server's answer did not parse".into()),
+        Ended::Interrupted => Forwarded::Interrupted,
+        Ended::Broken(reason) => Forwarded::Broken(reason),
+    })
+}
+
+/// Why an [`ExecCall`] was not run by a server.
+pub enum NotRun {
+    /// There is no server to talk to (said why): looking again would find none either.
+    NoServer(String),
+    /// A server did not take the call (said why).
+    NotTaken(String),
+}
+
+/// How a forwarded [`ExecCall`] ended.
+pub enum Ran {
+    /// The server's answer (the tool's log lines went to stderr before it).
+    Answer(Box<super::wire::Ran>),
+    /// SIGINT/SIGTERM: the call was cancelled in the server.
+    Interrupted,
+    /// The server took the call but ended before answering (the tool may have run).
+    Broken(String),
+}
+
+/// Sends `exec`'s arguments (`call`, made once a server answers) to the server of the project in
+/// `root`.
+pub fn forward_exec(
+    root: &std::path::Path,
+    call: impl FnOnce() -> ExecCall,
+) -> Result<Ran, NotRun> {
+    let mut stream = connect(root).map_err(NotRun::NoServer)?;
+    Ok(
+        match converse(&mut stream, &Ask::Exec(Box::new(call()))).map_err(NotRun::NotTaken)? {
+            Ended::Said(Message::Ran(ran)) => Ran::Answer(ran),
+            Ended::Said(_) => Ran::Broken("the server's answer did not parse".into()),
+            Ended::Interrupted => Ran::Interrupted,
+            Ended::Broken(reason) => Ran::Broken(reason),
+        },
+    )
+}
+
+/// How a conversation about one call ended.
+enum Ended {
+    /// The last message ([`Message::Answer`] or [`Message::Ran`]).
+    Said(Message),
+    /// SIGINT/SIGTERM: the call was cancelled in the server.
+    Interrupted,
+    /// The server took the call but ended before answering.
+    Broken(String),
+}
+
+/// SIGINT or SIGTERM arrived during a call (see [`converse`]).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks for one call and passes the tool's log lines on to stderr until the answer. `Err`: the
+/// server did not take the call.
+fn converse(stream: &mut UnixStream, asked: &Ask) -> Result<Ended, String> {
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::Ordering;
+    // Ctrl-C hangs up the writing half: the server cancels the call and answers, within
+    // CANCEL_WAIT or the read gives up. Done in the handler itself, with system calls only: a
+    // thread waiting for the signal cost a clone, a stack and an allocator arena on every call.
+    let fd = stream.as_raw_fd();
+    let hangup = move || {
+        use nix::sys::socket::{Shutdown, setsockopt, shutdown, sockopt::ReceiveTimeout};
+        use nix::sys::time::TimeVal;
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        // SAFETY: `fd` stays open until the handler is unregistered (below, before `stream` can
+        // be dropped by the caller).
+        let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let wait = TimeVal::new(i64::try_from(CANCEL_WAIT.as_secs()).unwrap_or(5), 0);
+        let _ = setsockopt(&socket, ReceiveTimeout, &wait);
+        let _ = shutdown(fd, Shutdown::Write);
+    };
+    let handlers: Vec<_> = [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]
+        .into_iter()
+        .filter_map(|signal| {
+            // SAFETY: the action is async-signal-safe: an atomic store and two system calls, no
+            // allocation, no lock.
+            unsafe { signal_hook::low_level::register(signal, hangup) }.ok()
+        })
+        .collect();
+    let outcome = exchange(stream, asked);
+    for id in handlers {
+        signal_hook::low_level::unregister(id);
     }
+    let was_interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let cancelled = |response: &Response| {
+        response
+            .error
+            .as_ref()
+            .is_some_and(|e| e.name == "CancelledError")
+    };
     match outcome {
-        Ok(Forwarded::Answer(response))
-            if was_interrupted
-                && response
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.name == "CancelledError") =>
-        {
-            Ok(Forwarded::Interrupted)
+        Ok(Ended::Said(Message::Answer(response))) if was_interrupted && cancelled(&response) => {
+            Ok(Ended::Interrupted)
         }
-        Ok(Forwarded::Broken(_)) if was_interrupted => Ok(Forwarded::Interrupted),
+        Ok(Ended::Said(Message::Ran(ran))) if was_interrupted && cancelled(&ran.response) => {
+            Ok(Ended::Interrupted)
+        }
+        Ok(Ended::Broken(_)) if was_interrupted => Ok(Ended::Interrupted),
         other => other,
     }
 }
 
-fn exchange(stream: &mut UnixStream, call: Call) -> Result<Forwarded, String> {
-    ask(stream, &Ask::Call(Box::new(call)))?;
+fn exchange(stream: &mut UnixStream, asked: &Ask) -> Result<Ended, String> {
+    ask(stream, asked)?;
     let read = stream.try_clone().map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
@@ -107,11 +181,9 @@ fn exchange(stream: &mut UnixStream, call: Call) -> Result<Forwarded, String> {
         let message = match n {
             Ok(0) | Err(_) if !started => return Err("the server hung up".into()),
             Ok(0) => {
-                return Ok(Forwarded::Broken(
-                    "the server hung up before answering".into(),
-                ));
+                return Ok(Ended::Broken("the server hung up before answering".into()));
             }
-            Err(e) => return Ok(Forwarded::Broken(format!("lost the server: {e}"))),
+            Err(e) => return Ok(Ended::Broken(format!("lost the server: {e}"))),
             Ok(_) => serde_json::from_slice::<Message>(&line),
         };
         match message {
@@ -122,15 +194,13 @@ fn exchange(stream: &mut UnixStream, call: Call) -> Result<Forwarded, String> {
                     .write_all(text.as_bytes())
                     .and_then(|()| err.write_all(b"\n"));
             }
-            Ok(Message::Answer(response)) => return Ok(Forwarded::Answer(response)),
+            Ok(last @ (Message::Answer(_) | Message::Ran(_))) => return Ok(Ended::Said(last)),
             Ok(Message::Refused(reason)) => return Err(format!("the server refused: {reason}")),
             Ok(Message::Status(_)) | Err(_) if !started => {
                 return Err("the server's answer did not parse".into());
             }
             Ok(Message::Status(_)) | Err(_) => {
-                return Ok(Forwarded::Broken(
-                    "the server's answer did not parse".into(),
-                ));
+                return Ok(Ended::Broken("the server's answer did not parse".into()));
             }
         }
     }

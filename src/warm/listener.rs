@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::wire::{Ask, Call, Message, Status};
+use super::wire::{Ask, Call, ExecCall, Input, Message, Ran, Status};
 use crate::config::Project;
 use crate::runtime::pool::Job;
 use crate::runtime::{Note, Pool, Request, Server};
@@ -37,6 +37,8 @@ struct Inner {
     limits: (usize, usize),
     command: String,
     state: Mutex<Loaded>,
+    /// Whether the project's files are those of a fingerprint, for calls from `exec`'s arguments.
+    freshness: Mutex<super::fresh::Freshness>,
 }
 
 /// The project the pool runs, and the fingerprint of the files it was loaded from (`None`:
@@ -129,6 +131,7 @@ impl Listener {
         }
         *LISTENING.lock().unwrap_or_else(PoisonError::into_inner) = Some((path.clone(), ino));
         let fingerprint = crate::fresh_digest(&project.root);
+        let freshness = Mutex::new(super::fresh::Freshness::new(&project.root));
         let inner = Arc::new(Inner {
             path,
             pool: setup.pool,
@@ -141,6 +144,7 @@ impl Listener {
                 project,
                 fingerprint,
             }),
+            freshness,
         });
         let accepting = Arc::clone(&inner);
         std::thread::spawn(move || {
@@ -240,7 +244,43 @@ fn handle(inner: &Inner, mut stream: UnixStream) {
     }
     let _ = stream.set_read_timeout(None);
     match serde_json::from_str::<Ask>(&line) {
-        Ok(Ask::Call(call)) => run(inner, *call, uid, stream, reader),
+        Ok(Ask::Call(call)) => match refusal(inner, &call) {
+            Some(reason) => refuse(&mut stream, &reason),
+            None => {
+                let request = Request {
+                    id: serde_json::Value::Null,
+                    tool_id: call.tool_id,
+                    tool_exec_id: call.tool_exec_id,
+                    input: call.input,
+                    config: call.config,
+                    env: Some(Arc::new(call.env)),
+                    timeout_ms: call.timeout_ms,
+                    progress: false,
+                    traceparent: call.traceparent,
+                };
+                run(inner, request, uid, stream, reader, |response| {
+                    Message::Answer(Box::new(response))
+                });
+            }
+        },
+        Ok(Ask::Exec(call)) => match prepare(inner, &call) {
+            Err(reason) => refuse(&mut stream, &reason),
+            Ok((project, request, timeout)) => {
+                // The key of the tool that runs (`weather@2` names `weather`).
+                let tool_id = request.tool_id.clone();
+                run(inner, request, uid, stream, reader, move |response| {
+                    let invalid_output = match (&response.error, project.tool(&tool_id)) {
+                        (None, Some(tool)) => crate::call::check_output(tool, &response).err(),
+                        _ => None,
+                    };
+                    Message::Ran(Box::new(Ran {
+                        response,
+                        timeout,
+                        invalid_output,
+                    }))
+                });
+            }
+        },
         Ok(Ask::Status) => {
             let loaded = inner.lock();
             let fresh = loaded.fingerprint.is_some()
@@ -268,15 +308,63 @@ fn handle(inner: &Inner, mut stream: UnixStream) {
     }
 }
 
+fn refuse(stream: &mut UnixStream, reason: &str) {
+    tracing::debug!("refused a forwarded call: {reason}");
+    let _ = send(stream, &Message::Refused(reason.to_owned()));
+}
+
+/// Why this server will not run a call of compozy `version` for the project in `root` with
+/// `limits`, whatever the call.
+fn mismatch(inner: &Inner, version: &str, limits: (usize, usize), root: &Path) -> Option<String> {
+    if version != env!("CARGO_PKG_VERSION") {
+        return Some(format!(
+            "the server is compozy {}, the caller {version}",
+            env!("CARGO_PKG_VERSION"),
+        ));
+    }
+    if limits != inner.limits {
+        return Some("the caller's output caps differ from the server's".into());
+    }
+    if root != inner.lock().project.root {
+        return Some("another project".into());
+    }
+    None
+}
+
+/// The project as loaded from the files whose fingerprint has the digest `fingerprint` (found
+/// fresh just now by the caller or by this server): the one loaded, or, when the files changed
+/// since, their stored project, to which the server switches first.
+fn loaded_from(inner: &Inner, fingerprint: u64) -> Result<Arc<Project>, String> {
+    let loaded = inner.lock();
+    if loaded.fingerprint == Some(fingerprint) {
+        return Ok(Arc::clone(&loaded.project));
+    }
+    let root = loaded.project.root.clone();
+    drop(loaded);
+    // The files changed since the server loaded them: reload from the stored project, when it is
+    // the one the caller found fresh.
+    let compiled = crate::generate::Compiled::load(&root);
+    if crate::fresh_digest(&root) != Some(fingerprint) {
+        return Err("the server's code is not the project's current files".into());
+    }
+    let Some(project) = compiled.and_then(|c| c.project()) else {
+        return Err("the stored project did not load".into());
+    };
+    tracing::info!("reloading for a forwarded call: the project's files changed");
+    let project = Arc::new(project);
+    (inner.reload)(Arc::clone(&project));
+    *inner.lock() = Loaded {
+        project: Arc::clone(&project),
+        fingerprint: Some(fingerprint),
+    };
+    Ok(project)
+}
+
 /// Why this server will not run `call` now; `None`: it will (after reloading, if the project's
 /// files changed and their stored project is what the caller saw).
 fn refusal(inner: &Inner, call: &Call) -> Option<String> {
-    if call.version != env!("CARGO_PKG_VERSION") {
-        return Some(format!(
-            "the server is compozy {}, the caller {}",
-            env!("CARGO_PKG_VERSION"),
-            call.version
-        ));
+    if let Some(reason) = mismatch(inner, &call.version, call.limits, &call.root) {
+        return Some(reason);
     }
     if call.runtime.is_some() && call.runtime != inner.runtime {
         return Some(format!(
@@ -285,67 +373,97 @@ fn refusal(inner: &Inner, call: &Call) -> Option<String> {
             inner.runtime.as_deref().unwrap_or("no Bun or Node")
         ));
     }
-    if call.limits != inner.limits {
-        return Some("the caller's output caps differ from the server's".into());
-    }
-    let loaded = inner.lock();
-    if call.root != loaded.project.root {
-        return Some("another project".into());
-    }
-    if loaded.fingerprint == Some(call.fingerprint) {
-        return None;
-    }
-    let root = loaded.project.root.clone();
-    drop(loaded);
-    // The files changed since the server loaded them: reload from the stored project, when it is
-    // the one the caller found fresh.
-    let compiled = crate::generate::Compiled::load(&root);
-    if crate::fresh_digest(&root) != Some(call.fingerprint) {
-        return Some("the server's code is not the project's current files".into());
-    }
-    let Some(project) = compiled.and_then(|c| c.project()) else {
-        return Some("the stored project did not load".into());
-    };
-    tracing::info!("reloading for a forwarded call: the project's files changed");
-    let project = Arc::new(project);
-    (inner.reload)(Arc::clone(&project));
-    *inner.lock() = Loaded {
-        project,
-        fingerprint: Some(call.fingerprint),
-    };
-    None
+    loaded_from(inner, call.fingerprint).err()
 }
 
+/// `exec`'s call checked and prepared as `exec` does it one-shot, for the project's current
+/// files (checked here, by their fingerprint): the project, the request and its deadline. `Err`
+/// when this server will not run it, also when `exec` would report anything (a problem with the
+/// call, a warning, no runtime): `exec` then runs one-shot, and reports it.
+fn prepare(inner: &Inner, call: &ExecCall) -> Result<(Arc<Project>, Request, Duration), String> {
+    if let Some(reason) = mismatch(inner, &call.version, call.limits, &call.root) {
+        return Err(reason);
+    }
+    let fingerprint = (inner.freshness.lock())
+        .unwrap_or_else(PoisonError::into_inner)
+        .digest()
+        .ok_or("the project changed since it was last generated")?;
+    let project = loaded_from(inner, fingerprint)?;
+    let args = crate::call::Args {
+        tool_id: &call.tool_id,
+        config: call.config.as_deref(),
+        timeout: call.timeout.as_deref(),
+        env: &call.env,
+        process_env: &call.process_env,
+    };
+    let input = || match &call.input {
+        Input::Arg(text) => crate::call::parse_json("--input", text),
+        Input::File(text) => crate::call::parse_read_input("--input-file", text),
+        Input::Empty => Ok(serde_json::Value::Object(Default::default())),
+    };
+    let prepared = crate::call::prepare(&project, &args, |_| {}, input)
+        .map_err(|problem| format!("exec reports a problem with the call: {problem}"))?;
+    if crate::config::versions::deprecation(prepared.tool).is_some() {
+        return Err("exec warns that the tool is deprecated".into());
+    }
+    if prepared.tool.command.is_none() {
+        let runtime = &project.runtime;
+        let kind = call.runtime.unwrap_or(runtime.kind);
+        if kind == crate::config::RuntimeKind::Bun
+            && runtime.deno_permissions.is_empty()
+            && runtime.permissions.is_some()
+        {
+            return Err("exec warns that Bun does not enforce the permissions".into());
+        }
+        let found = crate::runtime::find_in(kind, &project.root, Some(&call.process_env))
+            .map_err(|e| format!("exec reports: {e}"))?;
+        let found = found.describe();
+        if inner.runtime.as_deref() != Some(found.as_str()) {
+            return Err(format!(
+                "the call runs on {found}, the server on {}",
+                inner.runtime.as_deref().unwrap_or("no Bun or Node")
+            ));
+        }
+    }
+    let request = Request {
+        id: serde_json::Value::Null,
+        tool_id: prepared.tool.id.clone(),
+        tool_exec_id: call.tool_exec_id.clone(),
+        input: prepared.input,
+        config: prepared.config,
+        env: Some(Arc::new(prepared.env.to_map())),
+        timeout_ms: u64::try_from(prepared.timeout.as_millis()).unwrap_or(u64::MAX),
+        progress: false,
+        // OpenTelemetry's environment carrier, as one-shot `exec` reads it.
+        traceparent: call
+            .process_env
+            .get("TRACEPARENT")
+            .filter(|t| crate::runtime::parse_traceparent(t).is_some())
+            .cloned(),
+    };
+    let timeout = prepared.timeout;
+    Ok((project, request, timeout))
+}
+
+/// Runs `request` on the pool under the server's policies, as a call of the user `uid`, passing
+/// the tool's log lines on, and ends with `last(answer)`.
 fn run(
     inner: &Inner,
-    call: Call,
+    request: Request,
     uid: u32,
     mut stream: UnixStream,
     mut reader: BufReader<UnixStream>,
+    last: impl FnOnce(crate::runtime::Response) -> Message + Send + 'static,
 ) {
-    if let Some(reason) = refusal(inner, &call) {
-        tracing::debug!("refused a forwarded call: {reason}");
-        let _ = send(&mut stream, &Message::Refused(reason));
-        return;
-    }
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
     let logs = tx.clone();
-    let tool_exec_id = call.tool_exec_id.clone();
+    let tool_exec_id = request.tool_exec_id.clone();
+    let timeout = Duration::from_millis(request.timeout_ms);
     let job = Job {
-        request: Request {
-            id: serde_json::Value::Null,
-            tool_id: call.tool_id,
-            tool_exec_id: call.tool_exec_id,
-            input: call.input,
-            config: call.config,
-            env: Some(Arc::new(call.env)),
-            timeout_ms: call.timeout_ms,
-            progress: false,
-            traceparent: call.traceparent,
-        },
-        timeout: Duration::from_millis(call.timeout_ms),
+        request,
+        timeout,
         reply: Box::new(move |response| {
-            let _ = tx.send(Message::Answer(Box::new(response)));
+            let _ = tx.send(last(response));
         }),
         notes: Some(Arc::new(move |note| {
             if let Note::Log(line) = note {
@@ -360,7 +478,8 @@ fn run(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .submit_prepared(job, Some(&crate::runtime::caller::of_uid(uid)));
-    // A client that hangs up (Ctrl-C on exec) cancels its call: the tool's group is stopped.
+    // A client that hangs up (Ctrl-C on exec) cancels its call: the tool's group is stopped (a
+    // queued one never starts).
     let answered = Arc::new(AtomicBool::new(false));
     let watching = Arc::clone(&answered);
     let server = Arc::clone(&inner.server);
@@ -375,7 +494,7 @@ fn run(
         }
     });
     for message in rx {
-        let last = matches!(message, Message::Answer(_));
+        let last = matches!(message, Message::Answer(_) | Message::Ran(_));
         if last {
             answered.store(true, Ordering::SeqCst);
         }

@@ -7,6 +7,7 @@
 //! with mode 0700; each project's socket (mode 0600) is named after a hash of its root.
 
 pub mod client;
+mod fresh;
 pub mod listener;
 pub mod wire;
 

@@ -15,6 +15,8 @@ use crate::runtime::Response;
 pub enum Ask {
     /// Run one call.
     Call(Box<Call>),
+    /// Check, prepare and run one call from `exec`'s arguments (answered with [`Message::Ran`]).
+    Exec(Box<ExecCall>),
     /// Say who you are (`compozy daemon status`).
     Status,
     /// Stop (`compozy daemon stop`).
@@ -54,6 +56,60 @@ pub struct Call {
     pub traceparent: Option<String>,
 }
 
+/// `exec`'s arguments, as they were given: the server checks and prepares the call with exactly
+/// the code `exec` runs one-shot ([`crate::call::prepare`]), for the project's current files. It
+/// refuses the call when anything would be reported (a problem, a warning), and `exec` then takes
+/// its one-shot way, which reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExecCall {
+    /// The compozy version of the client; another version is refused.
+    pub version: String,
+    /// The project root.
+    pub root: PathBuf,
+    /// The caps `exec` would apply (largest result, largest log output).
+    pub limits: (usize, usize),
+    /// The tool's id.
+    pub tool_id: String,
+    /// The execution id (cancelled by it).
+    pub tool_exec_id: String,
+    /// The input as given.
+    pub input: Input,
+    /// `--config`.
+    pub config: Option<String>,
+    /// `--timeout`.
+    pub timeout: Option<String>,
+    /// `--env K=V`.
+    pub env: Vec<String>,
+    /// `--runtime`.
+    pub runtime: Option<crate::config::RuntimeKind>,
+    /// The caller's own environment (the tool's base environment, and where `exec` would look for
+    /// Bun or Node).
+    pub process_env: BTreeMap<String, String>,
+}
+
+/// The input of an [`ExecCall`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// `--input`.
+    Arg(String),
+    /// The text of `--input-file`.
+    File(String),
+    /// None (stdin is a terminal): `{}`.
+    Empty,
+}
+
+/// The end of an [`ExecCall`]: the answer, and what `exec` needs to report it as one-shot does.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Ran {
+    /// The pool's answer.
+    pub response: Response,
+    /// The call's deadline.
+    pub timeout: std::time::Duration,
+    /// What is wrong with a successful result (see [`crate::call::check_output`]).
+    pub invalid_output: Option<String>,
+}
+
 /// What a server sends back.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,6 +118,8 @@ pub enum Message {
     Log(String),
     /// The answer; the last message of a call.
     Answer(Box<Response>),
+    /// The answer to an [`Ask::Exec`]; its last message.
+    Ran(Box<Ran>),
     /// The server will not run this call (stale code, another runtime…): run it one-shot.
     Refused(String),
     /// Who answers (`Status`).

@@ -235,9 +235,11 @@ fn an_edit_during_a_warm_call_is_never_answered_with_the_old_code() {
     let p = project();
     let dir = runtime_dir();
     let _server = Server::start(&p, dir.path());
-    // The old code, loaded by the server's worker.
-    let out = exec(&p, dir.path(), "require", &["version"]);
-    assert_eq!(out.expect_code(0).json()["version"], json!(1));
+    // The old code, loaded by the server's worker (and the files vouched for by its watches).
+    for args in [&["version", "--input", "{}"][..], &["version"]] {
+        let out = exec(&p, dir.path(), "require", args);
+        assert_eq!(out.expect_code(0).json()["version"], json!(1));
+    }
     let mut slow = p.compozy(&["exec", "slow"]);
     slow.env("COMPOZY_BUN", runtime_bin("bun"))
         .env("XDG_RUNTIME_DIR", dir.path())
@@ -252,19 +254,25 @@ fn an_edit_during_a_warm_call_is_never_answered_with_the_old_code() {
         "export function run() {\n  return { version: 2, pid: process.pid };\n}\n",
     );
     // Right after the edit (one-shot: the fingerprint doubts a file this new), then once the
-    // edit has aged (forwarded after the server reloads): version 2 every time.
+    // edit has aged (forwarded after the server reloads): version 2 every time. With `--input`,
+    // the server checks the files itself (and vouches for them by its watches, which the edit
+    // must have set off); without, with stdin not a terminal, `exec` checks them.
     for round in 0..2 {
-        let out = exec(&p, dir.path(), "auto", &["version"]);
-        assert_eq!(
-            out.expect_code(0).json()["version"],
-            json!(2),
-            "round {round} ran the old code:\n{}",
-            out.stderr
-        );
+        for args in [&["version", "--input", "{}"][..], &["version"]] {
+            let out = exec(&p, dir.path(), "auto", args);
+            assert_eq!(
+                out.expect_code(0).json()["version"],
+                json!(2),
+                "round {round} of {args:?} ran the old code:\n{}",
+                out.stderr
+            );
+        }
         std::thread::sleep(Duration::from_millis(1100));
     }
-    let out = exec(&p, dir.path(), "require", &["version"]);
-    assert_eq!(out.expect_code(0).json()["version"], json!(2));
+    for args in [&["version", "--input", "{}"][..], &["version"]] {
+        let out = exec(&p, dir.path(), "require", args);
+        assert_eq!(out.expect_code(0).json()["version"], json!(2));
+    }
     // The call in flight finished on the code it started with.
     let out = wait_within(in_flight, Duration::from_secs(30));
     assert_eq!(out.expect_code(0).json(), json!({"version": 1}));
