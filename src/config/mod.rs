@@ -211,6 +211,38 @@ pub struct Tool {
     pub mcp: mcp::ToolMeta,
 }
 
+#[cfg(test)]
+impl Tool {
+    /// A tool with only an id, declared at `t.yaml:1:1`, for unit tests.
+    pub(crate) fn bare(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            description: None,
+            version: None,
+            deprecated: None,
+            module: None,
+            module_declared: None,
+            command: None,
+            timeout: None,
+            input: None,
+            output: None,
+            with: None,
+            config: None,
+            env: Default::default(),
+            declared: Declared {
+                file: crate::source::SourceFile::new(
+                    "t.yaml".into(),
+                    "t.yaml".into(),
+                    String::new(),
+                ),
+                line: 1,
+                column: 1,
+            },
+            mcp: Default::default(),
+        }
+    }
+}
+
 impl Tool {
     /// The id as declared (the key without `@MAJOR`).
     pub fn base_id(&self) -> &str {

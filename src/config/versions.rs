@@ -190,29 +190,8 @@ mod tests {
 
     fn tool(id: &str, version: Option<&str>) -> Tool {
         Tool {
-            id: id.into(),
-            description: None,
             version: version.map(|v| semver::Version::parse(v).unwrap()),
-            deprecated: None,
-            module: None,
-            module_declared: None,
-            command: None,
-            timeout: None,
-            input: None,
-            output: None,
-            with: None,
-            config: None,
-            env: Default::default(),
-            declared: crate::config::Declared {
-                file: crate::source::SourceFile::new(
-                    "t.yaml".into(),
-                    "t.yaml".into(),
-                    String::new(),
-                ),
-                line: 1,
-                column: 1,
-            },
-            mcp: Default::default(),
+            ..Tool::bare(id)
         }
     }
 

@@ -235,29 +235,10 @@ mod tests {
 
     fn tool(input: Option<Value>, output: Option<Value>) -> Tool {
         Tool {
-            id: "t".into(),
             description: Some("d".into()),
-            version: None,
-            deprecated: None,
-            module: None,
-            module_declared: None,
-            command: None,
-            timeout: None,
             input,
             output,
-            with: None,
-            config: None,
-            env: Default::default(),
-            declared: crate::config::Declared {
-                file: crate::source::SourceFile::new(
-                    "t.yaml".into(),
-                    "t.yaml".into(),
-                    String::new(),
-                ),
-                line: 1,
-                column: 1,
-            },
-            mcp: Default::default(),
+            ..Tool::bare("t")
         }
     }
 
