@@ -413,6 +413,15 @@ impl Policies {
         )
     }
 
+    /// Whether an audit log applies to `tool_id`.
+    pub fn audits(&self, tool_id: &str) -> bool {
+        self.applying(tool_id, |kind| {
+            matches!(kind, PolicyKind::Audit { .. }).then_some(())
+        })
+        .next()
+        .is_some()
+    }
+
     /// Wraps `reply` so that every answer to `request` (a refused, cached or failed one too)
     /// appends one line to each audit log that applies: time, tool, its version (`null` without
     /// `version:`), caller, exec id, outcome, duration and the input's top-level keys (never

@@ -347,7 +347,30 @@ impl Server {
             });
             return;
         }
-        let reply = self.policies.audited(&request, caller, reply);
+        // A forwarded call's answer goes back as it is, and its caller checks the output: what
+        // the caller will report is what the audit log records and the cache keeps.
+        let judge = (!check).then(|| {
+            let (output, content) = self.output_checks(&request.tool_id);
+            Arc::new(move |response: &Response| {
+                let response = response.clone();
+                match (&output, content) {
+                    (None, false) => response,
+                    (Some(validator), false) => check_output(response, validator),
+                    (validator, true) => check_content(response, validator.as_deref()),
+                }
+            })
+        });
+        let reply = match &judge {
+            Some(judge) if self.policies.audits(&request.tool_id) => {
+                let audit = self.policies.audited(&request, caller, Box::new(|_| {}));
+                let judge = Arc::clone(judge);
+                Box::new(move |response: Response| {
+                    audit(judge(&response));
+                    reply(response);
+                })
+            }
+            _ => self.policies.audited(&request, caller, reply),
+        };
         let reply = self.policies.traced(&mut request, caller, reply);
         // A forwarded call brings an environment map of its own: named by its content.
         let env = request.env.clone().filter(|_| !check);
@@ -357,29 +380,21 @@ impl Server {
             reply(cached);
             return;
         }
-        let reply = if check {
-            let reply = self
-                .policies
-                .keeping(&request, caller, None, |_| true, reply);
-            self.checked(&request.tool_id, reply)
-        } else {
+        let reply = match judge {
+            None => {
+                let reply = self
+                    .policies
+                    .keeping(&request, caller, None, |_| true, reply);
+                self.checked(&request.tool_id, reply)
+            }
             // The caller checks the output: only an answer that passes is kept.
-            let (output, content) = self.output_checks(&request.tool_id);
-            self.policies.keeping(
+            Some(judge) => self.policies.keeping(
                 &request,
                 caller,
                 env,
-                move |response| {
-                    let response = response.clone();
-                    let checked = match (&output, content) {
-                        (None, false) => response,
-                        (Some(validator), false) => check_output(response, validator),
-                        (validator, true) => check_content(response, validator.as_deref()),
-                    };
-                    checked.error.is_none()
-                },
+                move |response| judge(response).error.is_none(),
                 reply,
-            )
+            ),
         };
         let job = Job {
             request,

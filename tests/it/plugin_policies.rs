@@ -40,6 +40,10 @@ tools:
     description: Throws its own error.
     execute: ./tools/throws.ts
     annotations: {idempotentHint: true}
+  - id: badout
+    description: Returns what its output schema refuses.
+    execute: ./tools/badout.ts
+    output: {type: object, required: [n]}
 "#;
 
 const COUNT: &str = r#"
@@ -70,6 +74,7 @@ fn project() -> (Fixture, PathBuf) {
             "tools/flaky.ts",
             "import { count } from \"./count.ts\";\nexport default () => {\n  const n = count(\"flaky\");\n  if (n === 1) process.exit(3);\n  return { runs: n };\n};\n",
         ),
+        ("tools/badout.ts", "export default () => ({});\n"),
         (
             "tools/throws.ts",
             "import { count } from \"./count.ts\";\nexport default () => {\n  count(\"throws\");\n  throw new Error(\"the tool's own error\");\n};\n",
@@ -353,6 +358,32 @@ fn forwarded_exec_cancelled_while_queued_never_starts(runtime: &str) {
     assert_eq!(serve.wait(Duration::from_secs(10)), 0);
 }
 
+/// A forwarded call whose result breaks its output schema fails in `exec`, and the server's
+/// audit log records it as `exec` reports it.
+fn forwarded_exec_is_audited_as_exec_reports_it(runtime: &str) {
+    let (p, run) = project();
+    let mut serve = crate::serving::Serve::start(
+        &p,
+        runtime,
+        1,
+        &[("XDG_RUNTIME_DIR", run.to_str().unwrap())],
+    );
+    // The server listens once it answers.
+    let a = serve.call(&json!({"id": 0, "tool_id": "search"}));
+    assert_eq!(a["result"]["ok"], true, "{a}");
+    let mut cmd = exec_cmd(&p, &run, runtime, "badout", &json!({}));
+    cmd.env("COMPOZY_FORWARD", "require");
+    Output::from(cmd.output().expect("run compozy exec"))
+        .expect_code(1)
+        .stderr_has(&["does not match its output schema"]);
+    serve.close_stdin();
+    assert_eq!(serve.wait(Duration::from_secs(10)), 0);
+    let lines = audit(&p);
+    let last = lines.last().expect("an audit line");
+    assert_eq!(last["tool"], "badout", "{lines:?}");
+    assert_eq!(last["outcome"], "error:InvalidOutputError", "{lines:?}");
+}
+
 fn serve_cancel_line_stops_a_queued_and_a_running_call(runtime: &str) {
     let (p, run) = project();
     let mut serve = crate::serving::Serve::start(
@@ -613,6 +644,7 @@ on_both_runtimes!(
     exec_retries_infrastructure_failures_on_a_fresh_process,
     exec_concurrency_cap_holds_across_processes_and_ctrl_c_leaves_the_queue,
     forwarded_exec_cancelled_while_queued_never_starts,
+    forwarded_exec_is_audited_as_exec_reports_it,
     mcp_cancelled_while_queued_never_starts,
     serve_cancel_line_stops_a_queued_and_a_running_call,
     http_callers_never_share_a_cache_entry,
