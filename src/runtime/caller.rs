@@ -6,18 +6,27 @@
 
 use std::sync::OnceLock;
 
-/// The user with id `uid`: `user:NAME`, or `uid:N` when it has no name.
+/// The user with id `uid`: `user:NAME`, or `uid:N` when it has no name. compozy's own user (the
+/// only peer a server accepts) is looked up once.
 pub fn of_uid(uid: u32) -> String {
-    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
-        Ok(Some(user)) => format!("user:{}", user.name),
-        _ => format!("uid:{uid}"),
+    if uid == nix::unistd::geteuid().as_raw() {
+        return local();
     }
+    lookup(uid)
 }
 
 /// The user compozy runs as.
 pub fn local() -> String {
     static LOCAL: OnceLock<String> = OnceLock::new();
     LOCAL
-        .get_or_init(|| of_uid(nix::unistd::geteuid().as_raw()))
+        .get_or_init(|| lookup(nix::unistd::geteuid().as_raw()))
         .clone()
+}
+
+/// Reads the user database (`/etc/passwd`, or whatever NSS is set up to ask).
+fn lookup(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => format!("user:{}", user.name),
+        _ => format!("uid:{uid}"),
+    }
 }
