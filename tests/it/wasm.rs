@@ -410,6 +410,31 @@ fn serve_and_mcp_run_modules() {
     );
 }
 
+/// A server runs at most `--workers` module calls at once: with one, a call waits for the one
+/// before it, and a cancel takes a waiting call out.
+#[test]
+fn module_calls_take_turns_under_workers() {
+    let p = project();
+    let mut cmd = p.compozy(&["serve", "--workers", "1"]);
+    cmd.env("COMPOZY_BUN", "/nonexistent/bun")
+        .env("COMPOZY_NODE", "/nonexistent/node");
+    let mut s = Serve::spawn(cmd);
+    s.send(&json!({"id": 1, "tool_id": "hang", "tool_exec_id": "h1"}));
+    s.send(&json!({"id": 2, "tool_id": "echo", "tool_exec_id": "e2", "input": {"n": 2}}));
+    s.send(&json!({"id": 3, "tool_id": "echo", "tool_exec_id": "e3", "input": {"n": 3}}));
+    s.send(&json!({"cancel": "e2"}));
+    // The cancelled call answers at once; the other waits for `hang`'s deadline (1s).
+    let first = s.recv();
+    assert_eq!(first["id"], 2, "{first}");
+    assert_eq!(first["error"]["name"], "CancelledError", "{first}");
+    let second = s.recv();
+    assert_eq!(second["id"], 1, "{second}");
+    assert_eq!(second["error"]["name"], "TimeoutError", "{second}");
+    let third = s.recv();
+    assert_eq!(third["id"], 3, "{third}");
+    assert_eq!(third["result"], json!({"n": 3}), "{third}");
+}
+
 #[test]
 fn a_rebuilt_module_is_picked_up_under_watch_serve() {
     let p = project();

@@ -90,6 +90,9 @@ struct State {
     /// Requests running inside compozy (WebAssembly tools): execution id, and the flag that
     /// stops it.
     in_process: Vec<(String, Arc<AtomicBool>)>,
+    /// Requests of such tools waiting for one of the `--workers` places (each running one takes
+    /// a thread and its module's memory).
+    in_process_queue: VecDeque<(Job, crate::runtime::WasmCarrier)>,
 }
 
 struct Shared {
@@ -101,6 +104,8 @@ struct Shared {
     /// What starts each tool's workers.
     carriers: Carriers,
     limits: Limits,
+    /// How many requests run inside compozy at once (`--workers`).
+    in_process_max: usize,
     thread: OnceLock<ThreadId>,
 }
 
@@ -109,6 +114,7 @@ impl Shared {
         project: Arc<Project>,
         carriers: Carriers,
         limits: Limits,
+        size: Size,
         notify: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<(Arc<Self>, UnixStream), RuntimeError> {
         let (waker, wakeups) = UnixStream::pair()?;
@@ -124,11 +130,13 @@ impl Shared {
                 pids: Vec::new(),
                 cancelled: Vec::new(),
                 in_process: Vec::new(),
+                in_process_queue: VecDeque::new(),
             }),
             waker,
             notify,
             carriers,
             limits,
+            in_process_max: size.clamped().max,
             thread: OnceLock::new(),
         });
         Ok((shared, wakeups))
@@ -205,7 +213,7 @@ impl Pool {
         size: Size,
         limits: Limits,
     ) -> Result<Self, RuntimeError> {
-        let (shared, wakeups) = Shared::new(project, carriers, limits, None)?;
+        let (shared, wakeups) = Shared::new(project, carriers, limits, size, None)?;
         let looped = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("pool".into())
@@ -229,7 +237,8 @@ impl Pool {
         limits: Limits,
     ) -> Result<(Self, LocalDriver), RuntimeError> {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let (shared, wakeups) = Shared::new(project, carriers, limits, Some(Arc::clone(&notify)))?;
+        let (shared, wakeups) =
+            Shared::new(project, carriers, limits, size, Some(Arc::clone(&notify)))?;
         let driver = LocalDriver {
             looped: Loop::new(Arc::clone(&shared), wakeups, size.clamped()),
             notify,
@@ -264,6 +273,11 @@ impl Pool {
             .for_tool(&project, &job.request.tool_id)
             .ok();
         if let Some(wasm) = carrier.as_ref().and_then(|c| c.in_process()).cloned() {
+            if state.in_process.len() >= self.shared.in_process_max {
+                // Taken by the first running one to end (see `run_in_process`).
+                state.in_process_queue.push_back((job, wasm));
+                return;
+            }
             let cancel = Arc::new(AtomicBool::new(false));
             let id = job.request.tool_exec_id.clone();
             state.in_process.push((id.clone(), Arc::clone(&cancel)));
@@ -294,30 +308,40 @@ impl Pool {
             let Some(job) = taken.lock().unwrap_or_else(PoisonError::into_inner).take() else {
                 return;
             };
-            let Job {
-                request,
-                timeout,
-                reply,
-                timeout_in_request,
-                ..
-            } = job;
-            let started = std::time::Instant::now();
-            let env = request.env.clone().unwrap_or_default();
-            let outcome = wasm.run(
-                &request,
-                &|name| env.get(name).cloned(),
-                &shared.limits,
-                timeout,
-                Some(&cancel),
-            );
-            shared
-                .lock()
-                .in_process
-                .retain(|(running, _)| *running != id);
-            reply(match outcome {
-                Ok(response) => response,
-                Err(error) => failure(&request, &error, started.elapsed(), timeout_in_request),
-            });
+            // This thread's place goes to the requests that wait for one, in turn.
+            let mut next = Some((job, wasm, id, cancel));
+            while let Some((job, wasm, id, cancel)) = next.take() {
+                let Job {
+                    request,
+                    timeout,
+                    reply,
+                    timeout_in_request,
+                    ..
+                } = job;
+                let started = std::time::Instant::now();
+                let env = request.env.clone().unwrap_or_default();
+                let outcome = wasm.run(
+                    &request,
+                    &|name| env.get(name).cloned(),
+                    &shared.limits,
+                    timeout,
+                    Some(&cancel),
+                );
+                {
+                    let mut state = shared.lock();
+                    state.in_process.retain(|(running, _)| *running != id);
+                    if let Some((job, wasm)) = state.in_process_queue.pop_front() {
+                        let cancel = Arc::new(AtomicBool::new(false));
+                        let id = job.request.tool_exec_id.clone();
+                        state.in_process.push((id.clone(), Arc::clone(&cancel)));
+                        next = Some((job, wasm, id, cancel));
+                    }
+                }
+                reply(match outcome {
+                    Ok(response) => response,
+                    Err(error) => failure(&request, &error, started.elapsed(), timeout_in_request),
+                });
+            }
         };
         if let Err(e) = std::thread::Builder::new().name("wasm".into()).spawn(run) {
             self.shared
@@ -357,6 +381,23 @@ impl Pool {
         }
         if let Some((_, flag)) = state.in_process.iter().find(|(id, _)| id == tool_exec_id) {
             flag.store(true, Ordering::Relaxed);
+            return;
+        }
+        if let Some(at) = state
+            .in_process_queue
+            .iter()
+            .position(|(job, _)| job.request.tool_exec_id == tool_exec_id)
+        {
+            let queued = state.in_process_queue.remove(at);
+            drop(state);
+            if let Some((job, _)) = queued {
+                (job.reply)(failure(
+                    &job.request,
+                    &RuntimeError::Cancelled,
+                    Duration::ZERO,
+                    false,
+                ));
+            }
             return;
         }
         state.cancelled.push(tool_exec_id.to_owned());
