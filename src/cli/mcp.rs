@@ -216,7 +216,9 @@ pub fn run(args: &McpArgs, out: &Output, cwd: &Path) -> ExitCode {
             }
         }
     };
-    // Every call in flight is answered (and every worker stopped) before the runtime goes.
+    // Every call in flight is answered (and every worker stopped) before the runtime goes;
+    // `exec` stops finding this server first.
+    crate::warm::listener::remove_socket();
     pool.shutdown();
     let _ = rt.block_on(driver);
     drop(listener);

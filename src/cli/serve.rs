@@ -29,6 +29,8 @@ pub fn run(args: &ServeArgs, out: &Output, cwd: &Path) -> ExitCode {
     let _listener =
         (!args.no_listen).then(|| serving.listen(&server, args.runtime, "serve", reload));
     serving::serve_stdin(&pool, std::sync::Arc::clone(&server));
+    // `exec` stops finding this server before its last calls drain: it runs one-shot instead.
+    crate::warm::listener::remove_socket();
     pool.shutdown();
     ExitCode::Ok
 }

@@ -45,8 +45,9 @@ fn serve(args: &WatchArgs, out: &Output, cwd: &Path) -> ExitCode {
     let serving_stdin = Arc::clone(&server);
     std::thread::spawn(move || {
         serving::serve_stdin(&pool, serving_stdin);
-        pool.shutdown();
+        // `exec` stops finding this server before its last calls drain.
         crate::warm::listener::remove_socket();
+        pool.shutdown();
         std::process::exit(0);
     });
     if let Some(watch) = serving.take_watch() {

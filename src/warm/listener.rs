@@ -110,7 +110,7 @@ impl Listener {
             );
             let _ = std::fs::remove_file(&path);
         }
-        // Bound under another name and renamed into place once listening and private: a client
+        // Bound under another name and linked into place once listening and private: a client
         // never finds a socket that refuses it, nor one with looser permissions.
         let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
         let _ = std::fs::remove_file(&temporary);
@@ -119,12 +119,18 @@ impl Listener {
             source,
         };
         let listener = UnixListener::bind(&temporary).map_err(bind)?;
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&temporary);
-                bind(e)
-            })?;
+        // A link, not a rename: of two servers starting at once, the second finds the name
+        // taken (a rename would silently replace the first one's socket).
+        let linked = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::hard_link(&temporary, &path));
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ListenError::Taken(path));
+            }
+            Err(e) => return Err(bind(e)),
+        }
         let ino = std::fs::symlink_metadata(&path).map_err(bind)?.ino();
         if let Some(dir) = path.parent().map(Path::to_path_buf) {
             std::thread::spawn(move || sweep(&dir));
@@ -324,6 +330,9 @@ fn mismatch(inner: &Inner, version: &str, limits: (usize, usize), root: &Path) -
     }
     if limits != inner.limits {
         return Some("the caller's output caps differ from the server's".into());
+    }
+    if inner.pool.is_closing() {
+        return Some("the server is stopping".into());
     }
     if root != inner.lock().project.root {
         return Some("another project".into());

@@ -321,6 +321,31 @@ fn ctrl_c_on_a_forwarded_call_stops_the_tool_in_the_server() {
     exec(&p, dir.path(), "require", &["version"]).expect_code(0);
 }
 
+/// A server whose stdin ended drains its last calls without taking new ones: an `exec` meanwhile
+/// runs one-shot, as if no server ran.
+#[test]
+fn a_server_that_is_stopping_leaves_exec_to_run_one_shot() {
+    use std::io::Write;
+    let p = project();
+    let dir = runtime_dir();
+    let mut server = Server::start(&p, dir.path());
+    let mut stdin = (server.child.as_mut())
+        .and_then(|c| c.stdin.take())
+        .expect("serve's stdin");
+    writeln!(stdin, "{}", json!({"id": 1, "tool_id": "slow"})).expect("send a call");
+    drop(stdin);
+    // `slow` takes 1.5s: serve is draining it.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = exec(&p, dir.path(), "auto", &["version"]);
+    out.expect_code(0);
+    assert!(
+        !out.stderr
+            .contains("answered by the project's running server"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn daemon_start_status_and_stop() {
     let p = project();

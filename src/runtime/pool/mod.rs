@@ -250,6 +250,11 @@ impl Pool {
         Ok((pool, driver))
     }
 
+    /// Whether [`Pool::shutdown`] was asked for: new requests are refused.
+    pub fn is_closing(&self) -> bool {
+        self.shared.lock().closing
+    }
+
     /// Queues a request; `job.reply` is called exactly once.
     pub fn submit(&self, job: Job) {
         let mut state = self.shared.lock();
