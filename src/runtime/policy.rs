@@ -251,13 +251,13 @@ impl Policies {
     }
 
     /// The key of a call's answer: the tool, its caller, its input and config in canonical JSON
-    /// (object keys sorted), and its environment. In a server, the environment map is shared by
-    /// every call of a tool with the same variables, so it is named by its address, which the
-    /// entry keeps alive (and so unique) by holding the map; the code is not part of the key, as
-    /// a hot reload starts new [`Policies`] with an empty cache. An environment given as `env`
-    /// (one-shot `exec`, and calls forwarded by `exec`, each with a map of its own) is named by
-    /// its digest; for one-shot `exec` the code is named by the digest of the files it was
-    /// generated from.
+    /// (object keys sorted), and its environment. In a server, a call without request variables
+    /// gets the environment map the server shares among a tool's calls, named by its address,
+    /// which the entry keeps alive (and so unique) by holding the map; the code is not part of
+    /// the key, as a hot reload starts new [`Policies`] with an empty cache. An environment given
+    /// as `env` (one-shot `exec`, calls forwarded by `exec` and calls with request variables,
+    /// each with a map of its own) is named by its digest; for one-shot `exec` the code is named
+    /// by the digest of the files it was generated from.
     fn cache_key(
         &self,
         request: &super::protocol::Request,

@@ -284,6 +284,8 @@ impl Server {
     ) -> Result<(), (Refusal, Reply)> {
         let timeout_in_request = call.timeout_in_request;
         let caller = call.caller.clone();
+        // Request variables make a map of the call's own, which the cache names by content.
+        let own_env = !call.env.is_empty();
         let (request, timeout) = match self.prepare(call) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err((refusal, reply)),
@@ -295,7 +297,7 @@ impl Server {
             notes,
             timeout_in_request,
         };
-        self.dispatch(job, caller.as_deref(), true);
+        self.dispatch(job, caller.as_deref(), true, own_env);
         Ok(())
     }
 
@@ -303,7 +305,7 @@ impl Server {
     /// under the policies; its answer is not checked against the `output` schema, which `exec`
     /// does as it does for a one-shot answer.
     pub fn submit_prepared(&mut self, job: Job, caller: Option<&str>) {
-        self.dispatch(job, caller, false);
+        self.dispatch(job, caller, false, true);
     }
 
     /// Stops the call with execution id `tool_exec_id`: taken out of the concurrency queue when
@@ -318,8 +320,9 @@ impl Server {
     }
 
     /// Queues `job` on the pool through the policies; with `check`, a result that breaks the
-    /// tool's `output` schema becomes an `InvalidOutputError`.
-    fn dispatch(&mut self, job: Job, caller: Option<&str>, check: bool) {
+    /// tool's `output` schema becomes an `InvalidOutputError`. `own_env`: the request's
+    /// environment map is the call's own, not the one the server shares among a tool's calls.
+    fn dispatch(&mut self, job: Job, caller: Option<&str>, check: bool, own_env: bool) {
         let Job {
             mut request,
             timeout,
@@ -372,8 +375,9 @@ impl Server {
             _ => self.policies.audited(&request, caller, reply),
         };
         let reply = self.policies.traced(&mut request, caller, reply);
-        // A forwarded call brings an environment map of its own: named by its content.
-        let env = request.env.clone().filter(|_| !check);
+        // A map of the call's own (a forwarded call's, or one with request variables) is named by
+        // its content; the tool's shared one by its address.
+        let env = request.env.clone().filter(|_| own_env);
         let env = env.as_deref();
         // A cached answer takes no worker; a fresh one is kept once its output is checked.
         if let Some(cached) = self.policies.cached(&request, caller, env) {
@@ -384,7 +388,7 @@ impl Server {
             None => {
                 let reply = self
                     .policies
-                    .keeping(&request, caller, None, |_| true, reply);
+                    .keeping(&request, caller, env, |_| true, reply);
                 self.checked(&request.tool_id, reply)
             }
             // The caller checks the output: only an answer that passes is kept.

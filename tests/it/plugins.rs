@@ -266,6 +266,21 @@ fn cache_answers_repeated_calls_until_the_ttl(runtime: &str) {
     assert_eq!(call(5, "short", json!({})), short);
     std::thread::sleep(std::time::Duration::from_millis(400));
     assert_ne!(call(6, "short", json!({})), short);
+    // Request variables are part of the key, by their values.
+    let mut with_env = |id: i64, value: &str| {
+        let a = serve.call(&json!({"id": id, "tool_id": "nonce", "input": {"k": "env"},
+            "env": {"REQUEST_VAR": value}}));
+        a["result"]["n"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no result: {a}"))
+    };
+    let one = with_env(7, "1");
+    assert_eq!(
+        with_env(8, "1"),
+        one,
+        "the same variables: the cached answer"
+    );
+    assert_ne!(with_env(9, "2"), one, "other variables: a run of its own");
     serve.close_stdin();
     assert_eq!(serve.wait(std::time::Duration::from_secs(10)), 0);
 
