@@ -186,7 +186,7 @@ fn warm(args: &ExecArgs, out: &Output, cwd: &Path) -> Warm {
         timeout: args.timeout.clone(),
         env: args.env.clone(),
         runtime: args.runtime.map(RuntimeKind::from),
-        process_env: std::env::vars().collect(),
+        process_env: crate::env::process_env(),
     };
     let ran = match crate::warm::client::forward_exec(&root, call) {
         Ok(Ran::Answer(ran)) => *ran,
@@ -251,7 +251,7 @@ fn one_shot(
                 return ExitCode::Error;
             }
         };
-    let process_env: BTreeMap<String, String> = std::env::vars().collect();
+    let process_env = crate::env::process_env();
     let call_args = crate::call::Args {
         tool_id: &args.tool_id,
         config: args.config.as_deref(),

@@ -130,7 +130,7 @@ fn tool_env(project: &crate::config::Project, tool_id: &str) -> Result<Vec<JsonV
             other => super::exec::ExecError::NoSuchMajor(other),
         })
     })?;
-    let process_env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let process_env = crate::env::process_env();
     let env = crate::env::resolve(project, tool, &process_env).map_err(Problem::new)?;
     Ok(env
         .vars

@@ -73,6 +73,22 @@ impl ToolEnv {
     }
 }
 
+/// compozy's own environment, the base of every tool's: a variable whose name or value is not
+/// UTF-8 is left out (said under -vv), where `std::env::vars` would panic.
+pub fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(
+            |(name, value)| match (name.into_string(), value.into_string()) {
+                (Ok(name), Ok(value)) => Some((name, value)),
+                (name, _) => {
+                    tracing::debug!("left out a variable that is not UTF-8: {name:?}");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 /// True for request variables that would change how the runtime itself loads.
 pub fn is_forbidden(name: &str) -> bool {
     matches!(

@@ -216,7 +216,7 @@ impl Server {
             policies: super::policy::Policies::new(pool.project()),
             retired: Vec::new(),
             pool,
-            process_env: std::env::vars().collect(),
+            process_env: crate::env::process_env(),
             envs: HashMap::new(),
             validators: Validators::default(),
         }

@@ -311,6 +311,16 @@ fn sync_tool_gets_input_with_defaults_and_config(runtime: &str) {
     assert_eq!(result(&out)["config"], json!({"retries": 0}));
 }
 
+/// A variable of compozy's environment that is not UTF-8 is left out of the tool's, not a panic.
+fn a_variable_that_is_not_utf8_is_left_out(runtime: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = project();
+    let mut cmd = exec_command(&p, runtime, &["env"]);
+    cmd.env("NOT_UTF8", std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+    let out = output_within(&mut cmd, LIMIT);
+    assert_eq!(result(&out)["passed"], "passed", "{}", out.stderr);
+}
+
 fn async_default_export(runtime: &str) {
     let p = project();
     let (out, _) = exec(&p, runtime, &["async_default", "--input", r#"{"x":21}"#]);
@@ -593,6 +603,7 @@ fn module_paths_with_template_literal_characters(runtime: &str) {
 
 on_both_ways!(
     module_paths_with_template_literal_characters,
+    a_variable_that_is_not_utf8_is_left_out,
     large_input_arrives_whole,
     tool_runs_in_the_project_root,
     sync_tool_gets_input_with_defaults_and_config,
