@@ -156,18 +156,18 @@ impl Policies {
     pub fn rate_limited(&self, tool_id: &str) -> Option<String> {
         let tool = self.project.tool(tool_id)?;
         // (bucket key, capacity, rate per second, policy)
-        let mut wanted = Vec::new();
-        for (i, policy) in self.project.policies.iter().enumerate() {
+        let mut wanted: Vec<(String, f64, f64, &crate::config::plugins::Policy)> = Vec::new();
+        for policy in &self.project.policies {
             let PolicyKind::RateLimit { limit, per, global } = &policy.kind else {
                 continue;
             };
             if !policy.applies_to(tool) {
                 continue;
             }
-            // The policy as written, not its line: an edit elsewhere keeps its buckets, a
-            // changed limit starts a fresh one.
-            let key = serde_json::json!([
-                i,
+            // The policy as written, not its place: an edit elsewhere (another policy added
+            // above it too) keeps its buckets, a changed limit starts a fresh one. Two identical
+            // policies are told apart by their order among themselves.
+            let mut key = serde_json::json!([
                 policy.label,
                 limit,
                 per.as_millis().to_string(),
@@ -176,6 +176,10 @@ impl Policies {
                 if *global { "" } else { tool.id.as_str() },
             ])
             .to_string();
+            let same = wanted.iter().filter(|(k, ..)| k.starts_with(&key)).count();
+            if same > 0 {
+                key.push_str(&format!("#{same}"));
+            }
             let capacity = f64::from(*limit);
             wanted.push((key, capacity, capacity / per.as_secs_f64(), policy));
         }

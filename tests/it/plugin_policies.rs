@@ -152,6 +152,20 @@ fn exec_keeps_one_rate_limit_one_cache_and_one_audit_log(runtime: &str) {
             "retry in 30m",
         ]);
 
+    // A policy added above the limit leaves its bucket as it is.
+    p.write(
+        "compozy.yaml",
+        &CONFIG.replace(
+            "plugins:\n",
+            "plugins:\n  - {use: \"builtin:concurrency\", tools: [search], max: 5}\n",
+        ),
+    );
+    exec(&p, &run, runtime, "search", &json!({}))
+        .expect_code(1)
+        .stderr_has(&["RateLimitedError"]);
+    p.write("compozy.yaml", CONFIG);
+    age(p.root());
+
     // The cache: the same input (keys in another order) is answered without a run.
     let first = exec(&p, &run, runtime, "nonce", &json!({"k": {"a": 1, "b": 2}}));
     first.expect_code(0);
@@ -171,7 +185,15 @@ fn exec_keeps_one_rate_limit_one_cache_and_one_audit_log(runtime: &str) {
         .collect();
     assert_eq!(
         outcomes,
-        ["ok", "ok", "error:RateLimitedError", "ok", "ok", "ok"],
+        [
+            "ok",
+            "ok",
+            "error:RateLimitedError",
+            "error:RateLimitedError",
+            "ok",
+            "ok",
+            "ok"
+        ],
         "{lines:#?}"
     );
     let user = local_user();
