@@ -336,12 +336,10 @@ fn one_shot(
             Ok(none) => none,
             Err(code) => return code,
         },
-        (None, mode) => {
-            match not_forwarded(mode, "the project changed since it was last generated", out) {
-                Ok(none) => none,
-                Err(code) => return code,
-            }
-        }
+        (None, mode) => match not_forwarded(mode, crate::warm::NOT_FRESH, out) {
+            Ok(none) => none,
+            Err(code) => return code,
+        },
         (Some(fingerprint), mode) => {
             let call = crate::warm::wire::Call {
                 version: env!("CARGO_PKG_VERSION").to_owned(),

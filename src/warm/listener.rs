@@ -396,7 +396,7 @@ fn prepare(inner: &Inner, call: &ExecCall) -> Result<(Arc<Project>, Request, Dur
     let fingerprint = (inner.freshness.lock())
         .unwrap_or_else(PoisonError::into_inner)
         .digest()
-        .ok_or("the project changed since it was last generated")?;
+        .ok_or(super::NOT_FRESH)?;
     let project = loaded_from(inner, fingerprint)?;
     let args = crate::call::Args {
         tool_id: &call.tool_id,

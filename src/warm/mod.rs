@@ -14,6 +14,11 @@ pub mod wire;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// Why a call is not forwarded when the project's files cannot be told unchanged since the
+/// last generation (the fingerprint doubts a file changed within the last second).
+pub const NOT_FRESH: &str = "the project changed since it was last generated, or a file \
+                             changed in the last second (too recently to tell)";
+
 /// `COMPOZY_FORWARD=off` keeps `exec` one-shot; `require` makes a call that cannot be forwarded
 /// an error (for tests and for checking a setup).
 pub const FORWARD_VAR: &str = "COMPOZY_FORWARD";
