@@ -458,7 +458,6 @@ impl Policies {
             .map(ToString::to_string);
         let caller = caller.map(str::to_owned);
         let (time, started) = (now_rfc3339(), Instant::now());
-        let state = Arc::clone(&self.state);
         Box::new(move |response: Response| {
             let outcome = match &response.error {
                 None => "ok".to_owned(),
@@ -476,13 +475,12 @@ impl Policies {
             });
             let mut text = line.to_string();
             text.push('\n');
-            {
-                // One writer at a time: lines of concurrent calls never interleave.
-                let _state = lock(&state);
-                for path in &paths {
-                    if let Err(e) = append(path, text.as_bytes()) {
-                        tracing::warn!("cannot write the audit log {}: {e}", path.display());
-                    }
+            // One writer at a time, under `flock` (each append opens the file anew, so threads
+            // of one process exclude each other too): lines never interleave. The policies'
+            // lock is not held across the write, which may wait.
+            for path in &paths {
+                if let Err(e) = append(path, text.as_bytes()) {
+                    tracing::warn!("cannot write the audit log {}: {e}", path.display());
                 }
             }
             reply(response);
