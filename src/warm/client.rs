@@ -126,6 +126,10 @@ fn converse(stream: &mut UnixStream, asked: &Ask) -> Result<Ended, String> {
     // CANCEL_WAIT or the read gives up. Done in the handler itself, with system calls only: a
     // thread waiting for the signal cost a clone, a stack and an allocator arena on every call.
     let fd = stream.as_raw_fd();
+    // compozy's own flag first: it stays when the hang-up is unregistered below, so that a
+    // Ctrl-C after a refused call still stops the one-shot run that follows (signal-hook leaves
+    // a signal whose actions are all unregistered ignored, not to its default).
+    let _ = crate::runtime::interrupted();
     let hangup = move || {
         use nix::sys::socket::{Shutdown, setsockopt, shutdown, sockopt::ReceiveTimeout};
         use nix::sys::time::TimeVal;
@@ -163,7 +167,7 @@ fn converse(stream: &mut UnixStream, asked: &Ask) -> Result<Ended, String> {
         Ok(Ended::Said(Message::Ran(ran))) if was_interrupted && cancelled(&ran.response) => {
             Ok(Ended::Interrupted)
         }
-        Ok(Ended::Broken(_)) if was_interrupted => Ok(Ended::Interrupted),
+        Ok(Ended::Broken(_)) | Err(_) if was_interrupted => Ok(Ended::Interrupted),
         other => other,
     }
 }
