@@ -346,6 +346,55 @@ fn a_server_that_is_stopping_leaves_exec_to_run_one_shot() {
     );
 }
 
+/// Ctrl-C stops a one-shot run that follows a forward the server refused (here: another
+/// runtime), as it stops any one-shot run.
+#[test]
+fn ctrl_c_stops_the_one_shot_run_after_a_refused_forward() {
+    let p = project();
+    let dir = runtime_dir();
+    let _server = Server::start(&p, dir.path());
+    let pid_file = p.path("child.pid");
+    let input = json!({"pidFile": pid_file}).to_string();
+    let child = p
+        .compozy(&[
+            "-v",
+            "exec",
+            "spawns",
+            "--runtime",
+            "node",
+            "--input",
+            &input,
+        ])
+        .env("COMPOZY_BUN", runtime_bin("bun"))
+        .env("COMPOZY_NODE", runtime_bin("node"))
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start exec");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let tool_child: i64 = loop {
+        if let Ok(pid) = std::fs::read_to_string(&pid_file)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < until, "the tool wrote no pid");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    signal(child.id(), nix::sys::signal::Signal::SIGINT);
+    wait_within(child, Duration::from_secs(10))
+        .expect_code(130)
+        .stderr_has(&["running one-shot", "interrupted"]);
+    assert!(
+        gone_within(tool_child, Duration::from_secs(3)),
+        "the tool's child {tool_child} survived Ctrl-C"
+    );
+}
+
 #[test]
 fn daemon_start_status_and_stop() {
     let p = project();
