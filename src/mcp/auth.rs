@@ -369,7 +369,9 @@ impl JwtCheck {
             (Some(sub), Some(client)) => format!("sub:{sub} client:{client}"),
             (Some(sub), None) => format!("sub:{sub}"),
             (None, Some(client)) => format!("client:{client}"),
-            (None, None) => format!("iss:{}", self.issuer),
+            // Nothing in it says who: each token is a caller of its own (named by a digest,
+            // never by the token), so that two such tokens never share a cached answer.
+            (None, None) => format!("jwt:{}", crate::runtime::policy_state::digest(token)),
         };
         Ok(Caller {
             scopes: Some(scopes),

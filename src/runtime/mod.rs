@@ -9,7 +9,7 @@ mod input;
 mod node;
 mod oneshot;
 mod policy;
-mod policy_state;
+pub(crate) mod policy_state;
 pub mod pool;
 pub mod protocol;
 mod server;

@@ -576,12 +576,17 @@ tools:
     for other in [&a1, &b1, &bob, &alice_app] {
         assert_ne!(&alice, other, "alice shared an answer with another caller");
     }
+    // Tokens that name nobody are each a caller of their own.
+    let (anon1, anon1_again) = as_caller(&token(json!({"sub": null, "jti": "one"})));
+    assert_eq!(anon1, anon1_again, "the same token is the same caller");
+    let (anon2, _) = as_caller(&token(json!({"sub": null, "jti": "two"})));
+    assert_ne!(anon1, anon2, "two tokens that name nobody shared an answer");
     let callers: Vec<String> = audit(&p)
         .iter()
         .map(|l| l["caller"].as_str().unwrap_or("null").to_owned())
         .collect();
     assert_eq!(
-        callers,
+        callers[..12],
         [
             "token:TOKEN_A",
             "token:TOKEN_A",
@@ -597,6 +602,14 @@ tools:
             "sub:alice client:app",
         ]
     );
+    let anonymous: Vec<&String> = callers[12..].iter().collect();
+    assert_eq!(anonymous.len(), 4, "{callers:?}");
+    assert!(
+        anonymous.iter().all(|c| c.starts_with("jwt:")),
+        "{callers:?}"
+    );
+    assert_eq!(anonymous[0], anonymous[1], "{callers:?}");
+    assert_ne!(anonymous[0], anonymous[2], "{callers:?}");
 }
 
 /// The local user as a caller (`user:NAME`).
