@@ -243,21 +243,36 @@ pub fn check_output(tool: &Tool, response: &Response) -> Result<(), String> {
         return Ok(());
     }
     let result = response.result_value().map_err(|e| e.to_string())?;
-    let schema = |value: &Value| {
-        check_schema(tool.output.as_ref(), value)
-            .map_err(|e| format!("does not match its output schema: {e}"))
-    };
-    if !tool.mcp.returns_content {
-        return schema(&result);
+    output_problem(
+        &result,
+        tool.mcp.returns_content,
+        tool.output.is_some(),
+        |value| check_schema(tool.output.as_ref(), value),
+    )
+}
+
+/// What is wrong with a tool's `result`, in the words that complete "the result of `tool` …",
+/// for `exec` and the servers alike: `schema` checks a value against the `output:` schema (there
+/// is one when `has_schema`); `returns_content`: the result must be MCP content, whose
+/// `structuredContent` is what `output:` describes.
+pub fn output_problem(
+    result: &Value,
+    returns_content: bool,
+    has_schema: bool,
+    schema: impl Fn(&Value) -> Result<(), String>,
+) -> Result<(), String> {
+    if !returns_content {
+        return schema(result).map_err(|e| format!("does not match its output schema: {e}"));
     }
-    // `returns: content`: MCP content, whose `structuredContent` is what `output:` describes.
-    let (_, structured) = crate::mcp::content::split(&result)
-        .map_err(|e| format!("is not valid MCP content: {e}"))?;
-    match (tool.output.as_ref(), structured) {
-        (None, _) => Ok(()),
-        (Some(_), Some(s)) => schema(s),
-        (Some(_), None) => {
-            Err("needs `structuredContent`: the tool has an `output:` schema".into())
-        }
+    let (_, structured) =
+        crate::mcp::content::split(result).map_err(|e| format!("is not valid MCP content: {e}"))?;
+    match (has_schema, structured) {
+        (false, _) => Ok(()),
+        (true, Some(s)) => schema(s).map_err(|e| {
+            format!("is not valid MCP content: its `structuredContent` does not match the output schema: {e}")
+        }),
+        (true, None) => Err("is not valid MCP content: the tool has an `output:` schema, so its \
+                             result needs `structuredContent`"
+            .into()),
     }
 }

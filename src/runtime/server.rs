@@ -40,50 +40,28 @@ fn reject(id: Value, tool_id: Option<&str>, name: &str, message: String) -> Box<
     ))
 }
 
-/// Turns a successful answer whose result breaks the `output` schema into an error answer.
-fn check_output(response: Response, validator: &jsonschema::Validator) -> Response {
-    if response.error.is_some() {
-        return response;
-    }
-    let checked = response
-        .result_value()
-        .map_err(|e| e.to_string())
-        .and_then(|result| super::input::check(validator, &result));
-    match checked {
-        Ok(()) => response,
-        Err(reason) => invalid_output(
-            response,
-            &format!("does not match its output schema: {reason}"),
-        ),
-    }
-}
-
-/// Turns a successful answer of a `returns: content` tool into an error answer when it is not
-/// MCP content, or when its `structuredContent` breaks the `output` schema (or is missing while
-/// there is one).
-fn check_content(response: Response, validator: Option<&jsonschema::Validator>) -> Response {
-    if response.error.is_some() {
+/// Turns a successful answer whose result breaks the `output` schema (`validator`), or for a
+/// `returns: content` tool is not MCP content, into an error answer (see
+/// [`crate::call::output_problem`]).
+fn judged(
+    response: Response,
+    validator: Option<&jsonschema::Validator>,
+    content: bool,
+) -> Response {
+    if response.error.is_some() || (validator.is_none() && !content) {
         return response;
     }
     let checked = response
         .result_value()
         .map_err(|e| e.to_string())
         .and_then(|result| {
-            let (_, structured) = crate::mcp::content::split(&result)?;
-            match (validator, structured) {
-                (None, _) => Ok(()),
-                (Some(v), Some(s)) => super::input::check(v, s).map_err(|e| {
-                    format!("its `structuredContent` does not match the output schema: {e}")
-                }),
-                (Some(_), None) => Err(
-                    "the tool has an `output:` schema, so its result needs `structuredContent`"
-                        .into(),
-                ),
-            }
+            crate::call::output_problem(&result, content, validator.is_some(), |value| {
+                validator.map_or(Ok(()), |v| super::input::check(v, value))
+            })
         });
     match checked {
         Ok(()) => response,
-        Err(reason) => invalid_output(response, &format!("is not valid MCP content: {reason}")),
+        Err(what) => invalid_output(response, &what),
     }
 }
 
@@ -355,12 +333,7 @@ impl Server {
         let judge = (!check).then(|| {
             let (output, content) = self.output_checks(&request.tool_id);
             Arc::new(move |response: &Response| {
-                let response = response.clone();
-                match (&output, content) {
-                    (None, false) => response,
-                    (Some(validator), false) => check_output(response, validator),
-                    (validator, true) => check_content(response, validator.as_deref()),
-                }
+                judged(response.clone(), output.as_deref(), content)
             })
         });
         let reply = match &judge {
@@ -443,11 +416,8 @@ impl Server {
     fn checked(&mut self, tool_id: &str, reply: Reply) -> Reply {
         match self.output_checks(tool_id) {
             (None, false) => reply,
-            (Some(validator), false) => {
-                Box::new(move |response: Response| reply(check_output(response, &validator)))
-            }
-            (validator, true) => Box::new(move |response: Response| {
-                reply(check_content(response, validator.as_deref()))
+            (validator, content) => Box::new(move |response: Response| {
+                reply(judged(response, validator.as_deref(), content))
             }),
         }
     }

@@ -1214,6 +1214,10 @@ fn content_results_round_trip(runtime: &str) {
         ("media.ts", CONTENT_TOOL),
         ("chart.png", "PNG bytes!"),
     ]);
+    // `exec` refuses the blocks without `structuredContent` in the words of the servers.
+    p.exec_on(runtime, "media", &json!({"kind": "blocks"}))
+        .expect_code(1)
+        .stderr_has(&["is not valid MCP content", "needs `structuredContent`"]);
     let server = HttpServer::start(&p, runtime, &["--workers", "1"]);
     let steps = json!([
         {"op": "call", "name": "media", "args": {"kind": "blocks"}},
@@ -1232,7 +1236,7 @@ fn content_results_round_trip(runtime: &str) {
         // The blocks need `structuredContent` (the tool has an `output:` schema): refused.
         assert_eq!(r[0]["isError"], true, "{report:#}");
         assert!(
-            text(&r[0]).contains("needs `structuredContent`"),
+            text(&r[0]).contains("is not valid MCP content: the tool has an `output:` schema, so its result needs `structuredContent`"),
             "{report:#}"
         );
         assert_eq!(r[1]["isError"], false, "{report:#}");
