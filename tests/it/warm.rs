@@ -103,6 +103,23 @@ impl Drop for Server {
     }
 }
 
+/// The pid a tool wrote to `file`, waiting up to 20 s for it.
+#[track_caller]
+fn pid_in(file: &Path) -> i64 {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(pid) = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+        {
+            return pid;
+        }
+        assert!(std::time::Instant::now() < until, "the tool wrote no pid");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A directory for the sockets of one test (`XDG_RUNTIME_DIR`).
 fn runtime_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -295,18 +312,7 @@ fn ctrl_c_on_a_forwarded_call_stops_the_tool_in_the_server() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start exec");
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let tool_child: i64 = loop {
-        if let Ok(pid) = std::fs::read_to_string(&pid_file)
-            .unwrap_or_default()
-            .trim()
-            .parse()
-        {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < until, "the tool wrote no pid");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let tool_child = pid_in(&pid_file);
     assert!(alive(tool_child));
     signal(child.id(), nix::sys::signal::Signal::SIGINT);
     wait_within(child, Duration::from_secs(10))
@@ -373,18 +379,7 @@ fn ctrl_c_stops_the_one_shot_run_after_a_refused_forward() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start exec");
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let tool_child: i64 = loop {
-        if let Ok(pid) = std::fs::read_to_string(&pid_file)
-            .unwrap_or_default()
-            .trim()
-            .parse()
-        {
-            break pid;
-        }
-        assert!(std::time::Instant::now() < until, "the tool wrote no pid");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let tool_child = pid_in(&pid_file);
     signal(child.id(), nix::sys::signal::Signal::SIGINT);
     wait_within(child, Duration::from_secs(10))
         .expect_code(130)
