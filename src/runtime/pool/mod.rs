@@ -375,12 +375,7 @@ impl Pool {
             let job = state.queue.remove(at);
             drop(state);
             if let Some(job) = job {
-                (job.reply)(failure(
-                    &job.request,
-                    &RuntimeError::Cancelled,
-                    Duration::ZERO,
-                    false,
-                ));
+                cancelled(job);
             }
             return;
         }
@@ -396,12 +391,7 @@ impl Pool {
             let queued = state.in_process_queue.remove(at);
             drop(state);
             if let Some((job, _)) = queued {
-                (job.reply)(failure(
-                    &job.request,
-                    &RuntimeError::Cancelled,
-                    Duration::ZERO,
-                    false,
-                ));
+                cancelled(job);
             }
             return;
         }
@@ -527,4 +517,14 @@ pub fn failure(
         format!("{error}{help}"),
         elapsed,
     )
+}
+
+/// Answers a job that was cancelled before it started.
+fn cancelled(job: Job) {
+    (job.reply)(failure(
+        &job.request,
+        &RuntimeError::Cancelled,
+        Duration::ZERO,
+        false,
+    ));
 }
