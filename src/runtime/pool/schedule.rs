@@ -332,14 +332,29 @@ impl Loop {
         };
         input.pending.extend_from_slice(&chunk[..n]);
         let mut start = 0;
+        let mut lines = 0;
         while let Some(end) = input.pending[start..].iter().position(|&b| b == b'\n') {
             let line = String::from_utf8_lossy(&input.pending[start..start + end]).into_owned();
             start += end + 1;
             if !line.trim().is_empty() {
                 (input.on_line)(&line);
+                lines += 1;
             }
         }
         input.pending.drain(..start);
+        // Lines that queued no job were answered as they were handled (a cached answer, a
+        // refusal): as after a worker's answer, a client that sends its next request as soon as
+        // it has one is looked for without sleeping.
+        if lines > 0 && self.shared.lock().queue.is_empty() {
+            let now = Instant::now();
+            self.requests_close = self
+                .answered
+                .is_some_and(|answered| now.saturating_duration_since(answered) < CLOSE);
+            self.answered = Some(now);
+            if self.requests_close {
+                self.hot_until = Some(now + SPIN);
+            }
+        }
         if n == 0 {
             let line = String::from_utf8_lossy(&std::mem::take(&mut input.pending)).into_owned();
             if !line.trim().is_empty() {
